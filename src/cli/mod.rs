@@ -1,0 +1,72 @@
+//! The `herald` command line. Each command is a few lines over the library; the modules
+//! beside this one hold one command group each.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+
+/// A self-hosted newsletter dispatcher.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about)]
+pub struct Cli {
+    /// Settings file [default: ./config.toml; all defaults when it does not exist]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// Parses the command line, runs the command, and turns any error into one line on stderr
+/// and a non-zero exit.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("herald: {}", one_line(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let _settings = load_settings(&cli)?;
+    match cli.command {}
+}
+
+/// Loads settings from `--config`, or from `./config.toml` when it exists.
+pub fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let (path, must_exist) = match &cli.config {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from("config.toml"), false),
+    };
+    Ok(Settings::load(&path, must_exist)?)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// An error chain as one line: `outer: inner: root`.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace(['\r', '\n'], " ");
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}

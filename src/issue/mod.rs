@@ -1,0 +1,180 @@
+//! Reading an issue file: front matter (YAML between `---` lines, or TOML between `+++`
+//! lines) and a Markdown body.
+//!
+//! [`load`] turns a path into an [`Issue`] or an [`IssueError`] whose one-line message names
+//! the file, the line where there is one, and the problem. It never panics on bad input.
+
+mod front_matter;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{IssueSlug, SlugError};
+
+pub use front_matter::parse_date;
+
+/// One newsletter issue, as the editor wrote it.
+#[derive(Debug, Clone)]
+pub struct Issue {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// From front matter `slug`, else the file stem.
+    pub slug: IssueSlug,
+    pub title: String,
+    /// From front matter `subject`, else the title. One line.
+    pub subject: String,
+    /// The inbox preview line: front matter `preheader`, else `description`.
+    pub preheader: Option<String>,
+    pub description: Option<String>,
+    pub date: Option<DateTime<FixedOffset>>,
+    pub author: Option<String>,
+    pub authorlink: Option<String>,
+    /// Hero image URL (may be relative to `newsletter.base_url`).
+    pub cover: Option<String>,
+    pub tags: Vec<String>,
+    pub categories: Vec<String>,
+    /// The Markdown body, after the front matter.
+    pub body: String,
+    /// 1-based line of the file where the body starts.
+    pub body_line: usize,
+    /// SHA-256 of the file's bytes, hex: tells whether an issue changed after it was queued.
+    pub source_hash: String,
+}
+
+/// Why an issue file cannot be used. Displays as `FILE[:LINE]: problem`.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{}: {kind}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct IssueError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub kind: IssueErrorKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueErrorKind {
+    #[error("cannot read: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("not valid UTF-8")]
+    NotUtf8,
+    #[error("front matter opened with `{0}` is never closed")]
+    UnclosedFrontMatter(&'static str),
+    #[error("front matter: {0}")]
+    FrontMatter(String),
+    #[error("front matter has no `title`, and every issue needs one")]
+    MissingTitle,
+    #[error("`{field}` {problem}")]
+    BadField {
+        field: &'static str,
+        problem: String,
+    },
+    #[error(
+        "cannot read date {0:?}: use 2024-05-31, 2024-05-31T09:00:00 or RFC 3339 with an offset"
+    )]
+    BadDate(String),
+    #[error("the body is empty: write the issue below the front matter")]
+    EmptyBody,
+    #[error("{0}")]
+    Slug(#[from] SlugError),
+}
+
+/// Reads and parses the issue at `path`.
+pub fn load(path: &Path) -> Result<Issue, IssueError> {
+    let err = |line, kind| IssueError {
+        path: path.to_path_buf(),
+        line,
+        kind,
+    };
+    let bytes = std::fs::read(path).map_err(|e| err(None, IssueErrorKind::Read(e)))?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    parse(&bytes, &stem)
+        .map_err(|(line, kind)| err(line, kind))
+        .map(|mut issue| {
+            issue.path = path.to_path_buf();
+            issue
+        })
+}
+
+/// Parses an issue from bytes; `stem` is the default slug. Errors carry a 1-based line.
+pub fn parse(bytes: &[u8], stem: &str) -> Result<Issue, (Option<usize>, IssueErrorKind)> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        (Some(line), IssueErrorKind::NotUtf8)
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let split = front_matter::split(text)?;
+    let fm = front_matter::parse(&split)?;
+
+    let title = fm
+        .title
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .ok_or((Some(1), IssueErrorKind::MissingTitle))?;
+    let subject = fm
+        .subject
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| title.clone());
+    let line_of = |field: &str| split.field_line(field);
+    for (field, value) in [("title", &title), ("subject", &subject)] {
+        if value.chars().any(char::is_control) {
+            return Err((
+                line_of(field),
+                IssueErrorKind::BadField {
+                    field: if field == "title" { "title" } else { "subject" },
+                    problem: "must be one line, without control characters".into(),
+                },
+            ));
+        }
+    }
+    let date = match fm.date {
+        None => None,
+        Some(raw) => {
+            Some(parse_date(&raw).ok_or_else(|| (line_of("date"), IssueErrorKind::BadDate(raw)))?)
+        }
+    };
+    let slug = match fm.slug {
+        Some(s) => IssueSlug::parse(&s).map_err(|e| (line_of("slug"), e.into()))?,
+        None => IssueSlug::parse(stem).map_err(|e| (None, e.into()))?,
+    };
+    if split.body.trim().is_empty() {
+        return Err((Some(split.body_line), IssueErrorKind::EmptyBody));
+    }
+    let clean = |s: Option<String>| {
+        s.map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|s| !s.is_empty())
+    };
+    let description = clean(fm.description);
+    Ok(Issue {
+        path: PathBuf::new(),
+        slug,
+        title,
+        subject,
+        preheader: clean(fm.preheader).or_else(|| description.clone()),
+        description,
+        date,
+        author: clean(fm.author),
+        authorlink: clean(fm.authorlink),
+        cover: clean(fm.cover),
+        tags: fm.tags.into_vec(),
+        categories: fm.categories.into_vec(),
+        body: split.body.to_string(),
+        body_line: split.body_line,
+        source_hash: hex(&Sha256::digest(bytes)),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,7 @@
+//! The `herald` binary: parse the command line and run it.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    herald::cli::main()
+}
