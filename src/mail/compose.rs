@@ -1,0 +1,456 @@
+//! [`Composer`]: one recipient's copy of an issue as a finished RFC 5322 message.
+
+use std::fmt;
+
+use lettre::address::{Address, Envelope};
+use lettre::message::dkim::DkimConfig;
+use lettre::message::header::{ContentTransferEncoding, ContentType, MIME_VERSION_1_0};
+use lettre::message::{Body, Mailbox, MultiPart};
+use lettre::Message;
+use rand::Rng as _;
+
+use super::dkim;
+use super::headers::{list_id_phrase, ListId, ListUnsubscribe, ListUnsubscribePost};
+use super::MailError;
+use crate::config::Settings;
+use crate::domain::{EmailAddress, Purpose, SubscriberName, TokenKey};
+use crate::links::Links;
+use crate::render::{Recipient, RenderedIssue};
+
+/// The subscriber id that test copies and previews carry. No stored subscriber has it
+/// (SQLite ids start at 1), so their unsubscribe links verify but unsubscribe nobody.
+pub const TEST_SUBSCRIBER_ID: i64 = 0;
+
+/// Who one copy is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailRecipient {
+    /// The subscriber's row id; the unsubscribe token is signed for it.
+    pub subscriber_id: i64,
+    pub email: EmailAddress,
+    /// Shown in the To header when present.
+    pub name: Option<SubscriberName>,
+}
+
+impl MailRecipient {
+    /// A recipient outside the list, for `herald send --to ADDR` and `herald preview`: no
+    /// name, and [`TEST_SUBSCRIBER_ID`] as the subscriber id.
+    pub fn test_copy(email: EmailAddress) -> Self {
+        Self {
+            subscriber_id: TEST_SUBSCRIBER_ID,
+            email,
+            name: None,
+        }
+    }
+}
+
+/// Builds messages for one newsletter. Made once from settings; cheap to share by reference
+/// (`compose` takes `&self`).
+pub struct Composer {
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
+    /// The whole `List-Id` value: `Name <label.domain>`.
+    list_id: String,
+    /// Right-hand side of our Message-IDs: the From domain, in ASCII.
+    message_id_domain: String,
+    /// `, <mailto:…?subject=unsubscribe>`, appended to List-Unsubscribe when configured.
+    unsubscribe_mailto: Option<String>,
+    links: Links,
+    key: TokenKey,
+    dkim: Option<DkimConfig>,
+}
+
+impl fmt::Debug for Composer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Hand-written so the DKIM key can never reach a log line.
+        f.debug_struct("Composer")
+            .field("list_id", &self.list_id)
+            .field("message_id_domain", &self.message_id_domain)
+            .field("dkim", &self.dkim.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Composer {
+    /// Parses the mail settings once. Errors name the config key at fault.
+    pub fn new(settings: &Settings, key: TokenKey) -> Result<Self, MailError> {
+        let newsletter = &settings.newsletter;
+        let (from, from_address) = parse_mailbox("newsletter.from", &newsletter.from)?;
+        let reply_to = newsletter
+            .reply_to
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| parse_mailbox("newsletter.reply_to", s).map(|(mailbox, _)| mailbox))
+            .transpose()?;
+        let message_id_domain = from_address.domain().to_owned();
+
+        let label = match newsletter.list_id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => parse_list_label(id)?,
+            _ => derived_list_label(&newsletter.name, &message_id_domain),
+        };
+        let phrase = list_id_phrase(&newsletter.name);
+        let list_id = if phrase.is_empty() {
+            format!("<{label}>")
+        } else {
+            format!("{phrase} <{label}>")
+        };
+
+        let unsubscribe_mailto = newsletter
+            .unsubscribe_mailto
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|raw| {
+                let bare = raw.strip_prefix("mailto:").unwrap_or(raw);
+                EmailAddress::parse(bare)
+                    .map(|address| format!(", <mailto:{address}?subject=unsubscribe>"))
+                    .map_err(|e| MailError::Config {
+                        key: "newsletter.unsubscribe_mailto",
+                        message: e.to_string(),
+                    })
+            })
+            .transpose()?;
+
+        let links = Links::new(&newsletter.base_url).map_err(|e| MailError::Config {
+            key: "newsletter.base_url",
+            message: format!("not an absolute URL: {e}"),
+        })?;
+
+        let smtp = &settings.smtp;
+        let dkim = match (&smtp.dkim_selector, &smtp.dkim_domain, &smtp.dkim_key_file) {
+            (None, None, None) => None,
+            (Some(selector), Some(domain), Some(file)) => {
+                let (config, kind) = dkim::config(selector, domain, file, reply_to.is_some())?;
+                let domain = domain.to_ascii_lowercase();
+                let aligned = message_id_domain == domain
+                    || message_id_domain.ends_with(&format!(".{domain}"));
+                if !aligned {
+                    tracing::warn!(
+                        dkim_domain = %domain,
+                        from_domain = %message_id_domain,
+                        "smtp.dkim_domain is not the From domain or a parent of it: DMARC will not align"
+                    );
+                }
+                tracing::info!(selector = %selector, domain = %domain, algorithm = ?kind, "DKIM signing enabled");
+                Some(config)
+            }
+            _ => {
+                return Err(MailError::Config {
+                    key: "smtp.dkim_selector",
+                    message: "DKIM needs all three of dkim_selector, dkim_domain and dkim_key_file"
+                        .into(),
+                })
+            }
+        };
+
+        Ok(Self {
+            from,
+            reply_to,
+            list_id,
+            message_id_domain,
+            unsubscribe_mailto,
+            links,
+            key,
+            dkim,
+        })
+    }
+
+    /// Whether messages are DKIM-signed.
+    pub fn signs_dkim(&self) -> bool {
+        self.dkim.is_some()
+    }
+
+    /// The `List-Id` header value, e.g. `Herald Weekly <herald-weekly.example.org>`.
+    pub fn list_id(&self) -> &str {
+        &self.list_id
+    }
+
+    /// Builds `to`'s copy of `issue`: personalised bodies, every header, DKIM when configured.
+    pub fn compose(
+        &self,
+        issue: &RenderedIssue,
+        to: &MailRecipient,
+    ) -> Result<OutgoingMail, MailError> {
+        let token = self.key.sign(Purpose::Unsubscribe, to.subscriber_id, None);
+        let unsubscribe_url = self.links.unsubscribe(&token);
+        let recipient = Recipient {
+            email: to.email.as_str(),
+            name: to.name.as_ref().map(SubscriberName::as_str),
+            unsubscribe_url: &unsubscribe_url,
+        };
+        let text = issue.text.personalise(&recipient);
+        let html = issue.html.personalise(&recipient);
+
+        let address: Address = to
+            .email
+            .as_str()
+            .parse()
+            .map_err(|e| MailError::Recipient {
+                masked: to.email.masked(),
+                message: format!("{e}"),
+            })?;
+        let to_mailbox = Mailbox::new(to.name.as_ref().map(|n| n.as_str().to_owned()), address);
+
+        let message_id = self.new_message_id(issue.slug.as_str());
+        let mut list_unsubscribe = format!("<{unsubscribe_url}>");
+        if let Some(mailto) = &self.unsubscribe_mailto {
+            list_unsubscribe.push_str(mailto);
+        }
+
+        let (content_type, body) = alternative_body(text, html)?;
+        let mut builder = Message::builder().from(self.from.clone());
+        if let Some(reply_to) = &self.reply_to {
+            builder = builder.reply_to(reply_to.clone());
+        }
+        let mut message = builder
+            .to(to_mailbox)
+            .subject(one_line(&issue.subject))
+            .date_now()
+            .message_id(Some(message_id.clone()))
+            .header(MIME_VERSION_1_0)
+            .header(content_type)
+            .header(ListId(self.list_id.clone()))
+            .header(ListUnsubscribe(list_unsubscribe))
+            .header(ListUnsubscribePost)
+            .body(body)
+            .map_err(|e| MailError::Build(e.to_string()))?;
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
+
+        let envelope = message.envelope();
+        let envelope_from = envelope.from().map(Address::to_string).unwrap_or_default();
+        let envelope_to = envelope
+            .to()
+            .first()
+            .map(Address::to_string)
+            .unwrap_or_default();
+        tracing::trace!(
+            subscriber_id = to.subscriber_id,
+            to = %to.email.masked(),
+            message_id = %message_id,
+            "composed"
+        );
+        Ok(OutgoingMail {
+            message,
+            message_id,
+            subscriber_id: to.subscriber_id,
+            envelope_from,
+            envelope_to,
+        })
+    }
+
+    /// A copy for an address outside the list (`herald send --to`, `herald preview`): see
+    /// [`MailRecipient::test_copy`].
+    pub fn compose_test(
+        &self,
+        issue: &RenderedIssue,
+        to: &EmailAddress,
+    ) -> Result<OutgoingMail, MailError> {
+        self.compose(issue, &MailRecipient::test_copy(to.clone()))
+    }
+
+    /// `<128 random bits in hex>.<slug>@<our domain>`: unique, and greppable by issue.
+    fn new_message_id(&self, slug: &str) -> String {
+        let random: u128 = rand::thread_rng().gen();
+        // Slugs may hold dots in places a dot-atom may not ("a..b", "a."); dashes are safe.
+        let slug = slug.replace('.', "-");
+        format!("<{random:032x}.{slug}@{}>", self.message_id_domain)
+    }
+}
+
+/// One recipient's finished message.
+#[derive(Debug, Clone)]
+pub struct OutgoingMail {
+    message: Message,
+    message_id: String,
+    subscriber_id: i64,
+    envelope_from: String,
+    envelope_to: String,
+}
+
+impl OutgoingMail {
+    /// The Message-ID header value, angle brackets included (`<…@domain>`), as it appears in
+    /// the message; record it in logs and the delivery ledger.
+    pub fn message_id(&self) -> &str {
+        &self.message_id
+    }
+
+    /// The subscriber this copy is for ([`TEST_SUBSCRIBER_ID`] for test copies).
+    pub fn subscriber_id(&self) -> i64 {
+        self.subscriber_id
+    }
+
+    /// The exact RFC 5322 bytes that are sent (CRLF line endings), DKIM signature included.
+    pub fn formatted(&self) -> Vec<u8> {
+        self.message.formatted()
+    }
+
+    /// SMTP `MAIL FROM`: the From address.
+    pub fn envelope_from(&self) -> &str {
+        &self.envelope_from
+    }
+
+    /// SMTP `RCPT TO`: the recipient's address. Never log it whole; see
+    /// [`EmailAddress::masked`].
+    pub fn envelope_to(&self) -> &str {
+        &self.envelope_to
+    }
+
+    /// The lettre message, for the transports in this module.
+    #[allow(dead_code)]
+    pub(crate) fn message(&self) -> &Message {
+        &self.message
+    }
+
+    /// The lettre envelope, for transports that send pre-formatted bytes.
+    #[allow(dead_code)]
+    pub(crate) fn envelope(&self) -> &Envelope {
+        self.message.envelope()
+    }
+}
+
+/// The `multipart/alternative` body (text, then HTML) with its Content-Type lifted into the
+/// message's own header block.
+///
+/// lettre keeps a multipart's Content-Type with the part, not in `Message::headers()`, so
+/// its DKIM signer would list `content-type` in `h=` without hashing it, and every verifier
+/// (which sees the header) would fail the signature. Lifting the header makes it a real,
+/// signed message header; the body is the multipart's already-encoded 7-bit bytes.
+fn alternative_body(text: String, html: String) -> Result<(ContentType, Body), MailError> {
+    let multipart = MultiPart::alternative_plain_html(text, html);
+    let content_type = multipart
+        .headers()
+        .get::<ContentType>()
+        .ok_or_else(|| MailError::Build("multipart without a Content-Type".into()))?;
+    let mut raw = multipart.formatted();
+    let body_start = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| at + 4)
+        .ok_or_else(|| MailError::Build("multipart without a header block".into()))?;
+    raw.drain(..body_start);
+    let body = Body::new_with_encoding(raw, ContentTransferEncoding::SevenBit)
+        .map_err(|_| MailError::Build("multipart body is not 7-bit".into()))?;
+    Ok((content_type, body))
+}
+
+/// Parses a From or Reply-To setting: `Name <address>` or a bare address.
+fn parse_mailbox(key: &'static str, raw: &str) -> Result<(Mailbox, EmailAddress), MailError> {
+    let bad = |message: String| MailError::Config { key, message };
+    // lettre panics when it writes a display name holding CR or LF; refuse them here.
+    if raw.chars().any(char::is_control) {
+        return Err(bad("contains a line break or control character".into()));
+    }
+    let mailbox: Mailbox = raw.trim().parse().map_err(|e| {
+        bad(format!(
+            "{raw:?} is not `Name <address>` or an address: {e}"
+        ))
+    })?;
+    let address =
+        EmailAddress::parse(mailbox.email.as_ref()).map_err(|e| bad(format!("{raw:?}: {e}")))?;
+    Ok((mailbox, address))
+}
+
+/// `newsletter.list_id`: `label.domain`, optionally in angle brackets.
+fn parse_list_label(raw: &str) -> Result<String, MailError> {
+    let label = raw
+        .strip_prefix('<')
+        .and_then(|s| s.strip_suffix('>'))
+        .unwrap_or(raw)
+        .to_ascii_lowercase();
+    let ok = label.contains('.')
+        && label.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        });
+    if ok {
+        Ok(label)
+    } else {
+        Err(MailError::Config {
+            key: "newsletter.list_id",
+            message: format!(
+                "{raw:?} is not a list identifier like weekly.example.org (ASCII letters, digits, '-', '_' and dots)"
+            ),
+        })
+    }
+}
+
+/// A List-Id label from the newsletter name and the From domain: `herald-weekly.example.org`.
+fn derived_list_label(name: &str, domain: &str) -> String {
+    let mut label = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            label.push(c.to_ascii_lowercase());
+        } else if !label.is_empty() && !label.ends_with('-') {
+            label.push('-');
+        }
+    }
+    let label = label.trim_end_matches('-');
+    let label = if label.is_empty() {
+        "newsletter"
+    } else {
+        label
+    };
+    format!("{label}.{domain}")
+}
+
+/// A subject is one line: control characters (CR, LF, tab, …) become single spaces.
+fn one_line(subject: &str) -> String {
+    subject
+        .split(char::is_control)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_label_is_derived_from_name_and_domain() {
+        assert_eq!(
+            derived_list_label("Herald Weekly!", "example.org"),
+            "herald-weekly.example.org"
+        );
+        assert_eq!(
+            derived_list_label("周报", "example.org"),
+            "newsletter.example.org"
+        );
+    }
+
+    #[test]
+    fn configured_list_id_is_checked() {
+        assert_eq!(
+            parse_list_label("<Weekly.Example.org>").unwrap(),
+            "weekly.example.org"
+        );
+        for bad in ["weekly", "a..b", "a b.org", "x>.org\r\nBcc: y"] {
+            let err = parse_list_label(bad).unwrap_err().to_string();
+            assert!(err.contains("newsletter.list_id"), "{err}");
+        }
+    }
+
+    #[test]
+    fn subject_is_folded_onto_one_line() {
+        assert_eq!(
+            one_line("Hello\r\nBcc: victim@example.org"),
+            "Hello Bcc: victim@example.org"
+        );
+        assert_eq!(one_line("a\tb\0c"), "a b c");
+    }
+
+    #[test]
+    fn from_with_a_line_break_is_refused_not_panicked_on() {
+        let err = parse_mailbox("newsletter.from", "Eve\r\nBcc: x@y.org <eve@example.org>")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("newsletter.from"), "{err}");
+        let err = parse_mailbox("newsletter.from", "not an address")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("newsletter.from"), "{err}");
+    }
+}
