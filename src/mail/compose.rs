@@ -329,9 +329,35 @@ fn alternative_body(text: String, html: String) -> Result<(ContentType, Body), M
         .map(|at| at + 4)
         .ok_or_else(|| MailError::Build("multipart without a header block".into()))?;
     raw.drain(..body_start);
-    let body = Body::new_with_encoding(raw, ContentTransferEncoding::SevenBit)
-        .map_err(|_| MailError::Build("multipart body is not 7-bit".into()))?;
+    if !is_seven_bit(&raw) {
+        return Err(MailError::Build("multipart body is not 7-bit".into()));
+    }
+    // lettre already encoded every part (quoted-printable or base64 with 76-column lines);
+    // the check above confirms the bytes are valid as they are, so they are not re-encoded.
+    let body = Body::dangerous_pre_encoded(raw, ContentTransferEncoding::SevenBit);
     Ok((content_type, body))
+}
+
+/// RFC 5322/2045 `7bit`: ASCII without NUL, CR only before LF and LF only after CR, and no
+/// line longer than 998 octets.
+fn is_seven_bit(body: &[u8]) -> bool {
+    let mut line_len = 0usize;
+    for (i, &b) in body.iter().enumerate() {
+        match b {
+            0 | 0x80..=0xff => return false,
+            b'\r' if body.get(i + 1) != Some(&b'\n') => return false,
+            b'\n' if i == 0 || body[i - 1] != b'\r' => return false,
+            b'\n' => line_len = 0,
+            b'\r' => {}
+            _ => {
+                line_len += 1;
+                if line_len > 998 {
+                    return false;
+                }
+            }
+        }
+    }
+    true
 }
 
 /// Parses a From or Reply-To setting: `Name <address>` or a bare address.
@@ -431,6 +457,19 @@ mod tests {
             let err = parse_list_label(bad).unwrap_err().to_string();
             assert!(err.contains("newsletter.list_id"), "{err}");
         }
+    }
+
+    #[test]
+    fn seven_bit_check_rejects_8bit_bare_newlines_and_long_lines() {
+        assert!(is_seven_bit(
+            b"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\n"
+        ));
+        assert!(!is_seven_bit("caf\u{e9}\r\n".as_bytes()));
+        assert!(!is_seven_bit(b"a\nb\r\n"));
+        assert!(!is_seven_bit(b"a\rb\r\n"));
+        assert!(!is_seven_bit(b"a\0b\r\n"));
+        assert!(!is_seven_bit(&[b'x'; 999]));
+        assert!(is_seven_bit(&[b'x'; 998]));
     }
 
     #[test]
