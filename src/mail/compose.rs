@@ -26,6 +26,7 @@ pub const TEST_SUBSCRIBER_ID: i64 = 0;
 pub struct MailRecipient {
     /// The subscriber's row id; the unsubscribe token is signed for it.
     pub subscriber_id: i64,
+    /// Where the copy goes (the To header and SMTP `RCPT TO`).
     pub email: EmailAddress,
     /// Shown in the To header when present.
     pub name: Option<SubscriberName>,

@@ -104,9 +104,10 @@ fn load_key(path: &Path) -> Result<(DkimSigningKey, KeyKind), MailError> {
 fn parse_key(text: &str) -> Result<(DkimSigningKey, KeyKind), String> {
     let text = text.trim();
     if text.contains("-----BEGIN RSA PRIVATE KEY-----") {
-        let key = DkimSigningKey::new(text, DkimSigningAlgorithm::Rsa)
+        use rsa::pkcs1::DecodeRsaPrivateKey as _;
+        let key = rsa::RsaPrivateKey::from_pkcs1_pem(text)
             .map_err(|e| format!("not a valid PKCS#1 RSA key ({e})"))?;
-        return Ok((key, KeyKind::Rsa));
+        return rsa_key(&key);
     }
     if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
         return Err(
@@ -133,20 +134,37 @@ fn parse_key(text: &str) -> Result<(DkimSigningKey, KeyKind), String> {
     }
 }
 
+/// The shortest RSA key accepted: RFC 8301 requires at least 1024 bits (2048 is advised),
+/// and far shorter keys would make lettre's signer fail.
+const MIN_RSA_BITS: usize = 1024;
+
+/// An RSA key, checked for size and handed to lettre in the PKCS#1 PEM it reads.
+fn rsa_key(key: &rsa::RsaPrivateKey) -> Result<(DkimSigningKey, KeyKind), String> {
+    use rsa::pkcs1::{EncodeRsaPrivateKey as _, LineEnding};
+    use rsa::traits::PublicKeyParts as _;
+
+    let bits = key.size() * 8;
+    if bits < MIN_RSA_BITS {
+        return Err(format!(
+            "the RSA key has {bits} bits; DKIM needs at least {MIN_RSA_BITS} (2048 advised)"
+        ));
+    }
+    let pkcs1 = key
+        .to_pkcs1_pem(LineEnding::LF)
+        .map_err(|e| format!("cannot re-encode the RSA key: {e}"))?;
+    let key = DkimSigningKey::new(&pkcs1, DkimSigningAlgorithm::Rsa)
+        .map_err(|e| format!("not a valid RSA key ({e})"))?;
+    Ok((key, KeyKind::Rsa))
+}
+
 /// A PKCS#8 key: RSA is re-encoded as PKCS#1, Ed25519 as its base64 seed, the two forms
 /// lettre reads.
 fn parse_pkcs8(pem: &str) -> Result<(DkimSigningKey, KeyKind), String> {
     // One trait (pkcs8 0.10) serves both the RSA and the Ed25519 key types.
     use ed25519_dalek::pkcs8::DecodePrivateKey as _;
-    use rsa::pkcs1::{EncodeRsaPrivateKey as _, LineEnding};
 
-    if let Ok(rsa_key) = rsa::RsaPrivateKey::from_pkcs8_pem(pem) {
-        let pkcs1 = rsa_key
-            .to_pkcs1_pem(LineEnding::LF)
-            .map_err(|e| format!("cannot re-encode the RSA key: {e}"))?;
-        let key = DkimSigningKey::new(&pkcs1, DkimSigningAlgorithm::Rsa)
-            .map_err(|e| format!("not a valid RSA key ({e})"))?;
-        return Ok((key, KeyKind::Rsa));
+    if let Ok(key) = rsa::RsaPrivateKey::from_pkcs8_pem(pem) {
+        return rsa_key(&key);
     }
     match ed25519_dalek::SigningKey::from_pkcs8_pem(pem) {
         Ok(ed_key) => {
@@ -180,6 +198,17 @@ mod tests {
             parse_key(&fixture("ed25519.pem")).unwrap().1,
             KeyKind::Ed25519
         );
+    }
+
+    #[test]
+    fn rejects_an_rsa_key_too_short_for_dkim() {
+        use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
+        let small = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 512).unwrap();
+        let pem = small.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let Err(err) = parse_key(&pem) else {
+            panic!("a 512-bit key was accepted");
+        };
+        assert!(err.contains("512 bits"), "{err}");
     }
 
     #[test]

@@ -21,7 +21,13 @@
 //! - an Ed25519 key as the base64 of its raw 32-byte seed, lettre's native Ed25519 form.
 //!
 //! lettre's `DkimSigningKey::new` accepts only the first and the last, so herald converts
-//! PKCS#8 keys into those forms when it loads them. Encrypted keys are refused.
+//! PKCS#8 keys into those forms when it loads them. Encrypted keys, and RSA keys shorter than
+//! 1024 bits (RFC 8301), are refused.
+//!
+//! Signatures use relaxed/relaxed canonicalisation over an explicit header list that
+//! includes List-Id, List-Unsubscribe and List-Unsubscribe-Post. The `multipart/alternative`
+//! Content-Type is written as a message header (not left with the MIME part, where lettre
+//! keeps it by default), so the signature really covers it.
 
 mod compose;
 mod dkim;
