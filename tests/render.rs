@@ -122,10 +122,13 @@ fn source_links(markdown: &str) -> BTreeSet<String> {
     for event in Parser::new_ext(markdown, options) {
         match event {
             Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
-                if let Ok(url) = base.join(&dest_url) {
-                    if !dest_url.starts_with('#') {
+                // Only web and mail links are linked; `<SOFA:ArkLab/>`-style prose is not.
+                let linkable = |u: &url::Url| matches!(u.scheme(), "http" | "https" | "mailto");
+                match base.join(&dest_url) {
+                    Ok(url) if linkable(&url) && !dest_url.starts_with('#') => {
                         links.insert(url.to_string());
                     }
+                    _ => {}
                 }
             }
             Event::Start(Tag::CodeBlock(_)) => in_code = true,
