@@ -311,12 +311,17 @@ impl<'r> Writer<'r> {
 
     fn heading(&mut self, level: HeadingLevel) {
         let text = std::mem::take(&mut self.inline).trim().replace('\n', " ");
+        if text.is_empty() {
+            return;
+        }
         let prefix = self.prefix().to_string();
         let block = match level {
             HeadingLevel::H1 | HeadingLevel::H2 => {
                 let ch = if level == HeadingLevel::H1 { '=' } else { '-' };
                 let wrapped = wrap(&text, &prefix, &prefix);
-                let widest = wrapped.lines().map(|l| l[prefix.len()..].to_string());
+                let widest = wrapped
+                    .lines()
+                    .map(|l| l.get(prefix.len()..).unwrap_or("").to_string());
                 let line = underline(&widest.collect::<Vec<_>>().join("\n"), ch);
                 format!("{wrapped}{prefix}{line}\n")
             }
@@ -536,6 +541,19 @@ mod tests {
         assert_eq!(
             out,
             "Big\n===\n\nSmall\n-----\n\n### Third\n\n> quoted line\n\n- one\n- two\n  1. nested\n\n    fn main() {}\n"
+        );
+    }
+
+    #[test]
+    fn odd_input_renders_without_panicking() {
+        let out =
+            text("> ##\n>\n> #\n\n- \n\n|a|\n|-|\n||\n\n[](/x) ![](javascript:x) www. http://");
+        assert!(!out.contains("> -") && !out.contains("> ="), "{out}");
+        assert!(out.lines().any(|l| l == "a"), "{out}");
+        let long_cjk = "中文https://x.org/路径".repeat(2000);
+        assert!(
+            text(&long_cjk).contains("[1] https://x.org/")
+                || text(&long_cjk).contains("https://x.org/")
         );
     }
 

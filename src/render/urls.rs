@@ -91,12 +91,11 @@ pub fn linkify(text: &str) -> Vec<Piece<'_>> {
 
 /// The byte length and target of a bare URL at the start of `s`, if there is one.
 fn url_at(s: &str) -> Option<(usize, String)> {
-    let lower_prefix = s.get(..8).unwrap_or(s).to_ascii_lowercase();
-    let (scheme_len, prefix) = if lower_prefix.starts_with("https://") {
+    let (scheme_len, prefix) = if starts_with_ignore_case(s, "https://") {
         (8, "")
-    } else if lower_prefix.starts_with("http://") {
+    } else if starts_with_ignore_case(s, "http://") {
         (7, "")
-    } else if lower_prefix.starts_with("www.") {
+    } else if starts_with_ignore_case(s, "www.") {
         (0, "http://")
     } else {
         return None;
@@ -107,7 +106,9 @@ fn url_at(s: &str) -> Option<(usize, String)> {
         .map_or(s.len(), |(i, _)| i);
     let len = trim_trailing(&s[..end]);
     let candidate = &s[..len];
-    let host = candidate[scheme_len..]
+    let host = candidate
+        .get(scheme_len..)
+        .unwrap_or("")
         .split(['/', '?', '#'])
         .next()
         .unwrap_or("");
@@ -116,11 +117,17 @@ fn url_at(s: &str) -> Option<(usize, String)> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '@'))
         && (host.contains('.') || host.starts_with("localhost"));
-    if !host_ok || (scheme_len == 0 && !host[4..].contains('.')) {
+    if !host_ok || (scheme_len == 0 && !host.get(4..).is_some_and(|h| h.contains('.'))) {
         return None;
     }
     let href = format!("{prefix}{candidate}");
     Url::parse(&href).ok().map(|_| (len, href))
+}
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 /// The length of `url` without the punctuation that usually ends a sentence after it.
