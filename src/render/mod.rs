@@ -2,12 +2,12 @@
 //! layout via mrml, and the result pre-split for per-recipient personalisation.
 //!
 //! Only this module knows mrml. The steps, each in its own file:
-//! - [`markdown`](self::markdown): parse and rewrite the Markdown events (absolute URLs,
-//!   bare URLs linked, footnotes numbered);
+//! - `markdown`: parse and rewrite the Markdown events (absolute URLs, bare URLs linked,
+//!   footnotes numbered), with `urls` for resolving and linking and `raw` for raw HTML;
 //! - `html`: the body fragment, sanitised by ammonia and made well-formed with inline styles;
 //! - `text`: the plain-text alternative from the same events;
-//! - [`templates`](self::templates): the minijinja layout, `templates/newsletter.mjml`;
-//! - [`personalise`](self::personalise): cutting the output at per-recipient slots.
+//! - [`templates`]: the minijinja layout, `templates/newsletter.mjml`;
+//! - [`personalise`]: cutting the output at per-recipient slots.
 
 mod html;
 mod markdown;
