@@ -27,4 +27,5 @@ pub mod domain;
 pub mod issue;
 pub mod links;
 pub mod mail;
+pub mod preview;
 pub mod render;

@@ -69,6 +69,7 @@ fn issue(subject: &str) -> RenderedIssue {
         subject: subject.to_string(),
         html: Split::new(&html, Escape::Html),
         text: Split::new(&text, Escape::None),
+        preheader: None,
     }
 }
 

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
 
+mod preview;
+
 /// A self-hosted newsletter dispatcher.
 #[derive(Debug, Parser)]
 #[command(name = "herald", version, about)]
@@ -20,7 +22,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Render an issue for a sample recipient (HTML, text, or the whole message).
+    Preview(preview::PreviewArgs),
+}
 
 /// Parses the command line, runs the command, and turns any error into one line on stderr
 /// and a non-zero exit.
@@ -37,8 +42,11 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let _settings = load_settings(&cli)?;
-    match cli.command {}
+    let settings = load_settings(&cli)?;
+    match cli.command {
+        Command::Preview(args) => preview::run(&settings, args)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads settings from `--config`, or from `./config.toml` when it exists.
@@ -69,4 +77,19 @@ fn one_line(e: &anyhow::Error) -> String {
         }
     }
     parts.join(": ")
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, so a reader never
+/// sees half a file and a failure leaves any previous file intact.
+pub(crate) fn write_file_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
