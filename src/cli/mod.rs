@@ -1,6 +1,10 @@
 //! The `herald` command line. Each command is a few lines over the library; the modules
 //! beside this one hold one command group each.
 
+mod subscribers;
+
+pub use subscribers::SubscribersCommand;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,7 +24,15 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Create the database, or bring its schema up to date (also done on every start).
+    Migrate,
+    /// Manage the subscriber list.
+    Subscribers {
+        #[command(subcommand)]
+        command: SubscribersCommand,
+    },
+}
 
 /// Parses the command line, runs the command, and turns any error into one line on stderr
 /// and a non-zero exit.
@@ -37,8 +49,12 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let _settings = load_settings(&cli)?;
-    match cli.command {}
+    let settings = load_settings(&cli)?;
+    match cli.command {
+        Command::Migrate => subscribers::migrate(&settings)?,
+        Command::Subscribers { command } => subscribers::run(&settings, command)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads settings from `--config`, or from `./config.toml` when it exists.
