@@ -91,11 +91,14 @@ CREATE TABLE events (
     -- Who or what caused it: 'cli', 'import', 'web', 'api', 'dispatcher', ...
     source           TEXT    NOT NULL,
     -- Set for requests that may be retried (API sends, web forms): a repeat is a no-op.
-    idempotency_key  TEXT    UNIQUE,
+    idempotency_key  TEXT,
     detail           TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(detail))
 );
 
 CREATE INDEX events_by_subscriber ON events (subscriber_id, id) WHERE subscriber_id IS NOT NULL;
+-- Partial: most events (every imported subscriber's) have no key, and need no index entry.
+CREATE UNIQUE INDEX events_by_idempotency_key ON events (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 
 CREATE TRIGGER events_are_never_deleted
 BEFORE DELETE ON events

@@ -9,8 +9,8 @@ use sqlx::{Connection, Row, SqliteConnection};
 use super::{now, Store, StoreError};
 use crate::domain::{AddressHash, EmailAddress, ErasureKey, SubscriberName, SubscriberStatus};
 
-/// Rows per multi-row `INSERT`: 6 bound values a row plus 2 shared ones stay far under
-/// SQLite's limit of 32,766 bound variables.
+/// Rows per multi-row `INSERT`: 8 bound values a row stay far under SQLite's limit of
+/// 32,766 bound variables.
 const INSERT_CHUNK_ROWS: usize = 1_000;
 /// Hashes per `IN (...)` lookup of the erasure list.
 const ERASED_LOOKUP_CHUNK: usize = 1_000;
@@ -439,7 +439,7 @@ async fn find_erased_rows(
     for chunk in hashes.chunks(ERASED_LOOKUP_CHUNK) {
         let sql = format!(
             "SELECT address_hash FROM erased_addresses WHERE address_hash IN ({})",
-            placeholders(1, chunk.len())
+            placeholders(chunk.len())
         );
         let mut query = sqlx::query_scalar::<_, Vec<u8>>(&sql);
         for hash in chunk {
@@ -466,32 +466,23 @@ async fn insert_subscriber_rows(
     at: i64,
     source: &str,
 ) -> Result<u64, StoreError> {
-    use std::fmt::Write as _;
-    // ?1 = created_at, ?2 = source; then six per row.
-    let mut sql = String::with_capacity(180 + rows.len() * 48);
+    // Anonymous `?` placeholders only: sqlx looks up each numbered parameter's name, which
+    // SQLite finds by a linear scan, and that made large statements quadratic.
+    const ROW: &str = "(?,?,?,?,?,?,?,?)";
+    let mut sql = String::with_capacity(180 + rows.len() * (ROW.len() + 1));
     sql.push_str(
         "INSERT INTO subscribers \
          (email, name, status, attributes, confirmed_at, unsubscribed_at, created_at, source) \
          VALUES ",
     );
     for i in 0..rows.len() {
-        let p = 3 + i * 6;
         if i > 0 {
             sql.push(',');
         }
-        let _ = write!(
-            sql,
-            "(?{},?{},?{},?{},?{},?{},?1,?2)",
-            p,
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            p + 5
-        );
+        sql.push_str(ROW);
     }
     sql.push_str(" ON CONFLICT DO NOTHING");
-    let mut query = sqlx::query(&sql).bind(at).bind(source);
+    let mut query = sqlx::query(&sql);
     for row in rows {
         let (confirmed_at, unsubscribed_at) = status_times(row.status, at);
         let attributes = if row.attributes.is_empty() {
@@ -505,17 +496,18 @@ async fn insert_subscriber_rows(
             .bind(row.status.as_str())
             .bind(attributes)
             .bind(confirmed_at)
-            .bind(unsubscribed_at);
+            .bind(unsubscribed_at)
+            .bind(at)
+            .bind(source);
     }
     Ok(query.execute(&mut *conn).await?.rows_affected())
 }
 
-/// `?first, ?first+1, ...`, `n` of them.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(",")
+/// `?,?,...`, `n` of them (anonymous, see [`insert_subscriber_rows`]).
+fn placeholders(n: usize) -> String {
+    let mut s = "?,".repeat(n);
+    s.pop();
+    s
 }
 
 /// `(confirmed_at, unsubscribed_at)` for a subscriber entering `status` at `at`.
