@@ -110,9 +110,9 @@ async fn dispatch(
                 AddOutcome::AlreadyPresent { status } => {
                     bail!("that address is already on the list (status {status})")
                 }
-                AddOutcome::Erased => bail!(
-                    "that address was erased at its owner's request; only their own new sign-up can add it back"
-                ),
+                AddOutcome::Erased => {
+                    bail!("that address was erased at its owner's request and is not added back")
+                }
             }
         }
         SubscribersCommand::List { status, json } => {
