@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use herald::config::Settings;
+use mail_parser::MimeHeaders;
 use pulldown_cmark::{Event, Options, Parser, Tag};
 use regex::Regex;
 

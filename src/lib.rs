@@ -17,6 +17,8 @@
 //! - [`issue`]: issue files.
 //! - [`render`]: Markdown, sanitising, MJML via mrml, plain text. Only it knows mrml.
 //! - [`mail`]: building messages and DKIM. Only it knows lettre.
+//! - [`store`]: all SQL: the SQLite schema, migrations and one function per query.
+//! - [`subscribers`]: CSV import and export of the subscriber list.
 //! - `cli` (in the binary's library half): the `herald` commands, thin over the above.
 
 #![forbid(unsafe_code)]
@@ -29,3 +31,5 @@ pub mod links;
 pub mod mail;
 pub mod preview;
 pub mod render;
+pub mod store;
+pub mod subscribers;

@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 use crate::config::Settings;
 
 mod preview;
+mod subscribers;
+
+pub use subscribers::SubscribersCommand;
 
 /// A self-hosted newsletter dispatcher.
 #[derive(Debug, Parser)]
@@ -25,6 +28,13 @@ pub struct Cli {
 pub enum Command {
     /// Render an issue for a sample recipient (HTML, text, or the whole message).
     Preview(preview::PreviewArgs),
+    /// Create the database, or bring its schema up to date (also done on every start).
+    Migrate,
+    /// Manage the subscriber list.
+    Subscribers {
+        #[command(subcommand)]
+        command: SubscribersCommand,
+    },
 }
 
 /// Parses the command line, runs the command, and turns any error into one line on stderr
@@ -45,6 +55,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = load_settings(&cli)?;
     match cli.command {
         Command::Preview(args) => preview::run(&settings, args)?,
+        Command::Migrate => subscribers::migrate(&settings)?,
+        Command::Subscribers { command } => subscribers::run(&settings, command)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -59,6 +59,17 @@ impl EmailAddress {
         &self.0
     }
 
+    /// The address folded to lower case: the key for case-insensitive comparison.
+    ///
+    /// Every address [`EmailAddress::parse`] accepts is ASCII (a dot-atom local part and a
+    /// punycode domain; SMTPUTF8 local parts are refused), so ASCII case folding is complete
+    /// and agrees with SQLite's `NOCASE` collation that the store's unique index uses. RFC 5321
+    /// lets a server treat `Jane` and `jane` as different mailboxes; no real one does, and
+    /// treating them as one person is what keeps a list free of duplicates.
+    pub fn folded(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+
     /// The part after `@` (already normalised).
     pub fn domain(&self) -> &str {
         self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
@@ -184,6 +195,15 @@ mod tests {
         );
         let long_domain = format!("a@{}.org", vec!["b".repeat(60); 5].join("."));
         assert!(EmailAddress::parse(&long_domain).is_err());
+    }
+
+    #[test]
+    fn only_ascii_addresses_exist_so_folding_is_ascii() {
+        assert!(EmailAddress::parse("jürgen@example.org").is_err());
+        assert_eq!(
+            EmailAddress::parse("O'Brien@Example.ORG").unwrap().folded(),
+            "o'brien@example.org"
+        );
     }
 
     #[test]

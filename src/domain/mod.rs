@@ -2,15 +2,21 @@
 //!
 //! - [`EmailAddress`]: a subscriber's address, normalised (IDN domain as punycode, lower-cased).
 //! - [`SubscriberName`]: a display name that cannot smuggle a header line.
+//! - [`SubscriberStatus`]: pending, active, unsubscribed, bounced, complained.
+//! - [`ErasureKey`]: the keyed hash kept of an erased address.
 //! - [`IssueSlug`]: the stable key of an issue, safe in a URL and a file name.
 //! - [`token`]: HMAC tokens bound to a purpose and a subscriber (unsubscribe, confirm).
 
 mod email;
+mod erasure;
 mod name;
 mod slug;
+mod status;
 pub mod token;
 
 pub use email::{EmailAddress, EmailError};
+pub use erasure::{AddressHash, ErasureKey};
 pub use name::{NameError, SubscriberName};
 pub use slug::{IssueSlug, SlugError};
+pub use status::{StatusError, SubscriberStatus};
 pub use token::{Purpose, Token, TokenError, TokenKey};

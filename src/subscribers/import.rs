@@ -1,0 +1,302 @@
+//! `herald subscribers import`: a CSV file streamed into the store in large batches.
+//!
+//! The header row names the columns (case-insensitively). `email` is required; `name` and
+//! `status` are optional; every other column becomes a string attribute in the subscriber's
+//! JSON `attributes` (empty cells are left out). A UTF-8 byte order mark is ignored.
+//!
+//! Memory stays flat: the reader holds one record, and at most one batch
+//! ([`ImportOptions::batch_rows`]) of parsed rows waits for the database. Duplicates are
+//! found by the database's case-insensitive unique index, not by a set in memory, so they
+//! are caught within the file and against the list alike. A bad row never stops the import:
+//! it is reported as an [`ImportEvent::Rejected`] with its line number, and counted.
+
+use std::fmt;
+use std::io::Read;
+
+use crate::domain::{EmailAddress, ErasureKey, SubscriberName, SubscriberStatus};
+use crate::store::{NewSubscriber, Store, StoreError};
+
+/// The `source` recorded on imported subscribers and their events.
+pub const SOURCE: &str = "import";
+/// Attributes of one row may take at most this many bytes of JSON.
+pub const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;
+
+/// Errors that stop an import. Bad rows do not: they become [`Rejection`]s.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the header row has no `email` column")]
+    NoEmailColumn,
+    #[error("the file is empty: it needs a header row naming an `email` column")]
+    Empty,
+    #[error("cannot read the CSV file: {0}")]
+    Read(#[from] csv::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How to import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Status of rows without a `status` value.
+    pub default_status: SubscriberStatus,
+    /// Rows per database transaction.
+    pub batch_rows: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            default_status: SubscriberStatus::Active,
+            batch_rows: 10_000,
+        }
+    }
+}
+
+/// A row that was not imported, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// 1-based line of the file where the row starts.
+    pub line: u64,
+    pub reason: String,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+/// What the import reports while it runs.
+#[derive(Debug, Clone)]
+pub enum ImportEvent {
+    Rejected(Rejection),
+    /// Bytes of the file read so far.
+    Progress {
+        bytes: u64,
+    },
+}
+
+/// The outcome of an import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub imported: u64,
+    /// Rows whose address was already on the list or earlier in the file (any letter case).
+    pub duplicates: u64,
+    pub rejected: u64,
+}
+
+impl fmt::Display for ImportSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "imported {}, duplicates {}, rejected {}",
+            self.imported, self.duplicates, self.rejected
+        )
+    }
+}
+
+/// Where each known column sits in a record.
+struct Columns {
+    email: usize,
+    name: Option<usize>,
+    status: Option<usize>,
+    attributes: Vec<(usize, String)>,
+    width: usize,
+}
+
+impl Columns {
+    fn from_header(header: &csv::StringRecord) -> Result<Self, ImportError> {
+        let mut email = None;
+        let mut name = None;
+        let mut status = None;
+        let mut attributes = Vec::new();
+        for (i, raw) in header.iter().enumerate() {
+            let label = raw.trim_start_matches('\u{feff}').trim();
+            match label.to_ascii_lowercase().as_str() {
+                "email" if email.is_none() => email = Some(i),
+                "name" if name.is_none() => name = Some(i),
+                "status" if status.is_none() => status = Some(i),
+                "" => {}
+                _ => attributes.push((i, label.to_string())),
+            }
+        }
+        Ok(Self {
+            email: email.ok_or(ImportError::NoEmailColumn)?,
+            name,
+            status,
+            attributes,
+            width: header.len(),
+        })
+    }
+
+    /// Parses one record into a subscriber, or says why it cannot be one.
+    fn parse(
+        &self,
+        record: &csv::StringRecord,
+        default_status: SubscriberStatus,
+    ) -> Result<NewSubscriber, String> {
+        if record.len() > self.width {
+            return Err(format!(
+                "the row has {} fields but the header names {}",
+                record.len(),
+                self.width
+            ));
+        }
+        let field = |i: usize| record.get(i).unwrap_or("");
+        let email = EmailAddress::parse(field(self.email)).map_err(|e| e.to_string())?;
+        let name = match self.name {
+            Some(i) => SubscriberName::parse(field(i)).map_err(|e| e.to_string())?,
+            None => None,
+        };
+        let status = match self.status.map(field).map(str::trim) {
+            Some(s) if !s.is_empty() => s
+                .parse()
+                .map_err(|e: crate::domain::StatusError| e.to_string())?,
+            _ => default_status,
+        };
+        let mut attributes = serde_json::Map::new();
+        let mut size = 0;
+        for (i, key) in &self.attributes {
+            let value = field(*i);
+            if value.is_empty() {
+                continue;
+            }
+            size += key.len() + value.len() + 6;
+            attributes.insert(key.clone(), serde_json::Value::String(value.to_string()));
+        }
+        if size > MAX_ATTRIBUTES_BYTES {
+            return Err(format!(
+                "the attribute columns hold more than {MAX_ATTRIBUTES_BYTES} bytes"
+            ));
+        }
+        Ok(NewSubscriber {
+            email,
+            name,
+            status,
+            attributes,
+        })
+    }
+}
+
+/// Imports the CSV read from `input`, calling `report` for each rejected row and now and
+/// then with the progress. Returns the counts, which are also recorded as an `import`
+/// event.
+#[tracing::instrument(skip_all)]
+pub async fn import_csv<R: Read>(
+    store: &Store,
+    erasure: &ErasureKey,
+    input: R,
+    options: &ImportOptions,
+    mut report: impl FnMut(ImportEvent),
+) -> Result<ImportSummary, ImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(input);
+    let header = reader.headers()?.clone();
+    if header.is_empty() {
+        return Err(ImportError::Empty);
+    }
+    let columns = Columns::from_header(&header)?;
+    let batch_rows = options.batch_rows.max(1);
+    let mut summary = ImportSummary::default();
+    let mut batch: Vec<NewSubscriber> = Vec::with_capacity(batch_rows);
+    let mut lines: Vec<u64> = Vec::with_capacity(batch_rows);
+    let mut record = csv::StringRecord::new();
+    let mut seen: u64 = 0;
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(line, csv::Position::line);
+                match columns.parse(&record, options.default_status) {
+                    Ok(row) => {
+                        batch.push(row);
+                        lines.push(line);
+                    }
+                    Err(reason) => {
+                        summary.rejected += 1;
+                        report(ImportEvent::Rejected(Rejection { line, reason }));
+                    }
+                }
+            }
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                let line = e.position().map_or(line, csv::Position::line);
+                summary.rejected += 1;
+                report(ImportEvent::Rejected(Rejection {
+                    line,
+                    reason: "the row is not valid UTF-8".into(),
+                }));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        seen += 1;
+        if batch.len() >= batch_rows {
+            flush(
+                store,
+                erasure,
+                &mut batch,
+                &mut lines,
+                &mut summary,
+                &mut report,
+            )
+            .await?;
+        }
+        if seen % 4096 == 0 {
+            report(ImportEvent::Progress {
+                bytes: reader.position().byte(),
+            });
+        }
+    }
+    flush(
+        store,
+        erasure,
+        &mut batch,
+        &mut lines,
+        &mut summary,
+        &mut report,
+    )
+    .await?;
+    report(ImportEvent::Progress {
+        bytes: reader.position().byte(),
+    });
+    store
+        .record_import_run(
+            summary.imported,
+            summary.duplicates,
+            summary.rejected,
+            SOURCE,
+        )
+        .await?;
+    Ok(summary)
+}
+
+async fn flush(
+    store: &Store,
+    erasure: &ErasureKey,
+    batch: &mut Vec<NewSubscriber>,
+    lines: &mut Vec<u64>,
+    summary: &mut ImportSummary,
+    report: &mut impl FnMut(ImportEvent),
+) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let outcome = store
+        .import_subscriber_batch(batch, erasure, SOURCE)
+        .await?;
+    for &i in &outcome.erased {
+        report(ImportEvent::Rejected(Rejection {
+            line: lines[i],
+            reason: "the address was erased at its owner's request and is not added back".into(),
+        }));
+    }
+    let erased = outcome.erased.len() as u64;
+    summary.imported += outcome.inserted;
+    summary.rejected += erased;
+    summary.duplicates += batch.len() as u64 - outcome.inserted - erased;
+    batch.clear();
+    lines.clear();
+    Ok(())
+}

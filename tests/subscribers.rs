@@ -1,0 +1,659 @@
+//! The subscriber list end to end: the real `herald` binary and the library against a
+//! throwaway SQLite file.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use futures::StreamExt;
+use herald::domain::{EmailAddress, ErasureKey, SubscriberStatus};
+use herald::store::{self, StatusChange, Store};
+use herald::subscribers::{import_csv, ImportEvent, ImportOptions, ImportSummary};
+use secrecy::SecretString;
+use sqlx::Connection as _;
+
+const SECRET: &str = "test-secret-key-0123456789abcdef";
+
+/// A temporary directory holding one database, and the environment to point herald at it.
+struct Site {
+    dir: tempfile::TempDir,
+}
+
+impl Site {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn db_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("herald.db").display())
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(herald_binary());
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("HERALD__DATABASE__URL", self.db_url())
+            .env("HERALD__WEB__SECRET_KEY", SECRET)
+            .env_remove("HERALD_LOG");
+        cmd
+    }
+
+    fn herald(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs herald, asserts success, and returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.herald(args);
+        assert!(
+            out.status.success(),
+            "herald {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn write(&self, name: &str, contents: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// Imports `csv` and returns (stdout, stderr).
+    fn import(&self, csv: &[u8], extra: &[&str]) -> (String, String) {
+        let path = self.write("import.csv", csv);
+        let mut args = vec!["subscribers", "import", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = self.herald(&args);
+        assert!(
+            out.status.success(),
+            "import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    /// `email -> status` from `list`.
+    fn statuses(&self) -> Vec<(String, String)> {
+        self.ok(&["subscribers", "list"])
+            .lines()
+            .map(|l| {
+                let mut f = l.split('\t');
+                (f.next().unwrap().to_string(), f.next().unwrap().to_string())
+            })
+            .collect()
+    }
+
+    async fn store(&self) -> Store {
+        store::connect(&self.db_url()).await.unwrap()
+    }
+}
+
+/// The binary under test. `HERALD_TEST_BIN` overrides Cargo's path, for checkouts that
+/// share one target directory (where another checkout's build can replace
+/// `target/debug/herald` while these tests run).
+fn herald_binary() -> PathBuf {
+    std::env::var_os("HERALD_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_herald")))
+}
+
+fn key() -> ErasureKey {
+    ErasureKey::new(&SecretString::from(SECRET.to_string()))
+}
+
+fn count_lines_with(text: &str, needle: &str) -> usize {
+    text.lines().filter(|l| l.contains(needle)).count()
+}
+
+#[test]
+fn bad_rows_of_every_kind_are_reported_with_their_line_and_never_stop_the_import() {
+    let site = Site::new();
+    let long_local = format!("{}@example.org", "a".repeat(300));
+    let mut csv = Vec::new();
+    csv.extend_from_slice(b"\xEF\xBB\xBF"); // BOM before the header
+    csv.extend_from_slice(b"email,name,company\n"); // line 1
+    csv.extend_from_slice(b"good1@example.org,Ann,\n"); // 2
+    csv.extend_from_slice(b",Empty Email,\n"); // 3
+    csv.extend_from_slice(b"has space@example.org,,\n"); // 4
+    csv.extend_from_slice(b"\"cr\rinjected@example.org\",,\n"); // 5
+    csv.extend_from_slice(b"\"lf\nBcc: x@evil.org\",,\n"); // 6-7
+    csv.extend_from_slice(format!("{long_local},,\n").as_bytes()); // 8
+    csv.extend_from_slice(b"bad@domain_with_underscore.org,,\n"); // 9
+    csv.extend_from_slice(b"nodot@localhost,,\n"); // 10
+    csv.extend_from_slice(b"\"quoted@example.org\",\"Doe, Jane\",\"Acme, Inc.\nBranch 2\"\n"); // 11-12
+    csv.extend_from_slice(b"newline-name@example.org,\"Eve\r\nBcc: x@evil.org\",\n"); // 13-14
+    csv.extend_from_slice(b"bad-utf8@example.org,\xff\xfe,\n"); // 15
+    csv.extend_from_slice(b"good2@example.org,Bob,,extra-field\n"); // 16
+    csv.extend_from_slice(b"good3@example.org\n"); // 17: short row, missing cells are empty
+    let (stdout, stderr) = site.import(&csv, &[]);
+
+    assert_eq!(
+        stdout.trim(),
+        "imported 3, duplicates 0, rejected 10",
+        "{stderr}"
+    );
+    for line in [3, 4, 5, 6, 8, 9, 10, 13, 15, 16] {
+        assert_eq!(
+            count_lines_with(&stderr, &format!("line {line}: ")),
+            1,
+            "line {line} not reported once:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("empty"), "{stderr}");
+    assert!(stderr.contains("longer than 64"), "{stderr}");
+    assert!(stderr.contains("domain"), "{stderr}");
+    assert!(
+        !stderr.contains("evil.org"),
+        "rejections must not echo the row: {stderr}"
+    );
+
+    let list = site.ok(&["subscribers", "list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let rows = rows.as_array().unwrap();
+    let emails: Vec<&str> = rows.iter().map(|r| r["email"].as_str().unwrap()).collect();
+    assert_eq!(
+        emails,
+        [
+            "good1@example.org",
+            "quoted@example.org",
+            "good3@example.org"
+        ]
+    );
+    assert_eq!(rows[1]["name"], "Doe, Jane");
+    assert_eq!(rows[1]["attributes"]["company"], "Acme, Inc.\nBranch 2");
+    assert_eq!(rows[0]["attributes"], serde_json::json!({}));
+}
+
+#[test]
+fn a_file_without_an_email_column_is_a_one_line_error() {
+    let site = Site::new();
+    let path = site.write("x.csv", b"mail,name\na@example.org,A\n");
+    let out = site.herald(&["subscribers", "import", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("herald: ") && stderr.contains("email"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_input_on_the_command_line_is_a_one_line_error() {
+    let site = Site::new();
+    for args in [
+        &["subscribers", "add", "not-an-address"][..],
+        &[
+            "subscribers",
+            "add",
+            "a@example.org",
+            "--name",
+            "Eve\nBcc: x@y.org",
+        ],
+        &["subscribers", "unsubscribe", "nobody@example.org"],
+    ] {
+        let out = site.herald(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("herald: "), "{stderr}");
+    }
+}
+
+#[test]
+fn duplicates_are_caught_case_insensitively_in_the_file_and_against_the_list() {
+    let site = Site::new();
+    site.ok(&["subscribers", "add", "Jane@Example.org"]);
+    let out = site.herald(&["subscribers", "add", "JANE@example.ORG"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already on the list"));
+
+    let (stdout, _) = site.import(
+        b"email\njane@example.org\nbob@example.org\nBOB@EXAMPLE.ORG\nBob@example.org\nalice@example.org\n",
+        &[],
+    );
+    assert_eq!(stdout.trim(), "imported 2, duplicates 3, rejected 0");
+    let emails: Vec<String> = site.statuses().into_iter().map(|(e, _)| e).collect();
+    assert_eq!(
+        emails,
+        ["Jane@example.org", "bob@example.org", "alice@example.org"]
+    );
+}
+
+#[test]
+fn unsubscribed_bounced_complained_and_erased_addresses_stay_out_after_a_reimport() {
+    let site = Site::new();
+    site.import(
+        b"email,status\nunsub@example.org,\nbounce@example.org,bounced\ncomplain@example.org,Complained\nerase@example.org,\nkeep@example.org,\n",
+        &[],
+    );
+    site.ok(&["subscribers", "unsubscribe", "UNSUB@example.org"]);
+    site.ok(&["subscribers", "remove", "erase@example.org"]);
+
+    let again = b"email,status\nunsub@example.org,active\nBounce@example.org,\ncomplain@example.org,active\nErase@Example.org,active\nkeep@example.org,\n";
+    let (stdout, stderr) = site.import(again, &[]);
+    assert_eq!(
+        stdout.trim(),
+        "imported 0, duplicates 4, rejected 1",
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 5: ") && stderr.contains("erased"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("erase@"),
+        "never print an erased address: {stderr}"
+    );
+    assert_eq!(
+        site.statuses(),
+        [
+            ("unsub@example.org".into(), "unsubscribed".into()),
+            ("bounce@example.org".into(), "bounced".into()),
+            ("complain@example.org".into(), "complained".into()),
+            ("keep@example.org".into(), "active".into()),
+        ]
+    );
+
+    // Nor may `add` bring an erased address back.
+    let out = site.herald(&["subscribers", "add", "erase@example.org"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("erased"));
+}
+
+#[test]
+fn import_status_option_applies_to_rows_without_a_status() {
+    let site = Site::new();
+    let (stdout, _) = site.import(
+        b"email,status\na@example.org,\nb@example.org,active\n",
+        &["--status", "pending"],
+    );
+    assert_eq!(stdout.trim(), "imported 2, duplicates 0, rejected 0");
+    assert_eq!(
+        site.ok(&["subscribers", "list", "--status", "pending"]),
+        "a@example.org\tpending\t\n"
+    );
+    let count = site.ok(&["subscribers", "count"]);
+    assert!(count.contains("pending      1"), "{count}");
+    assert!(count.contains("active       1"), "{count}");
+    assert!(count.contains("total        2"), "{count}");
+}
+
+#[test]
+fn sql_metacharacters_are_stored_verbatim() {
+    let site = Site::new();
+    site.ok(&[
+        "subscribers",
+        "add",
+        "o'brien@example.org",
+        "--name",
+        "'; drop table subscribers; --",
+    ]);
+    let (stdout, stderr) = site.import(
+        b"email,name,note\n\"x'); DROP TABLE subscribers;--@example.org\",\"Robert'); DROP TABLE events;--\",\"'; drop table\"\n\"'; drop table\",,\n",
+        &[],
+    );
+    // `x');` is not a dot-atom local part (parentheses and `;` are not atext), and
+    // `'; drop table` is no address at all; both are rejected as rows, nothing else happens.
+    assert_eq!(
+        stdout.trim(),
+        "imported 0, duplicates 0, rejected 2",
+        "{stderr}"
+    );
+    site.import(
+        b"email,name,note\nd'arcy@example.org,\"Robert'); DROP TABLE events;--\",\"'; drop table\"\n",
+        &[],
+    );
+    let rows: serde_json::Value =
+        serde_json::from_str(&site.ok(&["subscribers", "list", "--json"])).unwrap();
+    assert_eq!(rows[0]["email"], "o'brien@example.org");
+    assert_eq!(rows[0]["name"], "'; drop table subscribers; --");
+    assert_eq!(rows[1]["email"], "d'arcy@example.org");
+    assert_eq!(rows[1]["name"], "Robert'); DROP TABLE events;--");
+    assert_eq!(rows[1]["attributes"]["note"], "'; drop table");
+    site.ok(&["subscribers", "unsubscribe", "O'Brien@example.org"]);
+    assert_eq!(
+        site.statuses()[0],
+        ("o'brien@example.org".into(), "unsubscribed".into())
+    );
+}
+
+#[test]
+fn two_processes_importing_at_once_both_finish_without_lock_errors() {
+    let site = Site::new();
+    // Overlapping files: rows 0..30000 and 15000..45000, on a database neither has created.
+    let write = |name: &str, range: std::ops::Range<u32>| {
+        let mut csv = String::from("email,name,plan\n");
+        for i in range {
+            csv.push_str(&format!("user{i}@example.org,User {i},free\n"));
+        }
+        site.write(name, csv.as_bytes())
+    };
+    let a = write("a.csv", 0..30_000);
+    let b = write("b.csv", 15_000..45_000);
+    let first = site
+        .command(&["subscribers", "import", a.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let second = site
+        .command(&["subscribers", "import", b.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut imported = 0;
+    let mut duplicates = 0;
+    for child in [first, second] {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("locked"), "{stderr}");
+        let summary = String::from_utf8(out.stdout).unwrap();
+        let numbers: Vec<u64> = summary
+            .trim()
+            .split(", ")
+            .map(|part| part.rsplit(' ').next().unwrap().parse().unwrap())
+            .collect();
+        imported += numbers[0];
+        duplicates += numbers[1];
+        assert_eq!(numbers[2], 0);
+    }
+    assert_eq!(imported, 45_000);
+    assert_eq!(duplicates, 15_000);
+    let count = site.ok(&["subscribers", "count"]);
+    assert!(count.contains("total        45000"), "{count}");
+}
+
+#[test]
+fn remove_erases_personal_data_and_keeps_only_a_hash() {
+    let site = Site::new();
+    site.import(
+        b"email,name,city\nforget.me@example.org,Forget Me,Lyon\nstay@example.org,Stay,Oslo\n",
+        &[],
+    );
+    site.ok(&["subscribers", "unsubscribe", "forget.me@example.org"]);
+    let said = site.ok(&["subscribers", "remove", "Forget.Me@example.org"]);
+    assert!(said.starts_with("erased"), "{said}");
+
+    let export = site.ok(&["subscribers", "export"]);
+    assert!(!export.contains("forget.me"), "{export}");
+    assert!(
+        !export.contains("Forget Me") && !export.contains("Lyon"),
+        "{export}"
+    );
+    assert!(export.contains("stay@example.org"));
+
+    // No table holds the address any more.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&site.db_url())
+            .await
+            .unwrap();
+        let held: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM subscribers WHERE email LIKE '%forget%') + \
+                    (SELECT COUNT(*) FROM events WHERE detail LIKE '%forget%')",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(held, 0);
+        let hashes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM erased_addresses")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(hashes, 1);
+        // The trail keeps that an erasure happened, naming no one.
+        let erase_events: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE kind = 'erase' AND subscriber_id IS NULL",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(erase_events, 1);
+    });
+}
+
+#[test]
+fn export_writes_everything_held_including_attributes_and_consent_trail() {
+    let site = Site::new();
+    site.import(
+        b"email,name,city,plan\nann@example.org,\"Ann, Jr.\",Paris,pro\n",
+        &[],
+    );
+    site.ok(&["subscribers", "unsubscribe", "ann@example.org"]);
+    let path = site.dir.path().join("out.csv");
+    site.ok(&["subscribers", "export", "--output", path.to_str().unwrap()]);
+    let mut reader = csv::Reader::from_path(&path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    for column in [
+        "email",
+        "name",
+        "status",
+        "created_at",
+        "confirmed_at",
+        "unsubscribed_at",
+        "consent_ip",
+        "consent_user_agent",
+        "source",
+        "attributes",
+        "events",
+    ] {
+        assert!(header.iter().any(|h| h == column), "missing {column}");
+    }
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+    let get = |name: &str| rows[0][header.iter().position(|h| h == name).unwrap()].to_string();
+    assert_eq!(get("email"), "ann@example.org");
+    assert_eq!(get("name"), "Ann, Jr.");
+    assert_eq!(get("status"), "unsubscribed");
+    assert_eq!(get("source"), "import");
+    assert!(get("unsubscribed_at").ends_with('Z'));
+    let attributes: serde_json::Value = serde_json::from_str(&get("attributes")).unwrap();
+    assert_eq!(
+        attributes,
+        serde_json::json!({"city": "Paris", "plan": "pro"})
+    );
+    let events: serde_json::Value = serde_json::from_str(&get("events")).unwrap();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["subscribe", "unsubscribe"]);
+    assert_eq!(events[1]["source"], "cli");
+    assert_eq!(events[1]["detail"]["from"], "active");
+}
+
+#[test]
+fn migrate_creates_the_schema_and_is_idempotent() {
+    let site = Site::new();
+    assert_eq!(
+        site.ok(&["migrate"]).trim(),
+        "database is up to date (1 migrations applied)"
+    );
+    assert_eq!(
+        site.ok(&["migrate"]).trim(),
+        "database is up to date (1 migrations applied)"
+    );
+}
+
+#[tokio::test]
+async fn the_database_runs_with_wal_foreign_keys_and_a_strict_schema() {
+    let site = Site::new();
+    site.store().await.close().await;
+    let mut conn = sqlx::SqliteConnection::connect(&site.db_url())
+        .await
+        .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    for table in [
+        "subscribers",
+        "issues",
+        "deliveries",
+        "events",
+        "erased_addresses",
+    ] {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        )
+        .bind(table)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(n, 1, "{table}");
+    }
+    // CHECK constraints keep statuses to the known values.
+    let bad = sqlx::query(
+        "INSERT INTO subscribers (email, status, created_at, source) VALUES ('a@b.org', 'gone', 0, 't')",
+    )
+    .execute(&mut conn)
+    .await;
+    assert!(bad.is_err());
+    // Events are append-only.
+    sqlx::query("INSERT INTO events (occurred_at, kind, source) VALUES (0, 'import', 't')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(sqlx::query("DELETE FROM events")
+        .execute(&mut conn)
+        .await
+        .is_err());
+    assert!(sqlx::query("UPDATE events SET kind = 'erase'")
+        .execute(&mut conn)
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn every_status_change_appends_an_event_with_its_source() {
+    let site = Site::new();
+    let store = site.store().await;
+    let jane = EmailAddress::parse("jane@example.org").unwrap();
+    let outcome = store
+        .add_subscriber(
+            &herald::store::NewSubscriber {
+                email: jane.clone(),
+                name: None,
+                status: SubscriberStatus::Pending,
+                attributes: Default::default(),
+            },
+            &key().hash(&jane),
+            "web",
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, herald::store::AddOutcome::Added { .. }));
+    for (to, from) in [
+        (SubscriberStatus::Active, SubscriberStatus::Pending),
+        (SubscriberStatus::Bounced, SubscriberStatus::Active),
+    ] {
+        assert_eq!(
+            store
+                .change_subscriber_status(&jane, to, "dispatcher")
+                .await
+                .unwrap(),
+            StatusChange::Changed { from }
+        );
+    }
+    assert_eq!(
+        store
+            .change_subscriber_status(&jane, SubscriberStatus::Bounced, "dispatcher")
+            .await
+            .unwrap(),
+        StatusChange::Unchanged
+    );
+    let records: Vec<_> = store.export_subscriber_records().collect().await;
+    let record = records.into_iter().next().unwrap().unwrap();
+    let events: serde_json::Value = serde_json::from_str(&record.events).unwrap();
+    let trail: Vec<(String, String)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["source"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            ("subscribe".to_string(), "web".to_string()),
+            ("confirm".to_string(), "dispatcher".to_string()),
+            ("bounce".to_string(), "dispatcher".to_string()),
+        ]
+    );
+    let subscriber = store
+        .find_subscriber_by_email(&jane)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(subscriber.status, SubscriberStatus::Bounced);
+    assert!(subscriber.confirmed_at.is_some() && subscriber.unsubscribed_at.is_some());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn library_import_counts_duplicates_across_batches_and_reports_rejections() {
+    let site = Site::new();
+    let store = site.store().await;
+    let mut csv = String::from("email,name\n");
+    for i in 0..50 {
+        csv.push_str(&format!("p{}@example.org,P\n", i % 20));
+    }
+    csv.push_str("broken,\n");
+    let mut rejected_lines = Vec::new();
+    let options = ImportOptions {
+        default_status: SubscriberStatus::Active,
+        batch_rows: 7,
+    };
+    let summary = import_csv(&store, &key(), csv.as_bytes(), &options, |e| {
+        if let ImportEvent::Rejected(r) = e {
+            rejected_lines.push(r.line);
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        summary,
+        ImportSummary {
+            imported: 20,
+            duplicates: 30,
+            rejected: 1
+        }
+    );
+    assert_eq!(
+        summary.to_string(),
+        "imported 20, duplicates 30, rejected 1"
+    );
+    assert_eq!(rejected_lines, [52]);
+    let active: Vec<_> = store
+        .list_subscribers(Some(SubscriberStatus::Active))
+        .collect()
+        .await;
+    assert_eq!(active.len(), 20);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn erasure_is_recorded_even_for_an_address_never_held() {
+    let site = Site::new();
+    let store = site.store().await;
+    let ghost = EmailAddress::parse("Ghost@example.org").unwrap();
+    let hash = key().hash(&ghost);
+    assert!(!store.erase_subscriber(&ghost, &hash, "cli").await.unwrap());
+    let lower = EmailAddress::parse("ghost@example.org").unwrap();
+    assert!(store.is_address_erased(&key().hash(&lower)).await.unwrap());
+    store.close().await;
+}
