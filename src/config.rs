@@ -75,7 +75,7 @@ impl Default for NewsletterSettings {
     fn default() -> Self {
         Self {
             name: "Herald Weekly".into(),
-            from: "Herald Weekly <newsletter@localhost>".into(),
+            from: "Herald Weekly <newsletter@example.org>".into(),
             reply_to: None,
             base_url: "http://127.0.0.1:8080".into(),
             postal_address: "Set newsletter.postal_address in config.toml".into(),

@@ -14,6 +14,9 @@ use mail_parser::{MessageParser, MimeHeaders as _};
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
+mod support;
+use support::snapshot::{assert_snapshot, blank_volatile};
+
 const SECRET: &str = "test-secret-key-0123456789abcdef";
 /// A time well after any test run; unsubscribe tokens never expire, so they must verify.
 const FAR_FUTURE: i64 = 4_000_000_000;
@@ -669,40 +672,11 @@ fn without_dkim_settings_nothing_is_signed() {
 // Snapshot: tests/snapshots/mail-composed.eml, with Message-ID, Date and MIME boundaries
 // blanked. HERALD_UPDATE_SNAPSHOTS=1 rewrites it; a missing file is written.
 
-fn blank_volatile(bytes: &[u8]) -> String {
-    let text = String::from_utf8(bytes.to_vec())
-        .unwrap()
-        .replace("\r\n", "\n");
-    let boundary = regex::Regex::new(r#"boundary="([^"]+)""#)
-        .unwrap()
-        .captures(&text)
-        .expect("a boundary")[1]
-        .to_string();
-    let text = text.replace(&boundary, "[boundary]");
-    let text = regex::Regex::new(r"(?m)^Date: .*$")
-        .unwrap()
-        .replace(&text, "Date: [date]");
-    let text = regex::Regex::new(r"(?m)^Message-ID: <[^>]*>$")
-        .unwrap()
-        .replace(&text, "Message-ID: <[message-id]>");
-    text.into_owned()
-}
-
 #[test]
 fn composed_message_matches_snapshot() {
     let (_, bytes) = compose(&settings(), "Herald Weekly #42: 新闻 & notes", &jane());
     let actual = blank_volatile(&bytes);
     assert!(actual.contains("Message-ID: <[message-id]>"), "{actual}");
     assert!(actual.contains("Date: [date]"), "{actual}");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/mail-composed.eml");
-    let update = std::env::var("HERALD_UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1");
-    if update || !path.exists() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(
-        actual, expected,
-        "the composed message changed; if intended, rerun with HERALD_UPDATE_SNAPSHOTS=1"
-    );
+    assert_snapshot("mail-composed.eml", &actual);
 }

@@ -11,6 +11,9 @@ use herald::render::{self, Recipient, RenderedIssue, Templates};
 use pulldown_cmark::{Event, Options, Parser, Tag};
 use regex::Regex;
 
+mod support;
+use support::snapshot::assert_snapshot;
+
 const EXAMPLE: &str = "issues/2026-11-27-welcome-to-herald.md";
 const BASE_URL: &str = "https://news.herald.example/";
 const GMAIL_CLIP_BYTES: usize = 102 * 1024;
@@ -47,60 +50,6 @@ fn example() -> (Issue, RenderedIssue) {
     let issue = issue::load(&root().join(EXAMPLE)).expect("example issue loads");
     let rendered = render(&issue);
     (issue, rendered)
-}
-
-/// Compares `actual` with the golden file, writing it when missing or when asked to.
-fn assert_snapshot(name: &str, actual: &str) {
-    let path = root().join("tests/snapshots").join(name);
-    let update = std::env::var("HERALD_UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1");
-    if update || !path.exists() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap();
-    if expected != actual {
-        panic!(
-            "{} differs from the rendered output (HERALD_UPDATE_SNAPSHOTS=1 rewrites it)\n{}",
-            path.display(),
-            diff_excerpt(&expected, actual)
-        );
-    }
-}
-
-/// The first differing line with a little context from both sides.
-fn diff_excerpt(expected: &str, actual: &str) -> String {
-    let e: Vec<&str> = expected.lines().collect();
-    let a: Vec<&str> = actual.lines().collect();
-    let first = e
-        .iter()
-        .zip(&a)
-        .position(|(x, y)| x != y)
-        .unwrap_or(e.len().min(a.len()));
-    let from = first.saturating_sub(2);
-    let show = |lines: &[&str]| {
-        lines
-            .iter()
-            .enumerate()
-            .skip(from)
-            .take(5)
-            .map(|(i, l)| {
-                format!(
-                    "{:>5} | {}\n",
-                    i + 1,
-                    l.chars().take(200).collect::<String>()
-                )
-            })
-            .collect::<String>()
-    };
-    format!(
-        "first difference at line {} (expected {} lines, got {})\n--- expected\n{}+++ actual\n{}",
-        first + 1,
-        e.len(),
-        a.len(),
-        show(&e),
-        show(&a)
-    )
 }
 
 /// Every href and src value in `html`, entities decoded.

@@ -24,7 +24,10 @@ fn example_issue() -> PathBuf {
         .filter(|p| p.extension().is_some_and(|e| e == "md"))
         .collect();
     files.sort();
-    files.into_iter().next().expect("an example issue in issues/")
+    files
+        .into_iter()
+        .next()
+        .expect("an example issue in issues/")
 }
 
 fn screenshot_dir() -> PathBuf {
@@ -35,7 +38,9 @@ fn screenshot_dir() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn email_fits_a_phone_and_centres_a_600px_column_on_wider_screens() {
-    let settings = herald::config::Settings::default();
+    let mut settings = herald::config::Settings::default();
+    settings.web.secret_key = Some("responsive-test-secret-key-0123456789".to_string().into());
+    settings.newsletter.templates_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
     let preview = herald::preview::sample(&settings, &example_issue()).expect("example renders");
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("email.html");
@@ -67,7 +72,10 @@ async fn email_fits_a_phone_and_centres_a_600px_column_on_wider_screens() {
             "horizontal scroll at {width}px: content {scroll}px in a {client}px viewport"
         );
         if width >= 600 {
-            assert!((column - 600.0).abs() <= 1.0, "column is {column}px at {width}px");
+            assert!(
+                (column - 600.0).abs() <= 1.0,
+                "column is {column}px at {width}px"
+            );
             let expected_left = (client - 600.0) / 2.0;
             assert!(
                 (left - expected_left).abs() <= 1.0,

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
 
 use super::require_tool;
 
@@ -63,7 +64,8 @@ impl Browser {
         caps.insert("goog:chromeOptions".into(), options);
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
-        let mut builder = ClientBuilder::rustls().expect("rustls client");
+        // chromedriver listens on plain-HTTP loopback: no TLS connector is needed.
+        let mut builder = ClientBuilder::new(HttpConnector::new());
         builder.capabilities(caps);
         let client = loop {
             match builder.connect(&url).await {

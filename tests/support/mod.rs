@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod snapshot;
 
 use std::path::PathBuf;
 
