@@ -54,6 +54,10 @@ CREATE TABLE issues (
 );
 
 -- One row per (issue, recipient): the durable truth of what was sent.
+--
+-- Life of a row: 'queued' (enqueue) -> 'sending' (claimed under a lease) -> 'sent', 'retry'
+-- (claimable again once next_attempt_at has passed), 'failed' or 'skipped'. A 'sending' row
+-- whose lease expired (a dispatcher crashed) goes back to 'retry'.
 CREATE TABLE deliveries (
     issue_id         INTEGER NOT NULL REFERENCES issues (id) ON DELETE CASCADE,
     -- Erasing a subscriber removes their ledger rows too: SMTP replies can quote the address.
@@ -61,15 +65,26 @@ CREATE TABLE deliveries (
     status           TEXT    NOT NULL DEFAULT 'queued'
                              CHECK (status IN ('queued', 'sending', 'sent', 'retry', 'failed', 'skipped')),
     attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
-    next_attempt_at  INTEGER,
+    -- When the row was enqueued: the start of its retry lifetime (give_up_after_hours).
+    queued_at        INTEGER NOT NULL,
+    -- When a 'queued' or 'retry' row is due. A queued row is due at queued_at, so one range
+    -- scan of deliveries_due per status serves the claim, oldest due first.
+    next_attempt_at  INTEGER NOT NULL,
+    -- Set while 'sending': until when the claim holds, and which dispatcher run holds it.
     lease_until      INTEGER,
+    lease_token      INTEGER,
+    -- 1 when the row failed with a permanent (5xx) reply, so "retry failed" can skip it.
+    permanent        INTEGER NOT NULL DEFAULT 0 CHECK (permanent IN (0, 1)),
     last_reply       TEXT,
     message_id       TEXT,
     sent_at          INTEGER,
-    PRIMARY KEY (issue_id, subscriber_id)
+    PRIMARY KEY (issue_id, subscriber_id),
+    CHECK ((status = 'sending') = (lease_until IS NOT NULL AND lease_token IS NOT NULL))
 ) WITHOUT ROWID;
 
--- Claiming work: rows of one issue that are queued or due for retry, oldest due first.
+-- Claiming work: rows of one issue that are queued or due for retry, oldest due first (one
+-- range scan per status; the primary key's subscriber_id breaks ties in index order). Also
+-- serves the counts by status and the renewal of one issue's leases.
 CREATE INDEX deliveries_due ON deliveries (issue_id, status, next_attempt_at);
 -- Expired leases after a crash.
 CREATE INDEX deliveries_leased ON deliveries (status, lease_until) WHERE status = 'sending';

@@ -39,6 +39,7 @@
 //!
 //! [`SubscriberStatus`]: crate::domain::SubscriberStatus
 
+mod deliveries;
 mod subscribers;
 
 use std::str::FromStr;
@@ -50,6 +51,9 @@ use sqlx::sqlite::{
 };
 use sqlx::Connection;
 
+pub use deliveries::{
+    Claim, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome, OutcomeKind,
+};
 pub use subscribers::{
     AddOutcome, BatchOutcome, NewSubscriber, StatusChange, Subscriber, SubscriberRecord,
 };
