@@ -148,6 +148,9 @@ pub struct SendingSettings {
     pub retry_base_seconds: u64,
     pub retry_max_seconds: u64,
     pub give_up_after_hours: u64,
+    /// How long a claimed row stays reserved without a heartbeat: after a crash, the next
+    /// run takes the row back after this many seconds.
+    pub lease_seconds: u64,
 }
 
 impl Default for SendingSettings {
@@ -160,6 +163,7 @@ impl Default for SendingSettings {
             retry_base_seconds: 60,
             retry_max_seconds: 3600,
             give_up_after_hours: 48,
+            lease_seconds: 20,
         }
     }
 }

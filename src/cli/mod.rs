@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Settings;
 
 mod preview;
+mod send;
 mod subscribers;
 
 pub use subscribers::SubscribersCommand;
@@ -28,6 +29,10 @@ pub struct Cli {
 pub enum Command {
     /// Render an issue for a sample recipient (HTML, text, or the whole message).
     Preview(preview::PreviewArgs),
+    /// Send an issue to every active subscriber (resumes an earlier send of the same issue).
+    Send(send::SendArgs),
+    /// Delivery counts by status, for one issue or all.
+    Status(send::StatusArgs),
     /// Create the database, or bring its schema up to date (also done on every start).
     Migrate,
     /// Manage the subscriber list.
@@ -55,6 +60,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = load_settings(&cli)?;
     match cli.command {
         Command::Preview(args) => preview::run(&settings, args)?,
+        Command::Send(args) => return send::send(settings, args),
+        Command::Status(args) => return send::status(settings, args),
         Command::Migrate => subscribers::migrate(&settings)?,
         Command::Subscribers { command } => subscribers::run(&settings, command)?,
     }

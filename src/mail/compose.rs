@@ -297,14 +297,7 @@ impl OutgoingMail {
         &self.envelope_to
     }
 
-    /// The lettre message, for the transports in this module.
-    #[allow(dead_code)]
-    pub(crate) fn message(&self) -> &Message {
-        &self.message
-    }
-
     /// The lettre envelope, for transports that send pre-formatted bytes.
-    #[allow(dead_code)]
     pub(crate) fn envelope(&self) -> &Envelope {
         self.message.envelope()
     }

@@ -32,8 +32,10 @@
 mod compose;
 mod dkim;
 mod headers;
+mod transport;
 
 pub use compose::{Composer, MailRecipient, OutgoingMail, TEST_SUBSCRIBER_ID};
+pub use transport::{SendOutcome, Transport};
 
 /// Everything that can go wrong while setting up the composer or building a message.
 #[derive(Debug, thiserror::Error)]

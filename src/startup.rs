@@ -1,0 +1,117 @@
+//! Building herald's long-lived parts from settings, once: the store, the templates, the
+//! composer and the transport. The CLI commands (and the server) start from an [`App`], so
+//! each of them is a few lines over the same library calls.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::{ConfigError, Settings};
+use crate::dispatch::{self, DispatchError, Dispatcher, Job};
+use crate::domain::{EmailAddress, TokenKey};
+use crate::issue::{self, Issue, IssueError};
+use crate::links::Links;
+use crate::mail::{Composer, MailError, SendOutcome, Transport};
+use crate::render::{self, RenderError, RenderedIssue, Templates};
+use crate::store::{self, Enqueued, Store, StoreError};
+
+/// Everything that can stop herald from starting or from preparing a send.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+}
+
+/// herald's parts, built from settings.
+pub struct App {
+    pub settings: Settings,
+    pub store: Store,
+    pub templates: Templates,
+    pub links: Links,
+    pub composer: Arc<Composer>,
+    pub transport: Arc<Transport>,
+}
+
+/// An issue loaded and rendered once, ready to be sent.
+pub struct PreparedIssue {
+    pub issue: Issue,
+    pub rendered: Arc<RenderedIssue>,
+}
+
+impl App {
+    /// Opens the database (applying migrations), loads the templates, and sets up the
+    /// composer and the transport. Any bad setting fails here, before anything is sent.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let links = Links::new(&settings.newsletter.base_url).map_err(|e| ConfigError::Key {
+            file: "settings".into(),
+            key: "newsletter.base_url".into(),
+            message: e.to_string(),
+        })?;
+        let key = TokenKey::new(&settings.secret_key()?);
+        let composer = Arc::new(Composer::new(&settings, key)?);
+        let transport = Arc::new(Transport::from_settings(&settings.smtp)?);
+        let templates = Templates::load(&settings.newsletter.templates_dir)?;
+        let store = store::connect(&settings.database.url).await?;
+        Ok(Self {
+            settings,
+            store,
+            templates,
+            links,
+            composer,
+            transport,
+        })
+    }
+
+    /// Loads and renders the issue at `path`.
+    pub fn prepare(&self, path: &Path) -> Result<PreparedIssue, StartupError> {
+        let issue = issue::load(path)?;
+        let rendered = render::issue(&issue, &self.templates, &self.settings.newsletter, &self.links)?;
+        Ok(PreparedIssue {
+            issue,
+            rendered: Arc::new(rendered),
+        })
+    }
+
+    /// Sends one copy to `to`, outside the list: nothing is recorded in the ledger.
+    pub async fn send_test(
+        &self,
+        prepared: &PreparedIssue,
+        to: &EmailAddress,
+    ) -> Result<SendOutcome, StartupError> {
+        let mail = self.composer.compose_test(&prepared.rendered, to)?;
+        Ok(self.transport.send(&mail).await)
+    }
+
+    /// Puts the issue in the ledger for every active subscriber (idempotent).
+    pub async fn enqueue(
+        &self,
+        prepared: &PreparedIssue,
+        source: &str,
+    ) -> Result<(Enqueued, Job), StartupError> {
+        let enqueued = dispatch::enqueue(&self.store, &prepared.issue, source).await?;
+        let job = Job {
+            issue_id: enqueued.issue_id,
+            rendered: prepared.rendered.clone(),
+        };
+        Ok((enqueued, job))
+    }
+
+    /// A dispatcher over this app's store, composer and transport.
+    pub fn dispatcher(&self) -> Dispatcher {
+        Dispatcher::new(
+            self.store.clone(),
+            self.transport.clone(),
+            self.composer.clone(),
+            self.settings.sending.clone(),
+        )
+    }
+}
