@@ -2,6 +2,19 @@
 //! driven by lettre's pooled `AsyncSmtpTransport`, the client the dispatcher uses. Each fault
 //! test also prints what lettre reports (`cargo test --test smtp_server -- --nocapture`),
 //! since the dispatcher's retry policy is built on those predicates.
+//!
+//! What lettre 0.11 reports, as these tests pin down:
+//! - 4xx at any stage (421-and-close included): `is_transient`, `status` = the code.
+//! - 5xx at any stage (554 greeting included): `is_permanent`, `status` = the code.
+//! - A refused RCPT ends the whole transaction: lettre sends no further RCPT and no DATA.
+//! - Connection closed without a reply (before the greeting, or after "."): "response error:
+//!   incomplete response", neither transient, permanent nor timeout, no status.
+//! - Nothing listening: "Connection error: Connection refused", likewise unclassified.
+//! - A slow reply: the async transport applies its `timeout` to connecting only and waits
+//!   forever for replies, so the caller needs its own `tokio::time::timeout`; the blocking
+//!   transport's read timeout surfaces as "network error: Resource temporarily unavailable"
+//!   with `is_timeout() == false`.
+//! - The pool's `max_size` bounds idle connections, not concurrent ones.
 
 use std::collections::HashSet;
 use std::io::{BufRead as _, BufReader, Write as _};

@@ -29,7 +29,7 @@
 //! or drops** (`-f .`, `-r .`, `-q .`, `-Q .`): they measure "the server got the data", not
 //! "the client was told it was accepted".
 //!
-//! # Fault options (verified with smtp-sink 3.x and lettre; see `tests/smtp_server.rs`)
+//! # Fault options (verified with Postfix 3.7.11 and lettre 0.11; see `tests/smtp_server.rs`)
 //!
 //! Each takes a comma-separated list of commands (`CONNECT, HELO, EHLO, MAIL, RCPT, DATA, .,
 //! RSET, NOOP, QUIT`, case-insensitive) and applies to *every* occurrence: smtp-sink has no
@@ -42,7 +42,7 @@
 //! - `-Q CMD`: reply `421 4.0.0 Server closing connection`, then disconnect.
 //! - `-q CMD`: disconnect without replying. `-q .` reads the whole message (dumped and
 //!   counted), then closes: the client cannot know whether it was delivered.
-//! - `-w SECS` delays the reply to DATA; `-W CMD:SECS` delays the reply to any command, e.g.
+//! - `-w SECS` delays the 354 reply to DATA; `-W CMD:SECS` delays the reply to any command, e.g.
 //!   `-W .:5` to trip a client timeout at the final dot.
 //!
 //! smtp-sink announces `AUTH PLAIN LOGIN` (lettre ignores it without credentials; `-a` hides
