@@ -7,6 +7,8 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod smtp_server;
+pub mod smtp_sink;
 pub mod snapshot;
 
 use std::path::PathBuf;
