@@ -166,7 +166,11 @@ impl Dispatcher {
             shutdown: shutdown.clone(),
             outcomes: tx.clone(),
         });
-        let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1) as usize));
+        let in_flight_limit = match self.transport.max_in_flight() {
+            Some(cap) => self.settings.concurrency.min(cap),
+            None => self.settings.concurrency,
+        };
+        let permits = Arc::new(Semaphore::new(in_flight_limit.max(1) as usize));
         let mut in_flight = JoinSet::new();
 
         let end = loop {
@@ -403,7 +407,7 @@ async fn commit(
 ) -> Result<(), DispatchError> {
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=5 {
-        match store.record_outcomes(issue_id, token, group).await {
+        match store.record_outcomes_at(issue_id, token, group, unix_now()).await {
             Ok(_) => return Ok(()),
             Err(e) if attempt < 5 => {
                 tracing::warn!(error = %e, attempt, "cannot record outcomes yet; retrying");

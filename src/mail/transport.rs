@@ -53,6 +53,12 @@ pub enum Transport {
     Smtp {
         inner: AsyncSmtpTransport<Tokio1Executor>,
         description: String,
+        /// lettre's async client applies its timeout to connecting only, so herald bounds
+        /// the whole transaction itself.
+        timeout: Duration,
+        /// lettre's pool caps idle connections, not open ones: every concurrent send opens
+        /// its own. [`Transport::max_in_flight`] keeps the count at `smtp.pool_size`.
+        pool_size: u32,
     },
     File {
         dir: PathBuf,
@@ -169,6 +175,8 @@ impl Transport {
         Ok(Transport::Smtp {
             inner: builder.build(),
             description: format!("{}://{host}:{port} ({mode})", url.scheme()),
+            timeout: Duration::from_secs(smtp.timeout_seconds.max(1)),
+            pool_size: smtp.pool_size.max(1),
         })
     }
 
@@ -180,18 +188,30 @@ impl Transport {
         }
     }
 
+    /// The most messages this transport should have in flight at once: `smtp.pool_size`
+    /// for a relay (one connection each), unbounded for files.
+    pub fn max_in_flight(&self) -> Option<u32> {
+        match self {
+            Transport::Smtp { pool_size, .. } => Some(*pool_size),
+            Transport::File { .. } => None,
+        }
+    }
+
     /// Hands `mail` to the relay (or writes it to the folder) and classifies what happened.
     pub async fn send(&self, mail: &OutgoingMail) -> SendOutcome {
         match self {
-            Transport::Smtp { inner, .. } => {
-                match inner.send_raw(mail.envelope(), &mail.formatted()).await {
-                    Ok(response) => SendOutcome::Accepted {
-                        reply: reply_text(
-                            &response.code().to_string(),
-                            response.message(),
-                        ),
+            Transport::Smtp { inner, timeout, .. } => {
+                let bytes = mail.formatted();
+                let sent = tokio::time::timeout(*timeout, inner.send_raw(mail.envelope(), &bytes));
+                match sent.await {
+                    Ok(Ok(response)) => SendOutcome::Accepted {
+                        reply: reply_text(&response.code().to_string(), response.message()),
                     },
-                    Err(e) => classify(&e, mail.envelope_to()),
+                    Ok(Err(e)) => classify(&e, mail.envelope_to()),
+                    // The relay may have taken the message and be slow to say so: unknown.
+                    Err(_) => SendOutcome::Transient {
+                        reply: format!("no reply within {} s", timeout.as_secs()),
+                    },
                 }
             }
             Transport::File { dir } => match write_eml(dir, mail).await {
