@@ -95,6 +95,7 @@ pub fn send(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
             .run(job.clone(), !args.no_wait, progress_tx, stop_rx)
             .await?;
         let _ = display.await;
+        app.transport.close().await;
 
         let counts = app.store.delivery_counts(job.issue_id).await?;
         let code = match &end {

@@ -226,6 +226,9 @@ impl Dispatcher {
                         break;
                     }
                 };
+                // Finished tasks stay in the set until joined: reap them as we go, so memory
+                // stays flat however many rows a run sends.
+                while in_flight.try_join_next().is_some() {}
                 let shared = shared.clone();
                 in_flight.spawn(async move {
                     let outcome = attempt(&shared, claim).await;

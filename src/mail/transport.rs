@@ -14,19 +14,33 @@
 //!
 //! [`Transport::send`] reports a [`SendOutcome`] decided from lettre's error predicates
 //! (`is_transient`, `is_permanent`, `is_timeout`, `is_tls`, `status`) and the I/O error kinds
-//! in the error's source chain, never from message strings. lettre does not implement
-//! PIPELINING, so throughput comes from `smtp.pool_size` connections used concurrently.
+//! in the error's source chain, never from message strings. A failure while connecting
+//! (refused, TLS, AUTH, a 5xx greeting) is the relay's, never the recipient's.
+//!
+//! # The connection pool
+//!
+//! herald keeps its own pool of lettre [`AsyncSmtpConnection`]s rather than lettre's pooled
+//! transport, for two reasons measured here. lettre writes a message's body and its final
+//! `\r\n.\r\n` in two writes on a socket with Nagle's algorithm on, so every message waits
+//! for the relay's delayed ACK (about 40 ms on Linux) before the relay even sees the end of
+//! the data; herald connects its sockets with `TCP_NODELAY`, and lettre then speaks SMTP,
+//! STARTTLS and AUTH over them as usual. And lettre's pool caps idle connections but not open
+//! ones, while herald holds at most `smtp.pool_size`. `smtps://` (TLS before the greeting) is
+//! connected by lettre itself and keeps Nagle on. lettre does not implement PIPELINING, so
+//! throughput comes from the connections used concurrently.
 
 use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::{Category, Severity};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use super::{MailError, OutgoingMail};
@@ -50,16 +64,7 @@ pub enum SendOutcome {
 
 /// A message sink chosen by `smtp.url`.
 pub enum Transport {
-    Smtp {
-        inner: AsyncSmtpTransport<Tokio1Executor>,
-        description: String,
-        /// lettre's async client applies its timeout to connecting only, so herald bounds
-        /// the whole transaction itself.
-        timeout: Duration,
-        /// lettre's pool caps idle connections, not open ones: every concurrent send opens
-        /// its own. [`Transport::max_in_flight`] keeps the count at `smtp.pool_size`.
-        pool_size: u32,
-    },
+    Smtp(SmtpPool),
     File {
         dir: PathBuf,
     },
@@ -118,33 +123,24 @@ impl Transport {
             })
         };
         let (tls, port, mode) = match url.scheme() {
-            "smtp" if tls_none => (Tls::None, 25, "plain text (smtp.tls = \"none\")"),
+            "smtp" if tls_none => (Security::None, 25, "plain text (smtp.tls = \"none\")"),
             "smtp" if loopback => (
-                Tls::Opportunistic(parameters()?),
+                Security::Opportunistic(parameters()?),
                 25,
                 "STARTTLS when offered (loopback)",
             ),
-            "smtp" => (Tls::Required(parameters()?), 25, "STARTTLS required"),
-            "smtp+starttls" => (Tls::Required(parameters()?), 587, "STARTTLS required"),
-            "smtps" => (Tls::Wrapper(parameters()?), 465, "TLS"),
+            "smtp" => (Security::Required(parameters()?), 25, "STARTTLS required"),
+            "smtp+starttls" => (Security::Required(parameters()?), 587, "STARTTLS required"),
+            "smtps" => (Security::Wrapper(parameters()?), 465, "TLS"),
             other => {
                 return Err(bad(format!(
                     "scheme {other}:// is not supported; use file://, smtp://, smtp+starttls:// or smtps://"
                 )))
             }
         };
-        let plain = matches!(tls, Tls::None | Tls::Opportunistic(_));
+        let plain = matches!(tls, Security::None | Security::Opportunistic(_));
         let port = url.port().unwrap_or(port);
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
-            .port(port)
-            .tls(tls)
-            .timeout(Some(Duration::from_secs(smtp.timeout_seconds.max(1))))
-            .pool_config(
-                PoolConfig::new()
-                    .max_size(smtp.pool_size)
-                    .min_idle(0)
-                    .idle_timeout(Duration::from_secs(60)),
-            );
+        let mut credentials = None;
         match (&smtp.username, &smtp.password) {
             (Some(user), Some(password)) => {
                 if plain && !loopback {
@@ -153,7 +149,7 @@ impl Transport {
                         message: "refusing to send a password over plain text to a host that is not on loopback".into(),
                     });
                 }
-                builder = builder.credentials(Credentials::new(
+                credentials = Some(Credentials::new(
                     user.clone(),
                     password.expose_secret().to_string(),
                 ));
@@ -172,18 +168,23 @@ impl Transport {
             }
             (None, None) => {}
         }
-        Ok(Transport::Smtp {
-            inner: builder.build(),
+        Ok(Transport::Smtp(SmtpPool {
             description: format!("{}://{host}:{port} ({mode})", url.scheme()),
+            host,
+            port,
+            security: tls,
+            credentials,
+            hello: ClientId::default(),
             timeout: Duration::from_secs(smtp.timeout_seconds.max(1)),
-            pool_size: smtp.pool_size.max(1),
-        })
+            size: smtp.pool_size.max(1),
+            idle: Mutex::new(Vec::new()),
+        }))
     }
 
     /// A description for logs and progress output. Never holds a secret.
     pub fn describe(&self) -> String {
         match self {
-            Transport::Smtp { description, .. } => description.clone(),
+            Transport::Smtp(pool) => pool.description.clone(),
             Transport::File { dir } => format!("file://{}", dir.display()),
         }
     }
@@ -192,28 +193,22 @@ impl Transport {
     /// for a relay (one connection each), unbounded for files.
     pub fn max_in_flight(&self) -> Option<u32> {
         match self {
-            Transport::Smtp { pool_size, .. } => Some(*pool_size),
+            Transport::Smtp(pool) => Some(pool.size),
             Transport::File { .. } => None,
+        }
+    }
+
+    /// Closes idle relay connections politely (QUIT). Sending again reconnects.
+    pub async fn close(&self) {
+        if let Transport::Smtp(pool) = self {
+            pool.close().await;
         }
     }
 
     /// Hands `mail` to the relay (or writes it to the folder) and classifies what happened.
     pub async fn send(&self, mail: &OutgoingMail) -> SendOutcome {
         match self {
-            Transport::Smtp { inner, timeout, .. } => {
-                let bytes = mail.formatted();
-                let sent = tokio::time::timeout(*timeout, inner.send_raw(mail.envelope(), &bytes));
-                match sent.await {
-                    Ok(Ok(response)) => SendOutcome::Accepted {
-                        reply: reply_text(&response.code().to_string(), response.message()),
-                    },
-                    Ok(Err(e)) => classify(&e, mail.envelope_to()),
-                    // The relay may have taken the message and be slow to say so: unknown.
-                    Err(_) => SendOutcome::Transient {
-                        reply: format!("no reply within {} s", timeout.as_secs()),
-                    },
-                }
-            }
+            Transport::Smtp(pool) => pool.send(mail).await,
             Transport::File { dir } => match write_eml(dir, mail).await {
                 Ok(path) => SendOutcome::Accepted {
                     reply: format!("written to {}", path.display()),
@@ -252,6 +247,163 @@ fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         source = err.source();
     }
     None
+}
+
+/// How a relay connection is secured.
+enum Security {
+    None,
+    /// STARTTLS when the relay offers it (loopback only).
+    Opportunistic(TlsParameters),
+    /// STARTTLS, or no connection.
+    Required(TlsParameters),
+    /// TLS from the first byte (`smtps://`).
+    Wrapper(TlsParameters),
+}
+
+/// At most `size` SMTP connections, reused across messages.
+pub struct SmtpPool {
+    host: String,
+    port: u16,
+    security: Security,
+    credentials: Option<Credentials>,
+    hello: ClientId,
+    /// Bounds connecting and each whole transaction: lettre's async client times out the
+    /// connect only, never a slow reply.
+    timeout: Duration,
+    size: u32,
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    description: String,
+}
+
+/// A connection idle longer than this is checked with NOOP before it carries a message.
+const STALE_AFTER: Duration = Duration::from_secs(10);
+
+impl SmtpPool {
+    async fn send(&self, mail: &OutgoingMail) -> SendOutcome {
+        let mut conn = match tokio::time::timeout(self.timeout, self.checkout()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(failure)) => return failure,
+            Err(_) => {
+                return SendOutcome::Transient {
+                    reply: format!("could not connect within {} s", self.timeout.as_secs()),
+                }
+            }
+        };
+        let bytes = mail.formatted();
+        match tokio::time::timeout(self.timeout, conn.send(mail.envelope(), &bytes)).await {
+            Ok(Ok(response)) => {
+                self.checkin(conn);
+                SendOutcome::Accepted {
+                    reply: reply_text(&response.code().to_string(), response.message()),
+                }
+            }
+            // lettre has already dropped the connection.
+            Ok(Err(e)) => classify(&e, mail.envelope_to()),
+            // The relay may have taken the message and be slow to say so: unknown.
+            Err(_) => SendOutcome::Transient {
+                reply: format!("no reply within {} s", self.timeout.as_secs()),
+            },
+        }
+    }
+
+    /// An idle connection that still answers, or a new one.
+    async fn checkout(&self) -> Result<AsyncSmtpConnection, SendOutcome> {
+        loop {
+            let idle = self.idle.lock().expect("pool lock").pop();
+            match idle {
+                Some((mut conn, since)) => {
+                    if since.elapsed() < STALE_AFTER || conn.test_connected().await {
+                        return Ok(conn);
+                    }
+                    conn.abort().await;
+                }
+                None => return self.connect().await.map_err(connect_failure),
+            }
+        }
+    }
+
+    fn checkin(&self, conn: AsyncSmtpConnection) {
+        if conn.has_broken() {
+            return;
+        }
+        let mut idle = self.idle.lock().expect("pool lock");
+        if idle.len() < self.size as usize {
+            idle.push((conn, Instant::now()));
+        }
+    }
+
+    async fn connect(&self) -> Result<AsyncSmtpConnection, ConnectError> {
+        let mut conn = match &self.security {
+            Security::Wrapper(tls) => {
+                AsyncSmtpConnection::connect_tokio1(
+                    (self.host.as_str(), self.port),
+                    Some(self.timeout),
+                    &self.hello,
+                    Some(tls.clone()),
+                    None,
+                )
+                .await?
+            }
+            _ => {
+                let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+                    .await
+                    .map_err(ConnectError::Io)?;
+                tcp.set_nodelay(true).map_err(ConnectError::Io)?;
+                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?
+            }
+        };
+        match &self.security {
+            Security::Required(tls) => conn.starttls(tls.clone(), &self.hello).await?,
+            Security::Opportunistic(tls) if conn.can_starttls() => {
+                conn.starttls(tls.clone(), &self.hello).await?
+            }
+            _ => {}
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await?;
+        }
+        Ok(conn)
+    }
+
+    /// Says QUIT on every idle connection.
+    async fn close(&self) {
+        let idle: Vec<_> = std::mem::take(&mut *self.idle.lock().expect("pool lock"));
+        for (mut conn, _) in idle {
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.quit()).await;
+        }
+    }
+}
+
+#[derive(Debug)]
+enum ConnectError {
+    Io(std::io::Error),
+    Smtp(lettre::transport::smtp::Error),
+}
+
+impl From<lettre::transport::smtp::Error> for ConnectError {
+    fn from(e: lettre::transport::smtp::Error) -> Self {
+        ConnectError::Smtp(e)
+    }
+}
+
+/// A failure before any message was offered concerns the relay, not a recipient: a busy
+/// relay (4xx greeting) is worth a retry; anything else (refused, TLS, AUTH, 5xx) pauses.
+fn connect_failure(e: ConnectError) -> SendOutcome {
+    match e {
+        ConnectError::Io(e) if e.kind() == ErrorKind::TimedOut => SendOutcome::Transient {
+            reply: format!("cannot connect: {e}"),
+        },
+        ConnectError::Io(e) => SendOutcome::RelayDown {
+            reason: format!("cannot connect: {e}"),
+        },
+        ConnectError::Smtp(e) if e.is_transient() => SendOutcome::Transient {
+            reply: e.to_string(),
+        },
+        ConnectError::Smtp(e) => SendOutcome::RelayDown {
+            reason: e.to_string(),
+        },
+    }
 }
 
 /// Decides the outcome from lettre's predicates and the reply code, never its strings.
