@@ -100,7 +100,7 @@ impl App {
         let enqueued = dispatch::enqueue(&self.store, &prepared.issue, source).await?;
         let job = Job {
             issue_id: enqueued.issue_id,
-            rendered: prepared.rendered.clone(),
+            mail: Arc::new(self.composer.prepare(&prepared.rendered)),
         };
         Ok((enqueued, job))
     }

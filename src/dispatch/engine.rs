@@ -24,8 +24,7 @@ use super::policy::{decide, Decision};
 use super::{unix_now, DispatchError};
 use crate::config::SendingSettings;
 use crate::domain::{EmailAddress, SubscriberName};
-use crate::mail::{Composer, MailRecipient, SendOutcome, Transport};
-use crate::render::RenderedIssue;
+use crate::mail::{Composer, IssueMail, MailRecipient, SendOutcome, Transport};
 use crate::store::{Claim, DeliveryCounts, Outcome, OutcomeKind, Store};
 
 /// The most outcomes committed in one transaction.
@@ -39,8 +38,8 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct Job {
     pub issue_id: i64,
-    /// Rendered once; every recipient's copy is cut from it.
-    pub rendered: Arc<RenderedIssue>,
+    /// Rendered and encoded once; every recipient's copy is cut from it.
+    pub mail: Arc<IssueMail>,
 }
 
 /// Counts for a progress display, updated after every group commit.
@@ -269,7 +268,7 @@ async fn attempt(shared: &RunShared, claim: Claim) -> Outcome {
             })
         }
     };
-    let mail = match shared.composer.compose(&shared.job.rendered, &recipient) {
+    let mail = match shared.composer.compose_prepared(&shared.job.mail, &recipient) {
         Ok(mail) => mail,
         Err(e) => {
             return record(OutcomeKind::Failed {

@@ -5,10 +5,11 @@ use std::fmt;
 use lettre::address::{Address, Envelope};
 use lettre::message::dkim::DkimConfig;
 use lettre::message::header::{ContentTransferEncoding, ContentType, MIME_VERSION_1_0};
-use lettre::message::{Body, Mailbox, MultiPart};
+use lettre::message::{Body, Mailbox};
 use lettre::Message;
 use rand::Rng as _;
 
+use super::body::EncodedBody;
 use super::dkim;
 use super::headers::{list_id_phrase, ListId, ListUnsubscribe, ListUnsubscribePost};
 use super::MailError;
@@ -165,10 +166,30 @@ impl Composer {
         &self.list_id
     }
 
+    /// Prepares `issue` for many recipients: encodes its body once (see
+    /// [`EncodedBody`]). Compose each copy from the result with [`Composer::compose_prepared`].
+    pub fn prepare(&self, issue: &RenderedIssue) -> IssueMail {
+        IssueMail {
+            slug: issue.slug.as_str().to_string(),
+            subject: one_line(&issue.subject),
+            body: EncodedBody::new(&issue.text, &issue.html),
+        }
+    }
+
     /// Builds `to`'s copy of `issue`: personalised bodies, every header, DKIM when configured.
+    /// For many recipients, [`Composer::prepare`] once and use [`Composer::compose_prepared`].
     pub fn compose(
         &self,
         issue: &RenderedIssue,
+        to: &MailRecipient,
+    ) -> Result<OutgoingMail, MailError> {
+        self.compose_prepared(&self.prepare(issue), to)
+    }
+
+    /// Builds `to`'s copy of a prepared issue: a concatenation, then headers and DKIM.
+    pub fn compose_prepared(
+        &self,
+        issue: &IssueMail,
         to: &MailRecipient,
     ) -> Result<OutgoingMail, MailError> {
         let token = self.key.sign(Purpose::Unsubscribe, to.subscriber_id, None);
@@ -178,8 +199,8 @@ impl Composer {
             name: to.name.as_ref().map(SubscriberName::as_str),
             unsubscribe_url: &unsubscribe_url,
         };
-        let text = issue.text.personalise(&recipient);
-        let html = issue.html.personalise(&recipient);
+        let body = issue.body.personalise(&recipient);
+        debug_assert!(is_seven_bit(&body), "the encoded body is 7-bit with short lines");
 
         let address: Address = to
             .email
@@ -191,20 +212,22 @@ impl Composer {
             })?;
         let to_mailbox = Mailbox::new(to.name.as_ref().map(|n| n.as_str().to_owned()), address);
 
-        let message_id = self.new_message_id(issue.slug.as_str());
+        let message_id = self.new_message_id(&issue.slug);
         let mut list_unsubscribe = format!("<{unsubscribe_url}>");
         if let Some(mailto) = &self.unsubscribe_mailto {
             list_unsubscribe.push_str(mailto);
         }
 
-        let (content_type, body) = alternative_body(text, html)?;
+        let content_type = ContentType::parse(&issue.body.content_type())
+            .map_err(|e| MailError::Build(e.to_string()))?;
+        let body = Body::dangerous_pre_encoded(body, ContentTransferEncoding::SevenBit);
         let mut builder = Message::builder().from(self.from.clone());
         if let Some(reply_to) = &self.reply_to {
             builder = builder.reply_to(reply_to.clone());
         }
         let mut message = builder
             .to(to_mailbox)
-            .subject(one_line(&issue.subject))
+            .subject(issue.subject.clone())
             .date_now()
             .message_id(Some(message_id.clone()))
             .header(MIME_VERSION_1_0)
@@ -259,6 +282,14 @@ impl Composer {
     }
 }
 
+/// An issue prepared for composing many copies: its subject and its pre-encoded body.
+#[derive(Debug, Clone)]
+pub struct IssueMail {
+    slug: String,
+    subject: String,
+    body: EncodedBody,
+}
+
 /// One recipient's finished message.
 #[derive(Debug, Clone)]
 pub struct OutgoingMail {
@@ -303,34 +334,6 @@ impl OutgoingMail {
     }
 }
 
-/// The `multipart/alternative` body (text, then HTML) with its Content-Type lifted into the
-/// message's own header block.
-///
-/// lettre keeps a multipart's Content-Type with the part, not in `Message::headers()`, so
-/// its DKIM signer would list `content-type` in `h=` without hashing it, and every verifier
-/// (which sees the header) would fail the signature. Lifting the header makes it a real,
-/// signed message header; the body is the multipart's already-encoded 7-bit bytes.
-fn alternative_body(text: String, html: String) -> Result<(ContentType, Body), MailError> {
-    let multipart = MultiPart::alternative_plain_html(text, html);
-    let content_type = multipart
-        .headers()
-        .get::<ContentType>()
-        .ok_or_else(|| MailError::Build("multipart without a Content-Type".into()))?;
-    let mut raw = multipart.formatted();
-    let body_start = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|at| at + 4)
-        .ok_or_else(|| MailError::Build("multipart without a header block".into()))?;
-    raw.drain(..body_start);
-    if !is_seven_bit(&raw) {
-        return Err(MailError::Build("multipart body is not 7-bit".into()));
-    }
-    // lettre already encoded every part (quoted-printable or base64 with 76-column lines);
-    // the check above confirms the bytes are valid as they are, so they are not re-encoded.
-    let body = Body::dangerous_pre_encoded(raw, ContentTransferEncoding::SevenBit);
-    Ok((content_type, body))
-}
 
 /// RFC 5322/2045 `7bit`: ASCII without NUL, CR only before LF and LF only after CR, and no
 /// line longer than 998 octets.

@@ -29,12 +29,13 @@
 //! Content-Type is written as a message header (not left with the MIME part, where lettre
 //! keeps it by default), so the signature really covers it.
 
+mod body;
 mod compose;
 mod dkim;
 mod headers;
 mod transport;
 
-pub use compose::{Composer, MailRecipient, OutgoingMail, TEST_SUBSCRIBER_ID};
+pub use compose::{Composer, IssueMail, MailRecipient, OutgoingMail, TEST_SUBSCRIBER_ID};
 pub use transport::{SendOutcome, Transport};
 
 /// Everything that can go wrong while setting up the composer or building a message.

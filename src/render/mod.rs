@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use minijinja::{context, Value};
 
-pub use personalise::{Escape, Recipient, Slot, Split};
+pub use personalise::{Escape, Recipient, Slot, Split, SplitPiece};
 pub use templates::Templates;
 
 use crate::config::NewsletterSettings;

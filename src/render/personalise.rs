@@ -52,6 +52,15 @@ enum Piece {
     Slot(Slot),
 }
 
+/// One piece of a [`Split`], as [`Split::pieces`] yields it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitPiece<'a> {
+    /// Fixed text, the same for every recipient.
+    Literal(&'a str),
+    /// A per-recipient value; write it with [`Split::write_slot`].
+    Slot(Slot),
+}
+
 /// Rendered output, pre-split at the per-recipient slots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Split {
@@ -106,21 +115,32 @@ impl Split {
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(s) => out.push_str(s),
-                Piece::Slot(slot) => {
-                    let value = match slot {
-                        Slot::UnsubscribeUrl => recipient.unsubscribe_url,
-                        Slot::Name => recipient.name.unwrap_or(""),
-                        Slot::Email => recipient.email,
-                    };
-                    match self.escape {
-                        Escape::Html => {
-                            html_escape::encode_double_quoted_attribute_to_string(value, out);
-                        }
-                        Escape::None => out.push_str(value),
-                    }
-                }
+                Piece::Slot(slot) => self.write_slot(*slot, recipient, out),
             }
         }
+    }
+
+    /// Appends `recipient`'s value for `slot`, escaped as this output requires.
+    pub fn write_slot(&self, slot: Slot, recipient: &Recipient<'_>, out: &mut String) {
+        let value = match slot {
+            Slot::UnsubscribeUrl => recipient.unsubscribe_url,
+            Slot::Name => recipient.name.unwrap_or(""),
+            Slot::Email => recipient.email,
+        };
+        match self.escape {
+            Escape::Html => {
+                html_escape::encode_double_quoted_attribute_to_string(value, out);
+            }
+            Escape::None => out.push_str(value),
+        }
+    }
+
+    /// The literal pieces and slots in order, for encoders that prepare the literals once.
+    pub fn pieces(&self) -> impl Iterator<Item = SplitPiece<'_>> + '_ {
+        self.pieces.iter().map(|p| match p {
+            Piece::Literal(s) => SplitPiece::Literal(s),
+            Piece::Slot(slot) => SplitPiece::Slot(*slot),
+        })
     }
 
     /// The copy for `recipient`.
