@@ -74,7 +74,12 @@ impl App {
     /// Loads and renders the issue at `path`.
     pub fn prepare(&self, path: &Path) -> Result<PreparedIssue, StartupError> {
         let issue = issue::load(path)?;
-        let rendered = render::issue(&issue, &self.templates, &self.settings.newsletter, &self.links)?;
+        let rendered = render::issue(
+            &issue,
+            &self.templates,
+            &self.settings.newsletter,
+            &self.links,
+        )?;
         Ok(PreparedIssue {
             issue,
             rendered: Arc::new(rendered),

@@ -163,7 +163,14 @@ pub fn status(settings: Settings, args: StatusArgs) -> anyhow::Result<ExitCode> 
             for (issue, c) in rows {
                 println!(
                     "{:<40} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                    issue.slug, issue.status, c.queued, c.sending, c.sent, c.retry, c.failed, c.skipped
+                    issue.slug,
+                    issue.status,
+                    c.queued,
+                    c.sending,
+                    c.sent,
+                    c.retry,
+                    c.failed,
+                    c.skipped
                 );
             }
         }
@@ -244,7 +251,8 @@ async fn show_progress(mut rx: watch::Receiver<Progress>) {
             }
             None if last_line.elapsed() >= Duration::from_secs(5) => {
                 last_line = Instant::now();
-                let rate = (p.done() - first_done) as f64 / started.elapsed().as_secs_f64().max(0.001);
+                let rate =
+                    (p.done() - first_done) as f64 / started.elapsed().as_secs_f64().max(0.001);
                 eprintln!(
                     "progress: {}/{} done (sent {}, failed {}, skipped {}), {rate:.0} msg/s",
                     p.done(),

@@ -182,7 +182,10 @@ impl Dispatcher {
             let now = unix_now();
             let reclaimed = self.store.reclaim_expired_leases(now).await?;
             if reclaimed > 0 {
-                tracing::warn!(reclaimed, "took back rows whose lease expired (an earlier run stopped mid-send)");
+                tracing::warn!(
+                    reclaimed,
+                    "took back rows whose lease expired (an earlier run stopped mid-send)"
+                );
             }
             let claims = self
                 .store
@@ -197,16 +200,17 @@ impl Dispatcher {
                 }
                 match self.store.next_due_at(issue_id).await? {
                     None => {
-                        self.store.finish_issue_if_done(issue_id, unix_now()).await?;
+                        self.store
+                            .finish_issue_if_done(issue_id, unix_now())
+                            .await?;
                         break RunEnd::Finished;
                     }
                     Some(due) if due <= unix_now() => continue,
                     Some(due) if !wait => break RunEnd::Waiting { next_due_at: due },
                     Some(due) => {
-                        let wait_for = Duration::from_secs(
-                            u64::try_from(due - unix_now()).unwrap_or(0),
-                        )
-                        .clamp(Duration::from_millis(50), IDLE_POLL);
+                        let wait_for =
+                            Duration::from_secs(u64::try_from(due - unix_now()).unwrap_or(0))
+                                .clamp(Duration::from_millis(50), IDLE_POLL);
                         tokio::select! {
                             _ = tokio::time::sleep(wait_for) => {}
                             _ = stopped(&mut shutdown) => {}
@@ -268,7 +272,10 @@ async fn attempt(shared: &RunShared, claim: Claim) -> Outcome {
             })
         }
     };
-    let mail = match shared.composer.compose_prepared(&shared.job.mail, &recipient) {
+    let mail = match shared
+        .composer
+        .compose_prepared(&shared.job.mail, &recipient)
+    {
         Ok(mail) => mail,
         Err(e) => {
             return record(OutcomeKind::Failed {
@@ -319,7 +326,9 @@ fn recipient_of(claim: &Claim) -> Result<MailRecipient, String> {
     let email = EmailAddress::parse(&claim.email)
         .map_err(|e| format!("stored address is not valid: {e}"))?;
     let name = match &claim.name {
-        Some(n) => SubscriberName::parse(n).map_err(|e| format!("stored name is not valid: {e}"))?,
+        Some(n) => {
+            SubscriberName::parse(n).map_err(|e| format!("stored name is not valid: {e}"))?
+        }
         None => None,
     };
     Ok(MailRecipient {
@@ -409,7 +418,10 @@ async fn commit(
 ) -> Result<(), DispatchError> {
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=5 {
-        match store.record_outcomes_at(issue_id, token, group, unix_now()).await {
+        match store
+            .record_outcomes_at(issue_id, token, group, unix_now())
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(e) if attempt < 5 => {
                 tracing::warn!(error = %e, attempt, "cannot record outcomes yet; retrying");
@@ -427,7 +439,10 @@ async fn renew_leases(store: Store, issue_id: i64, token: i64, lease: i64) {
     let every = Duration::from_secs(u64::try_from(lease / 3).unwrap_or(1).max(1));
     loop {
         tokio::time::sleep(every).await;
-        if let Err(e) = store.renew_leases(issue_id, token, unix_now() + lease).await {
+        if let Err(e) = store
+            .renew_leases(issue_id, token, unix_now() + lease)
+            .await
+        {
             tracing::warn!(error = %e, "cannot renew leases");
         }
     }

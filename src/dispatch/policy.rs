@@ -13,7 +13,9 @@ use crate::store::OutcomeKind;
 pub enum Decision {
     Record(OutcomeKind),
     /// The relay is down: hand the row back untouched and pause.
-    Pause { reason: String },
+    Pause {
+        reason: String,
+    },
 }
 
 /// Decides the ledger state after one attempt. `attempts` is the count before this one,
@@ -42,8 +44,7 @@ pub fn decide(
             let lifetime = i64::try_from(settings.give_up_after_hours.saturating_mul(3600))
                 .unwrap_or(i64::MAX);
             let next = now.saturating_add(backoff_seconds(attempts_after, settings));
-            if attempts_after >= settings.max_attempts
-                || next.saturating_sub(queued_at) > lifetime
+            if attempts_after >= settings.max_attempts || next.saturating_sub(queued_at) > lifetime
             {
                 Decision::Record(OutcomeKind::Failed {
                     reply,
@@ -96,14 +97,19 @@ mod tests {
         let s = settings();
         for (attempts, base) in [(1, 60), (2, 120), (3, 240), (4, 480), (5, 600), (30, 600)] {
             let d = backoff_seconds(attempts, &s);
-            assert!((base..=base + base / 10).contains(&d), "attempt {attempts}: {d}");
+            assert!(
+                (base..=base + base / 10).contains(&d),
+                "attempt {attempts}: {d}"
+            );
         }
     }
 
     #[test]
     fn accepted_is_sent_with_its_message_id() {
         let d = decide(
-            SendOutcome::Accepted { reply: "250 ok".into() },
+            SendOutcome::Accepted {
+                reply: "250 ok".into(),
+            },
             "<id@x>",
             0,
             0,
@@ -123,16 +129,24 @@ mod tests {
     #[test]
     fn transient_retries_until_attempts_run_out() {
         let s = settings();
-        let t = || SendOutcome::Transient { reply: "451 later".into() };
+        let t = || SendOutcome::Transient {
+            reply: "451 later".into(),
+        };
         match decide(t(), "", 0, 0, 1000, &s) {
-            Decision::Record(OutcomeKind::Retry { next_attempt_at, .. }) => {
+            Decision::Record(OutcomeKind::Retry {
+                next_attempt_at, ..
+            }) => {
                 assert!((1060..=1066).contains(&next_attempt_at))
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
             decide(t(), "", 3, 0, 1000, &s),
-            Decision::Record(OutcomeKind::Failed { permanent: false, bounce: false, .. })
+            Decision::Record(OutcomeKind::Failed {
+                permanent: false,
+                bounce: false,
+                ..
+            })
         ));
     }
 
@@ -140,20 +154,31 @@ mod tests {
     fn transient_gives_up_when_the_lifetime_is_over() {
         // Queued 59 minutes ago; the next try would land past the one-hour lifetime.
         let d = decide(
-            SendOutcome::Transient { reply: "421 busy".into() },
+            SendOutcome::Transient {
+                reply: "421 busy".into(),
+            },
             "",
             1,
             0,
             59 * 60,
             &settings(),
         );
-        assert!(matches!(d, Decision::Record(OutcomeKind::Failed { permanent: false, .. })));
+        assert!(matches!(
+            d,
+            Decision::Record(OutcomeKind::Failed {
+                permanent: false,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn permanent_fails_at_once_and_keeps_the_bounce_flag() {
         let d = decide(
-            SendOutcome::Permanent { reply: "550 5.1.1".into(), bounce: true },
+            SendOutcome::Permanent {
+                reply: "550 5.1.1".into(),
+                bounce: true,
+            },
             "",
             0,
             0,
@@ -162,20 +187,31 @@ mod tests {
         );
         assert!(matches!(
             d,
-            Decision::Record(OutcomeKind::Failed { permanent: true, bounce: true, .. })
+            Decision::Record(OutcomeKind::Failed {
+                permanent: true,
+                bounce: true,
+                ..
+            })
         ));
     }
 
     #[test]
     fn relay_down_pauses_without_recording() {
         let d = decide(
-            SendOutcome::RelayDown { reason: "refused".into() },
+            SendOutcome::RelayDown {
+                reason: "refused".into(),
+            },
             "",
             2,
             0,
             0,
             &settings(),
         );
-        assert_eq!(d, Decision::Pause { reason: "refused".into() });
+        assert_eq!(
+            d,
+            Decision::Pause {
+                reason: "refused".into()
+            }
+        );
     }
 }

@@ -130,8 +130,15 @@ mod tests {
             Slot::Name.marker(),
             Slot::UnsubscribeUrl.marker()
         );
-        let html = format!("<p>Hi {}</p><a href=\"{}\">x</a>", Slot::Name.marker(), Slot::UnsubscribeUrl.marker());
-        let body = EncodedBody::new(&Split::new(&text, Escape::None), &Split::new(&html, Escape::Html));
+        let html = format!(
+            "<p>Hi {}</p><a href=\"{}\">x</a>",
+            Slot::Name.marker(),
+            Slot::UnsubscribeUrl.marker()
+        );
+        let body = EncodedBody::new(
+            &Split::new(&text, Escape::None),
+            &Split::new(&html, Escape::Html),
+        );
         let r = Recipient {
             email: "a@example.org",
             name: Some("Zoë <admin>"),
@@ -146,8 +153,13 @@ mod tests {
         let parsed = mail_parser::MessageParser::default()
             .parse(message.as_bytes())
             .unwrap();
-        let expected_text = Split::new(&text, Escape::None).personalise(&r).replace('\n', "\r\n");
-        assert_eq!(parsed.body_text(0).unwrap().replace("\r\n", "\n"), expected_text.replace("\r\n", "\n"));
+        let expected_text = Split::new(&text, Escape::None)
+            .personalise(&r)
+            .replace('\n', "\r\n");
+        assert_eq!(
+            parsed.body_text(0).unwrap().replace("\r\n", "\n"),
+            expected_text.replace("\r\n", "\n")
+        );
         assert_eq!(
             parsed.body_html(0).unwrap(),
             Split::new(&html, Escape::Html).personalise(&r)

@@ -200,7 +200,10 @@ impl Composer {
             unsubscribe_url: &unsubscribe_url,
         };
         let body = issue.body.personalise(&recipient);
-        debug_assert!(is_seven_bit(&body), "the encoded body is 7-bit with short lines");
+        debug_assert!(
+            is_seven_bit(&body),
+            "the encoded body is 7-bit with short lines"
+        );
 
         let address: Address = to
             .email
@@ -333,7 +336,6 @@ impl OutgoingMail {
         self.message.envelope()
     }
 }
-
 
 /// RFC 5322/2045 `7bit`: ASCII without NUL, CR only before LF and LF only after CR, and no
 /// line longer than 998 octets.

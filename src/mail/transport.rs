@@ -65,9 +65,7 @@ pub enum SendOutcome {
 /// A message sink chosen by `smtp.url`.
 pub enum Transport {
     Smtp(SmtpPool),
-    File {
-        dir: PathBuf,
-    },
+    File { dir: PathBuf },
 }
 
 impl std::fmt::Debug for Transport {
@@ -157,7 +155,9 @@ impl Transport {
             (Some(_), None) => {
                 return Err(MailError::Config {
                     key: "smtp.password",
-                    message: "smtp.username is set but the password is not (set HERALD__SMTP__PASSWORD)".into(),
+                    message:
+                        "smtp.username is set but the password is not (set HERALD__SMTP__PASSWORD)"
+                            .into(),
                 })
             }
             (None, Some(_)) => {
@@ -223,9 +223,7 @@ impl Transport {
 
 fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn reply_text<'a>(code: &str, lines: impl Iterator<Item = &'a str>) -> String {
@@ -465,7 +463,9 @@ fn names_bad_address(reply: &str, code: &str, recipient: &str) -> bool {
         None => {
             code == "550"
                 && !recipient.is_empty()
-                && reply.to_ascii_lowercase().contains(&recipient.to_ascii_lowercase())
+                && reply
+                    .to_ascii_lowercase()
+                    .contains(&recipient.to_ascii_lowercase())
         }
     }
 }
@@ -478,7 +478,13 @@ async fn write_eml(dir: &Path, mail: &OutgoingMail) -> std::io::Result<PathBuf> 
         .message_id()
         .trim_matches(['<', '>'])
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || ".-_@".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let path = dir.join(format!("{stem}.eml"));
     let tmp = dir.join(format!(".{stem}.tmp"));
@@ -517,7 +523,10 @@ mod tests {
         assert!(d("smtps://mail.example.org").contains(":465 (TLS)"));
         let mut plain = settings("smtp://mail.example.org:2525");
         plain.tls = Some("none".into());
-        assert!(Transport::from_settings(&plain).unwrap().describe().contains("plain text"));
+        assert!(Transport::from_settings(&plain)
+            .unwrap()
+            .describe()
+            .contains("plain text"));
     }
 
     #[test]
@@ -540,10 +549,30 @@ mod tests {
 
     #[test]
     fn recognises_bad_addresses() {
-        assert!(names_bad_address("permanent error (550): 5.1.1 <a@b.org>: user unknown", "550", "a@b.org"));
-        assert!(names_bad_address("permanent error (550): 5.1.10 no such domain", "550", "x@y.org"));
-        assert!(!names_bad_address("permanent error (554): 5.7.1 rejected as spam", "554", "a@b.org"));
-        assert!(names_bad_address("permanent error (550): <a@b.org> no mailbox here", "550", "a@b.org"));
-        assert!(!names_bad_address("permanent error (550): mailbox busy", "550", "a@b.org"));
+        assert!(names_bad_address(
+            "permanent error (550): 5.1.1 <a@b.org>: user unknown",
+            "550",
+            "a@b.org"
+        ));
+        assert!(names_bad_address(
+            "permanent error (550): 5.1.10 no such domain",
+            "550",
+            "x@y.org"
+        ));
+        assert!(!names_bad_address(
+            "permanent error (554): 5.7.1 rejected as spam",
+            "554",
+            "a@b.org"
+        ));
+        assert!(names_bad_address(
+            "permanent error (550): <a@b.org> no mailbox here",
+            "550",
+            "a@b.org"
+        ));
+        assert!(!names_bad_address(
+            "permanent error (550): mailbox busy",
+            "550",
+            "a@b.org"
+        ));
     }
 }
