@@ -20,11 +20,13 @@
 use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::response::{Category, Severity};
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
@@ -51,7 +53,10 @@ pub enum SendOutcome {
 /// A message sink chosen by `smtp.url`.
 pub enum Transport {
     Smtp {
-        inner: AsyncSmtpTransport<Tokio1Executor>,
+        /// The pooled client. Replaced by a fresh one (built from `builder`) when a send
+        /// times out; see [`Transport::send`].
+        inner: std::sync::Mutex<Arc<AsyncSmtpTransport<Tokio1Executor>>>,
+        builder: Box<AsyncSmtpTransportBuilder>,
         description: String,
         /// lettre's async client applies its timeout to connecting only, so herald bounds
         /// the whole transaction itself.
@@ -72,7 +77,8 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
-    /// Builds the transport from `[smtp]`. Errors name the key at fault.
+    /// Builds the transport from `[smtp]`. Errors name the key at fault. An SMTP transport
+    /// must be built inside a tokio runtime (lettre spawns its pool's task).
     pub fn from_settings(smtp: &SmtpSettings) -> Result<Self, MailError> {
         let bad = |message: String| MailError::Config {
             key: "smtp.url",
@@ -173,7 +179,8 @@ impl Transport {
             (None, None) => {}
         }
         Ok(Transport::Smtp {
-            inner: builder.build(),
+            inner: std::sync::Mutex::new(Arc::new(builder.clone().build())),
+            builder: Box::new(builder),
             description: format!("{}://{host}:{port} ({mode})", url.scheme()),
             timeout: Duration::from_secs(smtp.timeout_seconds.max(1)),
             pool_size: smtp.pool_size.max(1),
@@ -200,18 +207,37 @@ impl Transport {
     /// Hands `mail` to the relay (or writes it to the folder) and classifies what happened.
     pub async fn send(&self, mail: &OutgoingMail) -> SendOutcome {
         match self {
-            Transport::Smtp { inner, timeout, .. } => {
+            Transport::Smtp {
+                inner,
+                builder,
+                timeout,
+                ..
+            } => {
                 let bytes = mail.formatted();
-                let sent = tokio::time::timeout(*timeout, inner.send_raw(mail.envelope(), &bytes));
+                let client = inner.lock().expect("smtp client lock").clone();
+                let sent = tokio::time::timeout(*timeout, client.send_raw(mail.envelope(), &bytes));
                 match sent.await {
                     Ok(Ok(response)) => SendOutcome::Accepted {
                         reply: reply_text(&response.code().to_string(), response.message()),
                     },
-                    Ok(Err(e)) => classify(&e, mail.envelope_to()),
+                    Ok(Err(e)) => {
+                        let sender = mail.envelope().from().map(|a| a.to_string());
+                        classify(&e, sender.as_deref().unwrap_or(""), mail.envelope_to())
+                    }
                     // The relay may have taken the message and be slow to say so: unknown.
-                    Err(_) => SendOutcome::Transient {
-                        reply: format!("no reply within {} s", timeout.as_secs()),
-                    },
+                    Err(_) => {
+                        // lettre puts the abandoned connection back in its pool as if it were
+                        // idle, though a reply is still owed on it: the next message would read
+                        // that stale reply as its own. Retire the whole pool (its connections
+                        // are closed as they come back) and carry on with a fresh one.
+                        let fresh = Arc::new(builder.as_ref().clone().build());
+                        let old =
+                            std::mem::replace(&mut *inner.lock().expect("smtp client lock"), fresh);
+                        old.shutdown().await;
+                        SendOutcome::Transient {
+                            reply: format!("no reply within {} s", timeout.as_secs()),
+                        }
+                    }
                 }
             }
             Transport::File { dir } => match write_eml(dir, mail).await {
@@ -255,7 +281,7 @@ fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
 }
 
 /// Decides the outcome from lettre's predicates and the reply code, never its strings.
-fn classify(e: &lettre::transport::smtp::Error, recipient: &str) -> SendOutcome {
+fn classify(e: &lettre::transport::smtp::Error, sender: &str, recipient: &str) -> SendOutcome {
     let reply = e.to_string();
     if e.is_tls() {
         return SendOutcome::RelayDown { reason: reply };
@@ -269,6 +295,9 @@ fn classify(e: &lettre::transport::smtp::Error, recipient: &str) -> SendOutcome 
         }
         return match code.severity {
             Severity::TransientNegativeCompletion => SendOutcome::Transient { reply },
+            _ if refuses_sender(&reply, sender, recipient) => {
+                SendOutcome::RelayDown { reason: reply }
+            }
             _ => {
                 let bounce = names_bad_address(&reply, code.to_string().as_str(), recipient);
                 SendOutcome::Permanent { reply, bounce }
@@ -290,6 +319,23 @@ fn classify(e: &lettre::transport::smtp::Error, recipient: &str) -> SendOutcome 
         // could not connect for another reason: the outcome is unknown, so try again.
         _ => SendOutcome::Transient { reply },
     }
+}
+
+/// A 5xx that is about our envelope sender, not this recipient: enhanced status 5.1.7 or
+/// 5.1.8 (bad sender address), or a reply that names the sender and not the recipient (as in
+/// Postfix's `550 5.1.0 <sender>: Sender address rejected`). Every message would get it, so
+/// it must neither fail nor bounce anyone.
+fn refuses_sender(reply: &str, sender: &str, recipient: &str) -> bool {
+    let reply = reply.to_ascii_lowercase();
+    let names =
+        |address: &str| !address.is_empty() && reply.contains(&address.to_ascii_lowercase());
+    if names(recipient) {
+        return false;
+    }
+    names(sender)
+        || reply
+            .split(|c: char| c.is_whitespace() || c == ':' || c == '(' || c == ')')
+            .any(|word| word == "5.1.7" || word == "5.1.8")
 }
 
 /// RFC 3463 enhanced status 5.1.x (bad destination address), or a 550 whose reply names the
@@ -355,8 +401,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn chooses_tls_by_scheme_and_host() {
+    // Building a pooled client spawns lettre's pool task, which needs a runtime.
+    #[tokio::test]
+    async fn chooses_tls_by_scheme_and_host() {
         let d = |url: &str| Transport::from_settings(&settings(url)).unwrap().describe();
         assert_eq!(d("file://outbox"), "file://outbox");
         assert!(d("smtp://127.0.0.1:2525").ends_with("(STARTTLS when offered (loopback))"));
@@ -384,6 +431,31 @@ mod tests {
         let message = err(cleartext);
         assert!(message.contains("plain text"), "{message}");
         assert!(!message.contains("secret-password"));
+    }
+
+    #[test]
+    fn a_refused_sender_is_not_the_recipient_s_fault() {
+        let (from, to) = ("news@example.org", "a@b.org");
+        assert!(refuses_sender(
+            "permanent error (550): 5.1.0 <news@example.org>: Sender address rejected",
+            from,
+            to
+        ));
+        assert!(refuses_sender(
+            "permanent error (553): 5.1.8 Domain of sender does not exist",
+            from,
+            to
+        ));
+        assert!(!refuses_sender(
+            "permanent error (550): 5.1.1 <a@b.org>: user unknown",
+            from,
+            to
+        ));
+        assert!(!refuses_sender(
+            "permanent error (550): <a@b.org> does not accept mail from news@example.org",
+            from,
+            to
+        ));
     }
 
     #[test]
