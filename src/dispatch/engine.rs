@@ -93,6 +93,7 @@ pub struct Dispatcher {
 /// State shared by the send tasks of one run.
 struct RunShared {
     job: Job,
+    store: Store,
     transport: Arc<Transport>,
     composer: Arc<Composer>,
     settings: SendingSettings,
@@ -156,6 +157,7 @@ impl Dispatcher {
         let heartbeat = tokio::spawn(renew_leases(self.store.clone(), issue_id, token, lease));
         let shared = Arc::new(RunShared {
             job,
+            store: self.store.clone(),
             transport: self.transport.clone(),
             composer: self.composer.clone(),
             settings: self.settings.clone(),
@@ -290,6 +292,16 @@ async fn attempt(shared: &RunShared, claim: Claim) -> Outcome {
         tokio::select! {
             _ = limiter.until_ready() => {}
             _ = stopped(&mut shutdown) => return record(OutcomeKind::Release),
+        }
+    }
+    // The row may have waited for a permit since it was claimed: honour an unsubscribe (or
+    // a bounce) that came in meanwhile.
+    match shared.store.is_subscriber_active(subscriber_id).await {
+        Ok(true) => {}
+        Ok(false) => return record(OutcomeKind::Skipped),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check the subscriber; handing the row back");
+            return record(OutcomeKind::Release);
         }
     }
     let outcome = shared.transport.send(&mail).await;

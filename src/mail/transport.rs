@@ -296,7 +296,7 @@ impl SmtpPool {
                 }
             }
             // lettre has already dropped the connection.
-            Ok(Err(e)) => classify(&e, mail.envelope_to()),
+            Ok(Err(e)) => classify(&e, mail.envelope_from(), mail.envelope_to()),
             // The relay may have taken the message and be slow to say so: unknown.
             Err(_) => SendOutcome::Transient {
                 reply: format!("no reply within {} s", self.timeout.as_secs()),
@@ -405,7 +405,7 @@ fn connect_failure(e: ConnectError) -> SendOutcome {
 }
 
 /// Decides the outcome from lettre's predicates and the reply code, never its strings.
-fn classify(e: &lettre::transport::smtp::Error, recipient: &str) -> SendOutcome {
+fn classify(e: &lettre::transport::smtp::Error, sender: &str, recipient: &str) -> SendOutcome {
     let reply = e.to_string();
     if e.is_tls() {
         return SendOutcome::RelayDown { reason: reply };
@@ -419,6 +419,9 @@ fn classify(e: &lettre::transport::smtp::Error, recipient: &str) -> SendOutcome 
         }
         return match code.severity {
             Severity::TransientNegativeCompletion => SendOutcome::Transient { reply },
+            _ if refuses_sender(&reply, sender, recipient) => {
+                SendOutcome::RelayDown { reason: reply }
+            }
             _ => {
                 let bounce = names_bad_address(&reply, code.to_string().as_str(), recipient);
                 SendOutcome::Permanent { reply, bounce }
@@ -440,6 +443,23 @@ fn classify(e: &lettre::transport::smtp::Error, recipient: &str) -> SendOutcome 
         // could not connect for another reason: the outcome is unknown, so try again.
         _ => SendOutcome::Transient { reply },
     }
+}
+
+/// A 5xx that is about our envelope sender, not this recipient: enhanced status 5.1.7 or
+/// 5.1.8 (bad sender address), or a reply that names the sender and not the recipient (as in
+/// Postfix's `550 5.1.0 <sender>: Sender address rejected`). Every message would get it, so
+/// it must neither fail nor bounce anyone.
+fn refuses_sender(reply: &str, sender: &str, recipient: &str) -> bool {
+    let reply = reply.to_ascii_lowercase();
+    let names =
+        |address: &str| !address.is_empty() && reply.contains(&address.to_ascii_lowercase());
+    if names(recipient) {
+        return false;
+    }
+    names(sender)
+        || reply
+            .split(|c: char| c.is_whitespace() || c == ':' || c == '(' || c == ')')
+            .any(|word| word == "5.1.7" || word == "5.1.8")
 }
 
 /// RFC 3463 enhanced status 5.1.x (bad destination address), or a 550 whose reply names the
@@ -545,6 +565,31 @@ mod tests {
         let message = err(cleartext);
         assert!(message.contains("plain text"), "{message}");
         assert!(!message.contains("secret-password"));
+    }
+
+    #[test]
+    fn a_refused_sender_is_not_the_recipient_s_fault() {
+        let (from, to) = ("news@example.org", "a@b.org");
+        assert!(refuses_sender(
+            "permanent error (550): 5.1.0 <news@example.org>: Sender address rejected",
+            from,
+            to
+        ));
+        assert!(refuses_sender(
+            "permanent error (553): 5.1.8 Domain of sender does not exist",
+            from,
+            to
+        ));
+        assert!(!refuses_sender(
+            "permanent error (550): 5.1.1 <a@b.org>: user unknown",
+            from,
+            to
+        ));
+        assert!(!refuses_sender(
+            "permanent error (550): <a@b.org> does not accept mail from news@example.org",
+            from,
+            to
+        ));
     }
 
     #[test]

@@ -314,6 +314,17 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Whether the subscriber is still `active`: checked just before each message goes out,
+    /// since a claimed row can wait a while for its turn (false for an unknown subscriber).
+    pub async fn is_subscriber_active(&self, subscriber_id: i64) -> Result<bool, StoreError> {
+        let active: Option<bool> =
+            sqlx::query_scalar("SELECT status = 'active' FROM subscribers WHERE id = ?")
+                .bind(subscriber_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(active.unwrap_or(false))
+    }
+
     /// Extends `lease_until` of every `sending` row of this issue held under `lease_token`
     /// (a heartbeat while a batch is in flight). Returns how many rows it extended.
     pub async fn renew_leases(
