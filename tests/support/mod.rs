@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod herald_site;
 pub mod smtp_server;
 pub mod smtp_sink;
 pub mod snapshot;
