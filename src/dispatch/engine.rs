@@ -145,7 +145,15 @@ impl Dispatcher {
         let start = Progress::from_counts(&self.store.delivery_counts(issue_id).await?);
         progress.send_replace(start);
 
-        let (tx, rx) = mpsc::channel(GROUP_MAX * 4);
+        let in_flight_limit = match self.transport.max_in_flight() {
+            Some(cap) => self.settings.concurrency.min(cap),
+            None => self.settings.concurrency,
+        }
+        .max(1);
+        // A small queue to the writer: a send task that finds it full waits, holding its
+        // permit, so outcomes that are accepted but not yet committed stay within what is in
+        // flight, this queue, and the group being committed (the duplicates a crash can cause).
+        let (tx, rx) = mpsc::channel(in_flight_limit as usize);
         let writer = tokio::spawn(write_outcomes(
             self.store.clone(),
             issue_id,
@@ -167,11 +175,7 @@ impl Dispatcher {
             shutdown: shutdown.clone(),
             outcomes: tx.clone(),
         });
-        let in_flight_limit = match self.transport.max_in_flight() {
-            Some(cap) => self.settings.concurrency.min(cap),
-            None => self.settings.concurrency,
-        };
-        let permits = Arc::new(Semaphore::new(in_flight_limit.max(1) as usize));
+        let permits = Arc::new(Semaphore::new(in_flight_limit as usize));
         let mut in_flight = JoinSet::new();
 
         let end = loop {

@@ -11,8 +11,9 @@
 //! A row that is `sent` is never sent again. A crash (even `kill -9`) loses nothing: rows
 //! that were in flight are `sending` under an expired lease, and the next run takes them
 //! back within `sending.lease_seconds`. The only duplicates possible are messages whose 2xx
-//! reply arrived but whose group commit had not happened yet: at most what was in flight plus
-//! one commit group.
+//! reply arrived but whose group commit had not happened yet: at most what was in flight, the
+//! outcomes queued for the writer (a queue no longer than the in-flight limit), and one commit
+//! group ([`engine::GROUP_MAX`]).
 
 pub mod engine;
 pub mod policy;

@@ -533,8 +533,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn chooses_tls_by_scheme_and_host() {
+    // A pooled lettre transport spawns its pool's clean-up on the Tokio runtime when dropped.
+    #[tokio::test]
+    async fn chooses_tls_by_scheme_and_host() {
         let d = |url: &str| Transport::from_settings(&settings(url)).unwrap().describe();
         assert_eq!(d("file://outbox"), "file://outbox");
         assert!(d("smtp://127.0.0.1:2525").ends_with("(STARTTLS when offered (loopback))"));

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod herald_site;
 pub mod smtp_server;
 pub mod smtp_sink;
 pub mod snapshot;
