@@ -541,3 +541,25 @@ async fn sender_rejected_at_mail_from_pauses_and_bounces_no_subscriber() {
     assert_eq!(h.run(true).await, RunEnd::Finished);
     assert_all_sent_once(&h, &emails).await;
 }
+
+/// `sending.rate_per_second` is a token bucket: a burst of up to the rate, then the rate.
+/// 25 messages at 10 per second cannot all go out in less than 1.5 s (10 at once, then 15
+/// at 100 ms intervals, less one interval for timing slack). Only a lower bound is checked,
+/// so a slow machine cannot make this fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_paces_sending() {
+    let emails = addresses("paced", 25);
+    let h = Harness::start(Faults::new(), &emails, |s| {
+        s.sending.rate_per_second = 10;
+        s.sending.concurrency = 8;
+    })
+    .await;
+    let started = std::time::Instant::now();
+    assert_eq!(h.run(true).await, RunEnd::Finished);
+    let elapsed = started.elapsed();
+    assert_all_sent_once(&h, &emails).await;
+    assert!(
+        elapsed >= Duration::from_millis(1400),
+        "25 messages at 10/s took only {elapsed:?}"
+    );
+}

@@ -209,9 +209,20 @@ fn bad_input_on_the_command_line_is_a_one_line_error() {
 fn duplicates_are_caught_case_insensitively_in_the_file_and_against_the_list() {
     let site = Site::new();
     site.ok(&["subscribers", "add", "Jane@Example.org"]);
+    // The same address in another case is the same subscriber: adding it again is a no-op.
     let out = site.herald(&["subscribers", "add", "JANE@example.ORG"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already on the list (active)"));
+    // Asking for another status is a conflict, reported and left alone.
+    let out = site.herald(&[
+        "subscribers",
+        "add",
+        "jane@example.org",
+        "--status",
+        "pending",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("already on the list"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already on the list with status active"));
 
     let (stdout, _) = site.import(
         b"email\njane@example.org\nbob@example.org\nBOB@EXAMPLE.ORG\nBob@example.org\nalice@example.org\n",

@@ -107,8 +107,13 @@ async fn dispatch(
             };
             match store.add_subscriber(&new, &hash, SOURCE).await? {
                 AddOutcome::Added { id } => println!("added subscriber {id} ({status})"),
-                AddOutcome::AlreadyPresent { status } => {
-                    bail!("that address is already on the list (status {status})")
+                // Adding what is already there is a no-op, so scripts can re-run `add`; a
+                // different status is a conflict this command never resolves silently.
+                AddOutcome::AlreadyPresent { status: present } if present == status => {
+                    println!("already on the list ({present})")
+                }
+                AddOutcome::AlreadyPresent { status: present } => {
+                    bail!("that address is already on the list with status {present}; it is left as it is")
                 }
                 AddOutcome::Erased => {
                     bail!("that address was erased at its owner's request and is not added back")
