@@ -25,6 +25,7 @@
 //! - [`subscribers`]: CSV import and export over the store.
 //! - [`dispatch`]: the ledger-driven send loop and its retry policy.
 //! - [`preview`]: one sample recipient's copy, as `herald preview` shows it.
+//! - [`web`]: the HTTP server (unsubscribe links, archive, feed). Only it knows axum.
 //! - [`cli`]: the `herald` commands, thin over the above.
 
 #![forbid(unsafe_code)]
@@ -41,3 +42,4 @@ pub mod render;
 pub mod startup;
 pub mod store;
 pub mod subscribers;
+pub mod web;

@@ -10,6 +10,7 @@ use crate::config::Settings;
 
 mod preview;
 mod send;
+mod serve;
 mod subscribers;
 
 pub use subscribers::SubscribersCommand;
@@ -35,6 +36,8 @@ pub enum Command {
     Status(send::StatusArgs),
     /// Create the database, or bring its schema up to date (also done on every start).
     Migrate,
+    /// Run the web server (unsubscribe links, the archive and its feed) on `web.bind`.
+    Serve,
     /// Manage the subscriber list.
     Subscribers {
         #[command(subcommand)]
@@ -63,6 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Send(args) => return send::send(settings, args),
         Command::Status(args) => return send::status(settings, args),
         Command::Migrate => subscribers::migrate(&settings)?,
+        Command::Serve => serve::run(settings)?,
         Command::Subscribers { command } => subscribers::run(&settings, command)?,
     }
     Ok(ExitCode::SUCCESS)

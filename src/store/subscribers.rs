@@ -355,6 +355,68 @@ impl Store {
         Ok(StatusChange::Changed { from })
     }
 
+    /// The subscriber with this id.
+    pub async fn find_subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(subscriber_from_row).transpose()
+    }
+
+    /// The subscriber's own request to stop (a web unsubscribe link): moves subscriber `id`
+    /// to `unsubscribed` and appends an `unsubscribe` event carrying the request's IP and
+    /// user agent. A subscriber already opted out (unsubscribed, bounced or complained) is
+    /// left as is, so a repeat is a no-op.
+    #[tracing::instrument(skip_all, fields(subscriber_id = id))]
+    pub async fn unsubscribe_subscriber_by_id(
+        &self,
+        id: i64,
+        source: &str,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<StatusChange, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT status FROM subscribers WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(from) = current else {
+            return Ok(StatusChange::NotFound);
+        };
+        let from = parse_status(&from)?;
+        if from.is_opted_out() {
+            return Ok(StatusChange::Unchanged);
+        }
+        let to = SubscriberStatus::Unsubscribed;
+        let at = now();
+        sqlx::query("UPDATE subscribers SET status = ?2, unsubscribed_at = ?3 WHERE id = ?1")
+            .bind(id)
+            .bind(to.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO events (occurred_at, kind, subscriber_id, ip, user_agent, source, detail) \
+             VALUES (?1, 'unsubscribe', ?2, ?3, ?4, ?5, json_object('from', ?6, 'status', ?7))",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(ip)
+        .bind(user_agent)
+        .bind(source)
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(StatusChange::Changed { from })
+    }
+
     /// Erases a subscriber: deletes their row and deliveries, strips the IP, user agent and
     /// detail from their events (which stay, unlinked, as a count of what happened), records
     /// the keyed hash of the address so no import adds it back, and appends an `erase`

@@ -1,0 +1,168 @@
+//! The public web server: unsubscribe links (RFC 8058 one-click), the archive of sent
+//! issues and its Atom feed, and a health check.
+//!
+//! [`router`] builds the routes over an [`AppState`]; [`serve`] runs them on a listener until
+//! a shutdown future resolves, letting requests in flight finish. Every response carries
+//! the security headers set here, and every failure goes through [`WebError`], which
+//! renders a friendly page (a 500 never shows its cause). The sign-up and confirmation flow,
+//! the editor API and the dashboard come later.
+
+mod archive;
+mod error;
+pub mod pages;
+mod unsubscribe;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{middleware, Router};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::{ErrorPage, WebError};
+pub use pages::Pages;
+
+use crate::domain::TokenKey;
+use crate::startup::{App, StartupError};
+
+/// The largest request body accepted: the one-click body is 26 bytes.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// Archive pages are email HTML with inline styles; nothing runs scripts.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src * data:; \
+     style-src 'self' 'unsafe-inline'; script-src 'none'; frame-ancestors 'none'";
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    /// The store, links, templates and settings.
+    app: Arc<App>,
+    /// Verifies the tokens in unsubscribe links.
+    key: TokenKey,
+    /// The page templates.
+    pages: Pages,
+    /// Rendered archive pages by slug, with the source hash they were rendered from, so an
+    /// edited issue file is rendered again.
+    archive_cache: Mutex<HashMap<String, (String, Arc<str>)>>,
+}
+
+impl AppState {
+    /// Builds the state over `app`: the token key from `web.secret_key` and the pages from
+    /// `{templates_dir}/web/`.
+    pub fn new(app: Arc<App>) -> Result<Self, StartupError> {
+        let key = TokenKey::new(&app.settings.secret_key()?);
+        let pages = Pages::load(&app.settings.newsletter.templates_dir)?;
+        Ok(Self(Arc::new(Inner {
+            app,
+            key,
+            pages,
+            archive_cache: Mutex::new(HashMap::new()),
+        })))
+    }
+
+    fn app(&self) -> &App {
+        &self.0.app
+    }
+
+    /// Renders a page, or a 500 if the template fails.
+    fn page(&self, name: &str, context: minijinja::Value) -> Result<Html<String>, WebError> {
+        self.0
+            .pages
+            .render(name, context)
+            .map(Html)
+            .map_err(WebError::internal)
+    }
+
+    /// The message page: a heading, paragraphs and an optional hint.
+    fn message(
+        &self,
+        heading: &str,
+        paragraphs: &[&str],
+        hint: Option<&str>,
+    ) -> Result<Html<String>, WebError> {
+        self.page(
+            pages::MESSAGE,
+            minijinja::context! {
+                newsletter_name => &self.app().settings.newsletter.name,
+                heading,
+                paragraphs,
+                hint,
+            },
+        )
+    }
+}
+
+/// Every route, with the security headers, the body limit and request tracing.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/unsubscribe", get(unsubscribe::without_token))
+        .route(
+            "/unsubscribe/{token}",
+            get(unsubscribe::show).post(unsubscribe::one_click),
+        )
+        .route("/archive", get(archive::list))
+        .route("/archive/{slug}", get(archive::issue))
+        .route("/feed.xml", get(archive::feed))
+        .fallback(|| async { WebError::NotFound })
+        .layer(middleware::map_response_with_state(
+            state.clone(),
+            error_pages,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves [`router`] on `listener` until `shutdown` resolves, then stops accepting and
+/// waits for the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Gives a failed response marked by [`WebError`] its friendly page.
+async fn error_pages(State(state): State<AppState>, response: Response) -> Response {
+    let Some(page) = response.extensions().get::<ErrorPage>().copied() else {
+        return response;
+    };
+    let (heading, paragraph) = page.text();
+    let status = response.status();
+    match state.message(heading, &[paragraph], None) {
+        Ok(html) => (status, html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "the error page did not render");
+            (status, format!("{heading}. {paragraph}")).into_response()
+        }
+    }
+}
