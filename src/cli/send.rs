@@ -55,7 +55,7 @@ pub fn send(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
             args.issue.display()
         );
     }
-    runtime()?.block_on(async move {
+    super::runtime()?.block_on(async move {
         let app = App::build(settings).await?;
         let prepared = app.prepare(&args.issue)?;
         if let Some(to) = test_address {
@@ -84,7 +84,7 @@ pub fn send(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
 
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
-            wait_for_signal().await;
+            super::stop_signal().await;
             eprintln!("stopping: finishing the messages in flight (send again to resume)");
             let _ = stop_tx.send(true);
         });
@@ -120,7 +120,7 @@ pub fn send(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn status(settings: Settings, args: StatusArgs) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async move {
+    super::runtime()?.block_on(async move {
         let store = crate::store::connect(&settings.database.url).await?;
         let issues = match &args.slug {
             Some(slug) => {
@@ -201,27 +201,6 @@ fn format_time(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| unix.to_string())
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// A bar with rate and ETA on a terminal; otherwise a line every few seconds.

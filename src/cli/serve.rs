@@ -14,39 +14,20 @@ use crate::web::{self, AppState};
 
 /// Builds the app, binds `web.bind` and serves until a stop signal.
 pub fn run(settings: Settings) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(async move {
-            let bind = settings.web.bind.clone();
-            let app = Arc::new(App::build(settings).await?);
-            let state = AppState::new(app)?;
-            let listener = tokio::net::TcpListener::bind(&bind)
-                .await
-                .with_context(|| format!("cannot listen on {bind} (web.bind)"))?;
-            let address = listener.local_addr().context("the bound address")?;
-            tracing::info!(%address, "serving");
-            eprintln!("herald: serving on http://{address}");
-            web::serve(listener, state, stop_signal())
-                .await
-                .context("the web server stopped")?;
-            tracing::info!("stopped");
-            Ok(())
-        })
-}
-
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+    super::runtime()?.block_on(async move {
+        let bind = settings.web.bind.clone();
+        let app = Arc::new(App::build(settings).await?);
+        let state = AppState::new(app)?;
+        let listener = tokio::net::TcpListener::bind(&bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind} (web.bind)"))?;
+        let address = listener.local_addr().context("the bound address")?;
+        tracing::info!(%address, "serving");
+        eprintln!("herald: serving on http://{address}");
+        web::serve(listener, state, super::stop_signal())
+            .await
+            .context("the web server stopped")?;
+        tracing::info!("stopped");
+        Ok(())
+    })
 }

@@ -80,7 +80,8 @@ fn environment() -> Environment<'static> {
 
 /// Like minijinja's default formatter, but escapes only `& < > " '`: minijinja's own HTML
 /// escaping also turns `/` into `&#x2f;`, which makes every URL in the mail unreadable.
-fn escape_formatter(
+/// The web pages use it too, so mail and pages escape alike.
+pub fn escape_formatter(
     out: &mut Output<'_>,
     state: &State<'_, '_>,
     value: &Value,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use minijinja::{AutoEscape, Environment, Output, State, Value};
+use minijinja::{AutoEscape, Environment, Value};
 
 use crate::render::RenderError;
 
@@ -76,26 +76,8 @@ fn environment() -> Environment<'static> {
             AutoEscape::None
         }
     });
-    env.set_formatter(escape_formatter);
+    env.set_formatter(crate::render::templates::escape_formatter);
     env
-}
-
-/// Escapes `& < > " '` (minijinja's own escaping also turns `/` into `&#x2f;`, which makes
-/// URLs unreadable in the page source).
-fn escape_formatter(
-    out: &mut Output<'_>,
-    state: &State<'_, '_>,
-    value: &Value,
-) -> Result<(), minijinja::Error> {
-    if state.auto_escape() == AutoEscape::None || value.is_safe() {
-        return minijinja::escape_formatter(out, state, value);
-    }
-    if value.is_undefined() || value.is_none() {
-        return Ok(());
-    }
-    let text = value.to_string();
-    let escaped = html_escape::encode_safe(&text).replace("&#x2F;", "/");
-    out.write_str(&escaped).map_err(minijinja::Error::from)
 }
 
 #[cfg(test)]
