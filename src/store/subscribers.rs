@@ -317,40 +317,12 @@ impl Store {
         if from == to {
             return Ok(StatusChange::Unchanged);
         }
-        let at = now();
-        let (confirmed_at, unsubscribed_at) = status_times(to, at);
-        sqlx::query(
-            "UPDATE subscribers SET status = ?2, \
-                 confirmed_at = COALESCE(?3, confirmed_at), \
-                 unsubscribed_at = CASE WHEN ?2 IN ('unsubscribed', 'bounced', 'complained') \
-                                        THEN ?4 ELSE NULL END \
-             WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(to.as_str())
-        .bind(confirmed_at)
-        .bind(unsubscribed_at)
-        .execute(&mut *tx)
-        .await?;
-        let kind = match to {
-            SubscriberStatus::Unsubscribed => "unsubscribe",
-            SubscriberStatus::Bounced => "bounce",
-            SubscriberStatus::Complained => "complain",
-            SubscriberStatus::Active => "confirm",
-            SubscriberStatus::Pending => "status_change",
+        let request = Request {
+            source,
+            ip: None,
+            user_agent: None,
         };
-        sqlx::query(
-            "INSERT INTO events (occurred_at, kind, subscriber_id, source, detail) \
-             VALUES (?1, ?2, ?3, ?4, json_object('from', ?5, 'status', ?6))",
-        )
-        .bind(at)
-        .bind(kind)
-        .bind(id)
-        .bind(source)
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .execute(&mut *tx)
-        .await?;
+        apply_status_change(&mut tx, id, from, to, &request).await?;
         tx.commit().await?;
         Ok(StatusChange::Changed { from })
     }
@@ -392,27 +364,12 @@ impl Store {
         if from.is_opted_out() {
             return Ok(StatusChange::Unchanged);
         }
-        let to = SubscriberStatus::Unsubscribed;
-        let at = now();
-        sqlx::query("UPDATE subscribers SET status = ?2, unsubscribed_at = ?3 WHERE id = ?1")
-            .bind(id)
-            .bind(to.as_str())
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO events (occurred_at, kind, subscriber_id, ip, user_agent, source, detail) \
-             VALUES (?1, 'unsubscribe', ?2, ?3, ?4, ?5, json_object('from', ?6, 'status', ?7))",
-        )
-        .bind(at)
-        .bind(id)
-        .bind(ip)
-        .bind(user_agent)
-        .bind(source)
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .execute(&mut *tx)
-        .await?;
+        let request = Request {
+            source,
+            ip,
+            user_agent,
+        };
+        apply_status_change(&mut tx, id, from, SubscriberStatus::Unsubscribed, &request).await?;
         tx.commit().await?;
         Ok(StatusChange::Changed { from })
     }
@@ -600,4 +557,60 @@ fn subscriber_from_row(row: &SqliteRow) -> Result<Subscriber, StoreError> {
         consent_user_agent: row.try_get("consent_user_agent")?,
         source: row.try_get("source")?,
     })
+}
+
+/// Who asked for a status change: the source, and for web requests the client's IP and
+/// user agent (the consent record).
+struct Request<'a> {
+    source: &'a str,
+    ip: Option<&'a str>,
+    user_agent: Option<&'a str>,
+}
+
+/// Moves subscriber `id` from `from` to `to` inside `tx`, with the matching time columns, and
+/// appends the event (`unsubscribe`, `bounce`, `complain`, `confirm` or `status_change`).
+async fn apply_status_change(
+    tx: &mut sqlx::SqliteConnection,
+    id: i64,
+    from: SubscriberStatus,
+    to: SubscriberStatus,
+    request: &Request<'_>,
+) -> Result<(), StoreError> {
+    let at = now();
+    let (confirmed_at, unsubscribed_at) = status_times(to, at);
+    sqlx::query(
+        "UPDATE subscribers SET status = ?2, \
+             confirmed_at = COALESCE(?3, confirmed_at), \
+             unsubscribed_at = CASE WHEN ?2 IN ('unsubscribed', 'bounced', 'complained') \
+                                    THEN ?4 ELSE NULL END \
+         WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(to.as_str())
+    .bind(confirmed_at)
+    .bind(unsubscribed_at)
+    .execute(&mut *tx)
+    .await?;
+    let kind = match to {
+        SubscriberStatus::Unsubscribed => "unsubscribe",
+        SubscriberStatus::Bounced => "bounce",
+        SubscriberStatus::Complained => "complain",
+        SubscriberStatus::Active => "confirm",
+        SubscriberStatus::Pending => "status_change",
+    };
+    sqlx::query(
+        "INSERT INTO events (occurred_at, kind, subscriber_id, ip, user_agent, source, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, json_object('from', ?7, 'status', ?8))",
+    )
+    .bind(at)
+    .bind(kind)
+    .bind(id)
+    .bind(request.ip)
+    .bind(request.user_agent)
+    .bind(request.source)
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
