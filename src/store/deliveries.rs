@@ -373,10 +373,18 @@ impl Store {
         outcomes: &[Outcome],
         now: i64,
     ) -> Result<u64, StoreError> {
-        // Each statement text is fixed, so sqlx prepares it once per connection and reuses it
-        // for every row.
-        const WHERE_LEASED: &str =
-            "WHERE issue_id = ? AND subscriber_id = ? AND status = 'sending' AND lease_token = ?";
+        // Each statement text is a compile-time constant, so no row allocates its SQL, and
+        // sqlx prepares each statement once per connection and reuses it for every row.
+        macro_rules! leased_update {
+            ($set:literal) => {
+                concat!(
+                    "UPDATE deliveries SET ",
+                    $set,
+                    " WHERE issue_id = ? AND subscriber_id = ? AND status = 'sending' \
+                     AND lease_token = ?"
+                )
+            };
+        }
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let mut changed = 0;
@@ -387,9 +395,9 @@ impl Store {
                     message_id,
                     reply,
                     at,
-                } => sqlx::query(&format!(
-                    "UPDATE deliveries SET status = 'sent', message_id = ?, sent_at = ?, \
-                         last_reply = ?, lease_until = NULL, lease_token = NULL {WHERE_LEASED}"
+                } => sqlx::query(leased_update!(
+                    "status = 'sent', message_id = ?, sent_at = ?, \
+                         last_reply = ?, lease_until = NULL, lease_token = NULL"
                 ))
                 .bind(message_id)
                 .bind(at)
@@ -403,10 +411,10 @@ impl Store {
                 OutcomeKind::Retry {
                     reply,
                     next_attempt_at,
-                } => sqlx::query(&format!(
-                    "UPDATE deliveries SET status = 'retry', attempts = attempts + 1, \
+                } => sqlx::query(leased_update!(
+                    "status = 'retry', attempts = attempts + 1, \
                          next_attempt_at = ?, last_reply = ?, lease_until = NULL, \
-                         lease_token = NULL {WHERE_LEASED}"
+                         lease_token = NULL"
                 ))
                 .bind(next_attempt_at)
                 .bind(reply)
@@ -421,10 +429,10 @@ impl Store {
                     permanent,
                     bounce,
                 } => {
-                    let n = sqlx::query(&format!(
-                        "UPDATE deliveries SET status = 'failed', attempts = attempts + 1, \
+                    let n = sqlx::query(leased_update!(
+                        "status = 'failed', attempts = attempts + 1, \
                              permanent = ?, last_reply = ?, lease_until = NULL, \
-                             lease_token = NULL {WHERE_LEASED}"
+                             lease_token = NULL"
                     ))
                     .bind(permanent)
                     .bind(reply)
@@ -439,9 +447,9 @@ impl Store {
                     }
                     n
                 }
-                OutcomeKind::Skipped => sqlx::query(&format!(
-                    "UPDATE deliveries SET status = 'skipped', lease_until = NULL, \
-                         lease_token = NULL {WHERE_LEASED}"
+                OutcomeKind::Skipped => sqlx::query(leased_update!(
+                    "status = 'skipped', lease_until = NULL, \
+                         lease_token = NULL"
                 ))
                 .bind(issue_id)
                 .bind(sid)
@@ -449,10 +457,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected(),
-                OutcomeKind::Release => sqlx::query(&format!(
-                    "UPDATE deliveries SET \
+                OutcomeKind::Release => sqlx::query(leased_update!(
+                    "\
                          status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'retry' END, \
-                         lease_until = NULL, lease_token = NULL {WHERE_LEASED}"
+                         lease_until = NULL, lease_token = NULL"
                 ))
                 .bind(issue_id)
                 .bind(sid)
