@@ -25,6 +25,7 @@
 //! - [`subscribers`]: CSV import and export over the store.
 //! - [`dispatch`]: the ledger-driven send loop and its retry policy.
 //! - [`preview`]: one sample recipient's copy, as `herald preview` shows it.
+//! - [`server`]: `herald serve`: the web server and the background tasks, stopped together.
 //! - [`web`]: the HTTP server (unsubscribe links, archive, feed). Only it knows axum.
 //! - [`cli`]: the `herald` commands, thin over the above.
 
@@ -39,6 +40,7 @@ pub mod links;
 pub mod mail;
 pub mod preview;
 pub mod render;
+pub mod server;
 pub mod startup;
 pub mod store;
 pub mod subscribers;

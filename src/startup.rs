@@ -5,9 +5,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+
 use crate::config::{ConfigError, Settings};
 use crate::dispatch::{self, DispatchError, Dispatcher, Job};
-use crate::domain::{EmailAddress, TokenKey};
+use crate::domain::{EmailAddress, IssueSlug, TokenKey};
 use crate::issue::{self, Issue, IssueError};
 use crate::links::Links;
 use crate::mail::{Composer, MailError, SendOutcome, Transport};
@@ -29,6 +31,8 @@ pub enum StartupError {
     Issue(#[from] IssueError),
     #[error(transparent)]
     Dispatch(#[from] DispatchError),
+    #[error("no issue with slug {slug:?} in {dir}")]
+    UnknownIssue { slug: String, dir: String },
 }
 
 /// herald's parts, built from settings.
@@ -39,6 +43,8 @@ pub struct App {
     pub links: Links,
     pub composer: Arc<Composer>,
     pub transport: Arc<Transport>,
+    /// Wakes the long-running dispatcher of `herald serve` when work was enqueued.
+    pub dispatch_wake: Arc<Notify>,
 }
 
 /// An issue loaded and rendered once, ready to be sent.
@@ -68,6 +74,7 @@ impl App {
             links,
             composer,
             transport,
+            dispatch_wake: Arc::new(Notify::new()),
         })
     }
 
@@ -108,6 +115,29 @@ impl App {
             mail: Arc::new(self.composer.prepare(&prepared.rendered)),
         };
         Ok((enqueued, job))
+    }
+
+    /// Finds the issue file for `slug` in `newsletter.issues_dir`, loads and renders it.
+    pub fn prepare_slug(&self, slug: &IssueSlug) -> Result<PreparedIssue, StartupError> {
+        let dir = &self.settings.newsletter.issues_dir;
+        match issue::find(dir, slug)? {
+            Some(found) => self.prepare(&found.path),
+            None => Err(StartupError::UnknownIssue {
+                slug: slug.as_str().to_string(),
+                dir: dir.display().to_string(),
+            }),
+        }
+    }
+
+    /// Enqueues the issue `slug` from `newsletter.issues_dir` for every active subscriber
+    /// and wakes the long-running dispatcher (the one `herald serve` runs). Idempotent: a
+    /// second call adds only subscribers who became active since, and never sends a row
+    /// twice.
+    pub async fn send_now(&self, slug: &IssueSlug, source: &str) -> Result<Enqueued, StartupError> {
+        let prepared = self.prepare_slug(slug)?;
+        let enqueued = dispatch::enqueue(&self.store, &prepared.issue, source).await?;
+        self.dispatch_wake.notify_one();
+        Ok(enqueued)
     }
 
     /// A dispatcher over this app's store, composer and transport.

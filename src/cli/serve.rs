@@ -1,8 +1,5 @@
-//! `herald serve`: the web server (unsubscribe links, the archive and its feed) on
-//! `web.bind`, until SIGINT or SIGTERM, then a graceful stop that lets requests in flight
-//! finish.
-//!
-//! For now it runs only the web server; the scheduler and the dispatcher join it later.
+//! `herald serve`: the web server on `web.bind`, the dispatcher and the other background
+//! tasks, until SIGINT or SIGTERM, then a graceful stop.
 
 use std::sync::Arc;
 
@@ -10,23 +7,19 @@ use anyhow::Context;
 
 use crate::config::Settings;
 use crate::startup::App;
-use crate::web::{self, AppState};
 
 /// Builds the app, binds `web.bind` and serves until a stop signal.
 pub fn run(settings: Settings) -> anyhow::Result<()> {
     super::runtime()?.block_on(async move {
         let bind = settings.web.bind.clone();
         let app = Arc::new(App::build(settings).await?);
-        let state = AppState::new(app)?;
         let listener = tokio::net::TcpListener::bind(&bind)
             .await
             .with_context(|| format!("cannot listen on {bind} (web.bind)"))?;
         let address = listener.local_addr().context("the bound address")?;
         tracing::info!(%address, "serving");
         eprintln!("herald: serving on http://{address}");
-        web::serve(listener, state, super::stop_signal())
-            .await
-            .context("the web server stopped")?;
+        crate::server::run(app, listener, super::stop_signal()).await?;
         tracing::info!("stopped");
         Ok(())
     })

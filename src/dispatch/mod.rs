@@ -17,6 +17,7 @@
 
 pub mod engine;
 pub mod policy;
+pub mod service;
 
 pub use engine::{Dispatcher, Job, Progress, RunEnd};
 

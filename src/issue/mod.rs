@@ -99,6 +99,41 @@ pub fn load(path: &Path) -> Result<Issue, IssueError> {
         })
 }
 
+/// Every `*.md` file directly in `dir`, parsed, in file-name order. A file that does not
+/// parse comes back as its error, so one broken file does not hide the others. Fails only
+/// when `dir` cannot be listed.
+pub fn load_dir(dir: &Path) -> Result<Vec<Result<Issue, IssueError>>, IssueError> {
+    let listing = std::fs::read_dir(dir).map_err(|e| IssueError {
+        path: dir.to_path_buf(),
+        line: None,
+        kind: IssueErrorKind::Read(e),
+    })?;
+    let mut paths: Vec<PathBuf> = listing
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md") && p.is_file())
+        .collect();
+    paths.sort();
+    Ok(paths.iter().map(|p| load(p)).collect())
+}
+
+/// The issue in `dir` whose slug is `slug`: `dir/{slug}.md` when that file has this slug,
+/// otherwise the first file (by name) whose front matter sets it. `Ok(None)` when no file
+/// has it; an error when `dir` cannot be listed or `dir/{slug}.md` is broken.
+pub fn find(dir: &Path, slug: &IssueSlug) -> Result<Option<Issue>, IssueError> {
+    let direct = dir.join(format!("{}.md", slug.as_str()));
+    if direct.is_file() {
+        let issue = load(&direct)?;
+        if issue.slug == *slug {
+            return Ok(Some(issue));
+        }
+    }
+    Ok(load_dir(dir)?
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|issue| issue.slug == *slug))
+}
+
 /// Parses an issue from bytes; `stem` is the default slug. Errors carry a 1-based line.
 pub fn parse(bytes: &[u8], stem: &str) -> Result<Issue, (Option<usize>, IssueErrorKind)> {
     let text = std::str::from_utf8(bytes).map_err(|e| {

@@ -243,6 +243,18 @@ impl Store {
         rows.iter().map(issue_from_row).collect()
     }
 
+    /// Issues whose send is under way (`sending`), oldest first: what a long-running
+    /// dispatcher resumes.
+    pub async fn issues_in_progress(&self) -> Result<Vec<IssueRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ISSUE_COLUMNS} FROM issues WHERE status = 'sending' \
+             ORDER BY started_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(issue_from_row).collect()
+    }
+
     /// Claims up to `limit` due rows of `issue_id` (`queued` or `retry` with
     /// `next_attempt_at <= now`, oldest due first) in one short write transaction: they
     /// become `sending` under `lease_token` until `lease_until`, and are returned with their

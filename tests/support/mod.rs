@@ -9,6 +9,7 @@
 pub mod app;
 pub mod browser;
 pub mod herald_site;
+pub mod server;
 pub mod smtp_server;
 pub mod smtp_sink;
 pub mod snapshot;

@@ -1,0 +1,116 @@
+//! The whole of `herald serve` (web server, dispatcher and background tasks) on
+//! `127.0.0.1:0`, over a throwaway SQLite file, an issues folder holding the example issue,
+//! and either the fault-injecting SMTP server or an outbox folder.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use herald::config::Settings;
+use herald::startup::App;
+use tokio::sync::oneshot;
+
+use super::app::{db_url, settings, ISSUE};
+use super::smtp_server::{Faults, SmtpServer};
+
+/// A running `herald serve`.
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub app: Arc<App>,
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub base: String,
+    /// The relay, when started with one.
+    pub smtp: Option<SmtpServer>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), herald::server::ServerError>>>,
+}
+
+/// Where mail goes.
+pub enum Relay {
+    /// The fault-injecting SMTP server, with these faults.
+    Smtp(Faults),
+    /// `.eml` files in `{dir}/outbox`.
+    Outbox,
+}
+
+impl TestServer {
+    /// Binds port 0 first, so `newsletter.base_url` is the server's real address, then
+    /// applies `tweak` to the settings and starts everything.
+    pub async fn start(relay: Relay, tweak: impl FnOnce(&mut Settings)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let issues = dir.path().join("issues");
+        std::fs::create_dir_all(&issues).unwrap();
+        std::fs::copy(
+            ISSUE,
+            issues.join(std::path::Path::new(ISSUE).file_name().unwrap()),
+        )
+        .unwrap();
+        let (smtp, smtp_url) = match relay {
+            Relay::Smtp(faults) => {
+                let server = SmtpServer::start(faults);
+                let url = server.url();
+                (Some(server), url)
+            }
+            Relay::Outbox => {
+                let outbox = dir.path().join("outbox");
+                std::fs::create_dir_all(&outbox).unwrap();
+                (None, format!("file://{}", outbox.display()))
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let mut s = settings(&db_url(dir.path()), &smtp_url);
+        s.newsletter.issues_dir = issues;
+        s.newsletter.base_url = format!("{base}/");
+        s.web.bind = addr.to_string();
+        s.web.admin_token = Some("test-admin-token-0123456789abcdef".to_string().into());
+        tweak(&mut s);
+        let app = Arc::new(App::build(s).await.unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(herald::server::run(app.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            dir,
+            app,
+            addr,
+            base,
+            smtp,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// `{base}{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The admin token the server was started with.
+    pub fn admin_token(&self) -> &'static str {
+        "test-admin-token-0123456789abcdef"
+    }
+
+    /// The issues folder.
+    pub fn issues_dir(&self) -> PathBuf {
+        self.dir.path().join("issues")
+    }
+
+    /// Stops the server gracefully and returns how it ended.
+    pub async fn stop(mut self) -> Result<(), herald::server::ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.take().unwrap().await.unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
