@@ -1,15 +1,18 @@
-//! `herald serve`: the web server on `web.bind`, the dispatcher and the other background
-//! tasks, until SIGINT or SIGTERM, then a graceful stop.
+//! `herald serve`: the web server on `web.bind`, the dispatcher and the scheduler, until
+//! SIGINT or SIGTERM, then a graceful stop.
 
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{anyhow, Context};
 
 use crate::config::Settings;
+use crate::schedule::Schedule;
 use crate::startup::App;
 
-/// Builds the app, binds `web.bind` and serves until a stop signal.
-pub fn run(settings: Settings) -> anyhow::Result<()> {
+/// Checks `[schedule]`, builds the app, binds `web.bind` and serves until a stop signal.
+/// `config_file` names the settings file in errors.
+pub fn run(settings: Settings, config_file: &str) -> anyhow::Result<()> {
+    Schedule::from_settings(&settings.schedule).map_err(|e| anyhow!("{config_file}: {e}"))?;
     super::runtime()?.block_on(async move {
         let bind = settings.web.bind.clone();
         let app = Arc::new(App::build(settings).await?);
