@@ -28,7 +28,8 @@ use herald::store::ScheduleRun;
 use sqlx::Connection;
 use tokio::sync::watch;
 
-use support::app::{add_subscribers, addresses, copies_in, db_url, run_app, settings};
+use support::app::{add_subscribers, addresses, copies_in, db_url, eventually, run_app, settings};
+use support::server::{Relay, TestServer};
 use support::smtp_server::{Faults, SmtpServer};
 
 /// Keeps tokio's paused clock from auto-advancing until dropped (see the module docs).
@@ -496,6 +497,56 @@ async fn a_tick_racing_a_manual_send_of_the_same_issue_sends_each_subscriber_one
             "{email} got one copy of each of the four issues"
         );
     }
+}
+
+/// The whole of `herald serve`, on the real clock: a schedule firing every second, and an
+/// issue dated three seconds ahead. The scheduler enqueues it at the first tick at or after
+/// its date, the dispatcher sends it, and later ticks send nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_serve_runs_the_scheduler_and_the_dispatcher_sends_what_it_enqueues() {
+    let date = (Utc::now() + chrono::TimeDelta::seconds(3))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let server = TestServer::start(Relay::Smtp(Faults::new()), |s| {
+        s.schedule.cron = "* * * * * *".into();
+        write_issue(&s.newsletter.issues_dir, "soon", Some(&date));
+    })
+    .await;
+    let emails = addresses("friday", 4);
+    add_subscribers(&server.app.store, &emails).await;
+    let smtp = server.smtp.as_ref().unwrap();
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            smtp.received().len() == 4
+        })
+        .await,
+        "sent {} of 4",
+        smtp.received().len()
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let received = smtp.received();
+    for email in &emails {
+        assert_eq!(copies_in(&received, email).len(), 1, "{email}");
+    }
+    let runs = server.app.store.list_schedule_runs().await.unwrap();
+    let enqueued: Vec<_> = runs.iter().filter(|r| r.outcome == "enqueued").collect();
+    assert_eq!(enqueued.len(), 1, "{runs:?}");
+    assert_eq!(enqueued[0].slug.as_deref(), Some("soon"));
+    assert!(runs.iter().all(|r| r.outcome == "enqueued" || r.outcome == "nothing"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_a_bad_schedule_stops_before_serving() {
+    let server = TestServer::start(Relay::Outbox, |s| {
+        s.schedule.timezone = "Europe/Nowhere".into();
+    })
+    .await;
+    let err = server.stop().await.unwrap_err();
+    assert!(
+        err.to_string().starts_with("`schedule.timezone`: unknown time zone"),
+        "{err}"
+    );
 }
 
 /// Runs the real `herald` binary in `dir`.

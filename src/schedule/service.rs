@@ -253,14 +253,17 @@ impl Scheduler {
                     added: enqueued.added,
                 }
             }
-            ScheduledEnqueue::AlreadyEnqueued | ScheduledEnqueue::NotNewest { .. } => {
-                let reason = format!(
-                    "{} was enqueued meanwhile, or a newer issue was; not enqueued again",
+            ScheduledEnqueue::AlreadyEnqueued => nothing_after_race(
+                &local,
+                format!("{} was enqueued meanwhile by another sender", chosen.slug),
+            ),
+            ScheduledEnqueue::NotNewest { .. } => nothing_after_race(
+                &local,
+                format!(
+                    "an issue dated on or after {} was enqueued meanwhile",
                     chosen.slug
-                );
-                tracing::info!(tick = %local, slug = %chosen.slug, "scheduled run: {reason}");
-                TickOutcome::Nothing { reason }
-            }
+                ),
+            ),
         })
     }
 
@@ -284,6 +287,12 @@ impl Scheduler {
             .format("%Y-%m-%d %H:%M:%S %Z")
             .to_string()
     }
+}
+
+/// A manual send got in between the plan and the enqueue.
+fn nothing_after_race(local: &str, reason: String) -> TickOutcome {
+    tracing::info!(tick = %local, "scheduled run: nothing: {reason}");
+    TickOutcome::Nothing { reason }
 }
 
 fn failed(local: &str, error: &str) -> TickOutcome {
