@@ -71,10 +71,7 @@ impl Bench {
         let outbox = dir.path().join("outbox");
         std::fs::create_dir_all(&outbox).unwrap();
         std::fs::create_dir_all(dir.path().join("issues")).unwrap();
-        let mut s = settings(
-            &db_url(dir.path()),
-            &format!("file://{}", outbox.display()),
-        );
+        let mut s = settings(&db_url(dir.path()), &format!("file://{}", outbox.display()));
         s.newsletter.issues_dir = dir.path().join("issues");
         tweak(&mut s);
         let app = Arc::new(App::build(s).await.unwrap());
@@ -159,7 +156,12 @@ impl Running {
         self.asleep_until(t).await;
         let gap = (utc(t) - self.clock.now()).to_std().unwrap();
         tokio::time::advance(gap).await;
-        let status = self.status.wait_for(|s| s.ticks >= n).await.unwrap().clone();
+        let status = self
+            .status
+            .wait_for(|s| s.ticks >= n)
+            .await
+            .unwrap()
+            .clone();
         assert_eq!(status.ticks, n, "one tick per advance");
         let last = status.last.unwrap();
         assert_eq!(last.tick_at, utc(t));
@@ -261,7 +263,10 @@ async fn a_tick_missed_by_less_than_max_lateness_runs_once_at_start() {
     let s = start_scheduler(&bench.app, utc("2026-11-20T10:30:00Z"));
     let mut status = s.status.clone();
     let st = status.wait_for(|s| s.ticks == 1).await.unwrap().clone();
-    assert_eq!(st.last.as_ref().unwrap().tick_at, utc("2026-11-20T09:00:00Z"));
+    assert_eq!(
+        st.last.as_ref().unwrap().tick_at,
+        utc("2026-11-20T09:00:00Z")
+    );
     assert!(enqueued("due")(&st.last.unwrap().outcome));
     let mut s = s;
     s.asleep_until("2026-11-27T09:00:00Z").await;
@@ -318,6 +323,7 @@ async fn a_tick_missed_by_more_than_max_lateness_is_skipped_and_logged() {
         "{text}"
     );
     assert!(text.contains("late_minutes=61"), "{text}");
+    assert!(text.contains("would_have_sent=due"), "{text}");
 
     // The issue is not lost: the next Friday sends it.
     let o = s.tick_at("2026-11-27T09:00:00Z", 2).await;
@@ -341,7 +347,11 @@ async fn a_restart_does_not_run_a_tick_that_already_ran() {
     let app = bench.restart().await;
     let mut second = start_scheduler(&app, utc("2026-11-20T09:30:00Z"));
     second.asleep_until("2026-11-27T09:00:00Z").await;
-    assert_eq!(second.status.borrow().ticks, 0, "the 09:00 tick is not run again");
+    assert_eq!(
+        second.status.borrow().ticks,
+        0,
+        "the 09:00 tick is not run again"
+    );
     assert_eq!(bench.enqueued().await, ["c-nov-20"]);
     // Asking for it outright is refused too (another process holding the same database).
     let again = Scheduler::new(
@@ -482,12 +492,11 @@ async fn a_tick_racing_a_manual_send_of_the_same_issue_sends_each_subscriber_one
         .await
         .unwrap();
     assert_eq!(issues_rows, 4);
-    let per_pair: Vec<i64> = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM deliveries GROUP BY issue_id, subscriber_id",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
+    let per_pair: Vec<i64> =
+        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries GROUP BY issue_id, subscriber_id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
     assert_eq!(per_pair.len(), 24);
     let received = smtp.received();
     for email in &emails {
@@ -532,7 +541,9 @@ async fn herald_serve_runs_the_scheduler_and_the_dispatcher_sends_what_it_enqueu
     let enqueued: Vec<_> = runs.iter().filter(|r| r.outcome == "enqueued").collect();
     assert_eq!(enqueued.len(), 1, "{runs:?}");
     assert_eq!(enqueued[0].slug.as_deref(), Some("soon"));
-    assert!(runs.iter().all(|r| r.outcome == "enqueued" || r.outcome == "nothing"));
+    assert!(runs
+        .iter()
+        .all(|r| r.outcome == "enqueued" || r.outcome == "nothing"));
     server.stop().await.unwrap();
 }
 
@@ -544,7 +555,8 @@ async fn serve_with_a_bad_schedule_stops_before_serving() {
     .await;
     let err = server.stop().await.unwrap_err();
     assert!(
-        err.to_string().starts_with("`schedule.timezone`: unknown time zone"),
+        err.to_string()
+            .starts_with("`schedule.timezone`: unknown time zone"),
         "{err}"
     );
 }
@@ -611,14 +623,17 @@ fn herald_schedule_prints_the_next_three_runs_and_what_each_would_send() {
     assert_eq!(lines[1], "last issue sent: none");
     assert_eq!(lines[2], "next runs (if nothing else is sent meanwhile):");
     let runs = &lines[3..6];
-    let re = regex::Regex::new(
-        r"^  Fri \d{4}-\d\d-\d\d 09:00 CES?T \(\d{4}-\d\d-\d\d 0[78]:00 UTC\): ",
-    )
-    .unwrap();
+    let re =
+        regex::Regex::new(r"^  Fri \d{4}-\d\d-\d\d 09:00 CES?T \(\d{4}-\d\d-\d\d 0[78]:00 UTC\): ")
+            .unwrap();
     for run in runs {
         assert!(re.is_match(run), "{run}");
     }
-    assert!(runs[0].ends_with(": due-now \"Issue due-now\""), "{}", runs[0]);
+    assert!(
+        runs[0].ends_with(": due-now \"Issue due-now\""),
+        "{}",
+        runs[0]
+    );
     assert!(
         runs[1].ends_with(
             ": nothing: no unsent issue dated on or before then newer than the last one sent"
@@ -632,10 +647,17 @@ fn herald_schedule_prints_the_next_three_runs_and_what_each_would_send() {
 
     // Once `due-now` was sent, `older` is reported as never to be sent.
     let out = herald(dir.path(), &["send", "issues/due-now.md", "--yes"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = herald(dir.path(), &["schedule"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("last issue sent: due-now (dated "), "{stdout}");
+    assert!(
+        stdout.contains("last issue sent: due-now (dated "),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("never sent automatically, older than the last one sent: older (dated "),
         "{stdout}"
@@ -653,7 +675,9 @@ fn herald_schedule_and_serve_refuse_a_bad_schedule_with_one_line() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(
-            stderr.starts_with("herald: config.toml: `schedule.cron`: cannot read \"0 0 9 * * Fryday\""),
+            stderr.starts_with(
+                "herald: config.toml: `schedule.cron`: cannot read \"0 0 9 * * Fryday\""
+            ),
             "{command}: {stderr}"
         );
     }
@@ -662,7 +686,9 @@ fn herald_schedule_and_serve_refuse_a_bad_schedule_with_one_line() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.starts_with("herald: config.toml: `schedule.timezone`: unknown time zone \"Mars/Olympus\""),
+        stderr.starts_with(
+            "herald: config.toml: `schedule.timezone`: unknown time zone \"Mars/Olympus\""
+        ),
         "{stderr}"
     );
     assert!(!dir.path().join("herald.db").exists(), "nothing started");

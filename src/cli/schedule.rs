@@ -14,8 +14,8 @@ const RUNS_SHOWN: usize = 3;
 
 /// Prints the schedule and its forecast. `config_file` names the settings file in errors.
 pub fn run(settings: &Settings, config_file: &str) -> anyhow::Result<()> {
-    let schedule = Schedule::from_settings(&settings.schedule)
-        .map_err(|e| anyhow!("{config_file}: {e}"))?;
+    let schedule =
+        Schedule::from_settings(&settings.schedule).map_err(|e| anyhow!("{config_file}: {e}"))?;
     if !schedule.is_enabled() {
         println!(
             "schedule: off (schedule.cron = {:?}): no issue is sent automatically",

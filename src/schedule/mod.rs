@@ -78,8 +78,8 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// Parses and checks `[schedule]`. Logs a warning when the day-of-week field is numeric:
-    /// the `cron` crate counts Sunday as 1, so `5` means Thursday, not Friday.
+    /// Parses and checks `[schedule]`. See [`Schedule::weekday_warning`] for a numeric
+    /// day-of-week field: the `cron` crate counts Sunday as 1, so `5` means Thursday.
     pub fn from_settings(settings: &ScheduleSettings) -> Result<Self, ScheduleError> {
         let expression = settings.cron.trim().to_string();
         let tz = Tz::from_str(settings.timezone.trim())
@@ -114,9 +114,6 @@ impl Schedule {
             tz,
             max_lateness,
         };
-        if let Some(warning) = schedule.weekday_warning() {
-            tracing::warn!("{warning}");
-        }
         Ok(schedule)
     }
 
@@ -126,7 +123,7 @@ impl Schedule {
     }
 
     /// A caution when the day-of-week field (the sixth) uses numbers, which the `cron` crate
-    /// reads with Sunday = 1.
+    /// reads with Sunday = 1. The scheduler logs it at start; `herald schedule` prints it.
     pub fn weekday_warning(&self) -> Option<String> {
         self.cron.as_ref()?;
         let field = self.expression.split_whitespace().nth(5)?;

@@ -98,8 +98,8 @@ pub fn plan(issues: &[Issue], enqueued: &[EnqueuedIssueDate], at: DateTime<Utc>)
             plan.older_than_last.push(candidate);
         }
     }
-    plan.older_than_last.sort_by(|a, b| a.date.cmp(&b.date));
-    plan.not_yet_due.sort_by(|a, b| a.date.cmp(&b.date));
+    plan.older_than_last.sort_by_key(|c| c.date);
+    plan.not_yet_due.sort_by_key(|c| c.date);
     plan
 }
 

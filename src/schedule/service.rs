@@ -83,6 +83,9 @@ impl Scheduler {
             timezone = %self.schedule.tz,
             "scheduler started"
         );
+        if let Some(warning) = self.schedule.weekday_warning() {
+            tracing::warn!("{warning}");
+        }
         if let Some(missed) = self.schedule.latest_at_or_before(started) {
             match app.store.find_schedule_run(missed.timestamp()).await {
                 Ok(Some(_)) => {}
@@ -157,12 +160,7 @@ impl Scheduler {
                 .await
             {
                 Ok(true) => {
-                    tracing::warn!(
-                        tick = %local,
-                        late_minutes,
-                        max_lateness_minutes = self.schedule.max_lateness.num_minutes(),
-                        "scheduled run skipped: later than schedule.max_lateness_minutes"
-                    );
+                    self.log_skipped(app, tick_at, late_minutes).await;
                     TickOutcome::Skipped { late_minutes }
                 }
                 Ok(false) => TickOutcome::AlreadyRan,
@@ -265,6 +263,35 @@ impl Scheduler {
                 ),
             ),
         })
+    }
+
+    /// Logs a tick skipped as too late: a warning naming the issue it would have sent (which
+    /// now waits for the next tick), or an info line when it would have sent nothing.
+    async fn log_skipped(&self, app: &App, tick_at: DateTime<Utc>, late_minutes: i64) {
+        let local = self.local(tick_at);
+        let max = self.schedule.max_lateness.num_minutes();
+        let dir = &app.settings.newsletter.issues_dir;
+        let would = match forecast(&app.store, dir, &[tick_at]).await {
+            Ok(plans) => plans.into_iter().next().and_then(|p| p.send),
+            Err(_) => None,
+        };
+        match would {
+            Some(issue) => tracing::warn!(
+                tick = %local,
+                late_minutes,
+                max_lateness_minutes = max,
+                would_have_sent = %issue.slug,
+                "scheduled run skipped: later than schedule.max_lateness_minutes; \
+                 the issue waits for the next run"
+            ),
+            None => tracing::info!(
+                tick = %local,
+                late_minutes,
+                max_lateness_minutes = max,
+                "scheduled run skipped: later than schedule.max_lateness_minutes \
+                 (it had nothing to send)"
+            ),
+        }
     }
 
     /// Logs when the next run is and what it would send if it ran now.

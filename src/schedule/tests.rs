@@ -45,15 +45,23 @@ fn numeric_day_five_is_thursday_because_the_cron_crate_counts_sunday_as_one() {
     // Friday is 6 in this numbering, and Sunday is 1.
     let friday = schedule("0 0 9 * * 6", "UTC");
     assert_eq!(
-        friday.next_after(utc("2026-11-24T12:00:00Z")).unwrap().weekday(),
+        friday
+            .next_after(utc("2026-11-24T12:00:00Z"))
+            .unwrap()
+            .weekday(),
         Weekday::Fri
     );
     let sunday = schedule("0 0 9 * * 1", "UTC");
     assert_eq!(
-        sunday.next_after(utc("2026-11-24T12:00:00Z")).unwrap().weekday(),
+        sunday
+            .next_after(utc("2026-11-24T12:00:00Z"))
+            .unwrap()
+            .weekday(),
         Weekday::Sun
     );
-    let warning = s.weekday_warning().expect("a numeric day-of-week is flagged");
+    let warning = s
+        .weekday_warning()
+        .expect("a numeric day-of-week is flagged");
     assert!(warning.contains("Sunday as 1"), "{warning}");
 }
 
@@ -88,9 +96,15 @@ fn ticks_keep_local_time_across_a_daylight_saving_change() {
 fn a_bad_expression_is_one_line_naming_the_key() {
     let e = Schedule::from_settings(&settings("0 0 9 * * Fryday", "UTC")).unwrap_err();
     let text = e.to_string();
-    assert!(text.starts_with("`schedule.cron`: cannot read \"0 0 9 * * Fryday\""), "{text}");
+    assert!(
+        text.starts_with("`schedule.cron`: cannot read \"0 0 9 * * Fryday\""),
+        "{text}"
+    );
     assert!(!text.contains('\n'), "{text}");
-    assert!(text.contains("'Fryday' is not a valid day of the week"), "{text}");
+    assert!(
+        text.contains("'Fryday' is not a valid day of the week"),
+        "{text}"
+    );
 
     // A five-field crontab line (no seconds) is rejected with the field count.
     let e = Schedule::from_settings(&settings("0 9 * * Fri", "UTC")).unwrap_err();

@@ -176,7 +176,7 @@ impl Store {
     ) -> Result<Enqueued, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let enqueued = enqueue_in(&mut *tx, issue, issue_date, source, now).await?;
+        let enqueued = enqueue_in(&mut tx, issue, issue_date, source, now).await?;
         tx.commit().await?;
         Ok(enqueued)
     }
@@ -672,11 +672,11 @@ pub(super) async fn enqueue_in(
     source: &str,
     now: i64,
 ) -> Result<Enqueued, StoreError> {
-        let old_hash: Option<String> =
+    let old_hash: Option<String> =
         sqlx::query_scalar("SELECT source_hash FROM issues WHERE slug = ?")
-        .bind(issue.slug)
-        .fetch_optional(&mut *conn)
-        .await?;
+            .bind(issue.slug)
+            .fetch_optional(&mut *conn)
+            .await?;
     let issue_id: i64 = sqlx::query_scalar(
         "INSERT INTO issues \
          (slug, title, subject, source_hash, status, created_at, started_at, issue_date) \
@@ -724,7 +724,7 @@ pub(super) async fn enqueue_in(
     .bind(added as i64)
     .execute(&mut *conn)
     .await?;
-        Ok(Enqueued {
+    Ok(Enqueued {
         issue_id,
         added,
         total: total as u64,

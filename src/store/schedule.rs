@@ -151,7 +151,7 @@ impl Store {
         if let Some(newest) = newest.filter(|&n| n >= issue_date) {
             return Ok(ScheduledEnqueue::NotNewest { newest });
         }
-        let enqueued = enqueue_in(&mut *tx, issue, Some(issue_date), "scheduler", now).await?;
+        let enqueued = enqueue_in(&mut tx, issue, Some(issue_date), "scheduler", now).await?;
         sqlx::query(
             "UPDATE schedule_runs SET outcome = 'enqueued', slug = ?, detail = NULL \
              WHERE tick_at = ?",
