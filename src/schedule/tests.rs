@@ -1,3 +1,6 @@
+//! Unit tests of the schedule: reading `[schedule]`, tick arithmetic across time zones and
+//! DST, the lateness rule, the anchored clock, and which issue a plan picks.
+
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc, Weekday};
 
 use super::*;
