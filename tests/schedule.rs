@@ -665,6 +665,52 @@ fn herald_schedule_prints_the_next_three_runs_and_what_each_would_send() {
 }
 
 #[test]
+fn herald_serve_prints_its_next_run_and_what_it_would_send() {
+    use std::io::BufRead;
+
+    let dir = tempfile::tempdir().unwrap();
+    let issues = dir.path().join("issues");
+    std::fs::create_dir_all(&issues).unwrap();
+    write_issue(&issues, "ready", Some("2026-01-02T09:00:00Z"));
+    write_config(
+        dir.path(),
+        "cron = \"0 30 7 * * Mon\"\ntimezone = \"America/New_York\"\n\n[web]\nbind = \"127.0.0.1:0\"",
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("HERALD_LOG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut found = None;
+    while let Ok(line) = seen.recv_timeout(Duration::from_secs(30)) {
+        if line.contains("next scheduled run") {
+            found = Some(line);
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let line = found.expect("herald serve printed its next run");
+    let re = regex::Regex::new(
+        r"^herald: next scheduled run Mon \d{4}-\d\d-\d\d 07:30 E[SD]T: would send ready$",
+    )
+    .unwrap();
+    assert!(re.is_match(&line), "{line}");
+}
+
+#[test]
 fn herald_schedule_and_serve_refuse_a_bad_schedule_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("issues")).unwrap();
