@@ -12,6 +12,9 @@
 //!    build each copy (a concatenation, then headers and DKIM), hands it to the
 //!    [`mail::Transport`], and group-commits each outcome: sent, retry later, failed.
 //!
+//! Step 3 happens on `herald send`, on an editor's API request, or at a tick of the cron
+//! schedule: [`schedule::Scheduler`] enqueues the newest due issue not sent yet.
+//!
 //! # Layout
 //!
 //! - [`config`]: typed settings from `config.toml` and `HERALD__SECTION__KEY` overrides.
@@ -25,6 +28,7 @@
 //! - [`subscribers`]: CSV import and export over the store.
 //! - [`dispatch`]: the ledger-driven send loop and its retry policy.
 //! - [`preview`]: one sample recipient's copy, as `herald preview` shows it.
+//! - [`schedule`]: the cron schedule, which issue a tick sends, and the scheduler task.
 //! - [`server`]: `herald serve`: the web server and the background tasks, stopped together.
 //! - [`web`]: the HTTP server (unsubscribe links, archive, feed). Only it knows axum.
 //! - [`cli`]: the `herald` commands, thin over the above.
@@ -40,6 +44,7 @@ pub mod links;
 pub mod mail;
 pub mod preview;
 pub mod render;
+pub mod schedule;
 pub mod server;
 pub mod startup;
 pub mod store;

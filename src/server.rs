@@ -4,7 +4,8 @@
 //! [`run`] starts every task over one [`App`], waits for the shutdown future, then tells
 //! each task to stop through a `watch` channel and waits for all of them: the web server
 //! lets requests in flight finish, and the dispatcher finishes the messages in flight and
-//! hands unsent rows back to the ledger (as in mini-redis's shutdown).
+//! hands unsent rows back to the ledger (as in mini-redis's shutdown), and the scheduler
+//! finishes the tick it is running. A bad `[schedule]` fails [`run`] before anything starts.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::dispatch;
+use crate::schedule::{Clock, Schedule, ScheduleError, Scheduler};
 use crate::startup::{App, StartupError};
 use crate::web::{self, AppState};
 
@@ -24,6 +26,8 @@ pub enum ServerError {
     Startup(#[from] StartupError),
     #[error("the web server failed: {0}")]
     Web(std::io::Error),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
     #[error("a background task failed: {0}")]
     Task(String),
 }
@@ -35,6 +39,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let schedule = Schedule::from_settings(&app.settings.schedule)?;
     let state = AppState::new(app.clone())?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks: JoinSet<Result<(), ServerError>> = JoinSet::new();
@@ -53,6 +58,15 @@ pub async fn run(
     let dispatch_stop = stop_rx.clone();
     tasks.spawn(async move {
         dispatch::service::run(&dispatch_app, dispatch_stop).await;
+        Ok(())
+    });
+
+    let schedule_app = app.clone();
+    let schedule_stop = stop_rx.clone();
+    tasks.spawn(async move {
+        Scheduler::new(schedule, Clock::system())
+            .run(&schedule_app, schedule_stop)
+            .await;
         Ok(())
     });
 

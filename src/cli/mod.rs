@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Settings;
 
 mod preview;
+mod schedule;
 mod send;
 mod serve;
 mod subscribers;
@@ -36,8 +37,11 @@ pub enum Command {
     Status(send::StatusArgs),
     /// Create the database, or bring its schema up to date (also done on every start).
     Migrate,
-    /// Run the web server (unsubscribe links, the archive and its feed) on `web.bind`.
+    /// Run the web server (unsubscribe links, the archive and its feed) on `web.bind`,
+    /// with the dispatcher and the scheduler.
     Serve,
+    /// Show the cron schedule, its next three runs, and what each would send.
+    Schedule,
     /// Manage the subscriber list.
     Subscribers {
         #[command(subcommand)]
@@ -66,7 +70,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Send(args) => return send::send(settings, args),
         Command::Status(args) => return send::status(settings, args),
         Command::Migrate => subscribers::migrate(&settings)?,
-        Command::Serve => serve::run(settings)?,
+        Command::Serve => serve::run(settings, &config_name(&cli.config))?,
+        Command::Schedule => schedule::run(&settings, &config_name(&cli.config))?,
         Command::Subscribers { command } => subscribers::run(&settings, command)?,
     }
     Ok(ExitCode::SUCCESS)
@@ -79,6 +84,15 @@ pub fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
         None => (PathBuf::from("config.toml"), false),
     };
     Ok(Settings::load(&path, must_exist)?)
+}
+
+/// The settings file as named in error messages.
+fn config_name(config: &Option<PathBuf>) -> String {
+    config
+        .as_deref()
+        .unwrap_or(std::path::Path::new("config.toml"))
+        .display()
+        .to_string()
 }
 
 fn init_tracing() {

@@ -1,15 +1,19 @@
-//! `herald serve`: the web server on `web.bind`, the dispatcher and the other background
-//! tasks, until SIGINT or SIGTERM, then a graceful stop.
+//! `herald serve`: the web server on `web.bind`, the dispatcher and the scheduler, until
+//! SIGINT or SIGTERM, then a graceful stop.
 
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{anyhow, Context};
 
 use crate::config::Settings;
+use crate::schedule::{forecast, Plan, Schedule};
 use crate::startup::App;
 
-/// Builds the app, binds `web.bind` and serves until a stop signal.
-pub fn run(settings: Settings) -> anyhow::Result<()> {
+/// Checks `[schedule]`, builds the app, binds `web.bind` and serves until a stop signal.
+/// `config_file` names the settings file in errors.
+pub fn run(settings: Settings, config_file: &str) -> anyhow::Result<()> {
+    let schedule =
+        Schedule::from_settings(&settings.schedule).map_err(|e| anyhow!("{config_file}: {e}"))?;
     super::runtime()?.block_on(async move {
         let bind = settings.web.bind.clone();
         let app = Arc::new(App::build(settings).await?);
@@ -19,8 +23,30 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         let address = listener.local_addr().context("the bound address")?;
         tracing::info!(%address, "serving");
         eprintln!("herald: serving on http://{address}");
+        eprintln!("herald: {}", next_run(&app, &schedule).await);
         crate::server::run(app, listener, super::stop_signal()).await?;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// One line on the scheduler: off, or its next run and what that would send now.
+async fn next_run(app: &App, schedule: &Schedule) -> String {
+    if !schedule.is_enabled() {
+        return "scheduler off (schedule.cron)".into();
+    }
+    let Some(next) = schedule.next_after(chrono::Utc::now()) else {
+        return "the schedule has no further runs".into();
+    };
+    let when = next
+        .with_timezone(&schedule.tz)
+        .format("%a %Y-%m-%d %H:%M %Z");
+    let dir = &app.settings.newsletter.issues_dir;
+    match forecast(&app.store, dir, &[next]).await {
+        Ok(plans) => match plans.first().and_then(|p| p.send.as_ref()) {
+            Some(issue) => format!("next scheduled run {when}: would send {}", issue.slug),
+            None => format!("next scheduled run {when}: {}", Plan::NOTHING),
+        },
+        Err(e) => format!("next scheduled run {when} (cannot tell what it would send: {e})"),
+    }
 }

@@ -34,7 +34,8 @@ pub enum DispatchError {
 }
 
 /// Adds `issue` to the ledger with one `queued` row per active subscriber. Running it again
-/// adds only subscribers who became active since; it never touches existing rows.
+/// adds only subscribers who became active since; it never touches existing rows. The
+/// issue's `date` is recorded, so the scheduler knows how recent the last issue sent is.
 pub async fn enqueue(
     store: &Store,
     issue: &Issue,
@@ -46,7 +47,10 @@ pub async fn enqueue(
         subject: &issue.subject,
         source_hash: &issue.source_hash,
     };
-    Ok(store.enqueue_issue(&new, source, unix_now()).await?)
+    let date = issue.date.map(|d| d.timestamp());
+    Ok(store
+        .enqueue_dated_issue(&new, date, source, unix_now())
+        .await?)
 }
 
 /// The current time as Unix seconds.

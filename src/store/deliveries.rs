@@ -154,72 +154,31 @@ impl Store {
     /// cleared), and takes the new title, subject and source hash (`source_changed` reports
     /// a different stored hash). Idempotent: enqueueing again adds only subscribers who
     /// became active since. Appends a `send_request` event.
-    #[tracing::instrument(skip_all, fields(slug = issue.slug))]
     pub async fn enqueue_issue(
         &self,
         issue: &NewIssue<'_>,
         source: &str,
         now: i64,
     ) -> Result<Enqueued, StoreError> {
+        self.enqueue_dated_issue(issue, None, source, now).await
+    }
+
+    /// As [`Store::enqueue_issue`], also recording the date the issue carries
+    /// (`issues.issue_date`, Unix seconds), which the scheduler compares against. A `None`
+    /// keeps a date stored before.
+    #[tracing::instrument(skip_all, fields(slug = issue.slug))]
+    pub async fn enqueue_dated_issue(
+        &self,
+        issue: &NewIssue<'_>,
+        issue_date: Option<i64>,
+        source: &str,
+        now: i64,
+    ) -> Result<Enqueued, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let old_hash: Option<String> =
-            sqlx::query_scalar("SELECT source_hash FROM issues WHERE slug = ?")
-                .bind(issue.slug)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let issue_id: i64 = sqlx::query_scalar(
-            "INSERT INTO issues (slug, title, subject, source_hash, status, created_at, started_at) \
-             VALUES (?, ?, ?, ?, 'sending', ?, ?) \
-             ON CONFLICT (slug) DO UPDATE SET title = excluded.title, \
-                 subject = excluded.subject, source_hash = excluded.source_hash, \
-                 status = 'sending', started_at = COALESCE(issues.started_at, excluded.started_at), \
-                 finished_at = NULL \
-             RETURNING id",
-        )
-        .bind(issue.slug)
-        .bind(issue.title)
-        .bind(issue.subject)
-        .bind(issue.source_hash)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        // The WHERE clause also keeps SQLite from reading ON CONFLICT as part of a join.
-        let added = sqlx::query(
-            "INSERT INTO deliveries \
-                 (issue_id, subscriber_id, status, attempts, queued_at, next_attempt_at) \
-             SELECT ?, id, 'queued', 0, ?, ? FROM subscribers WHERE status = 'active' \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(issue_id)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE issue_id = ?")
-            .bind(issue_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO events (occurred_at, kind, issue_id, source, detail) \
-             VALUES (?, 'send_request', ?, ?, json_object('slug', ?, 'added', ?))",
-        )
-        .bind(now)
-        .bind(issue_id)
-        .bind(source)
-        .bind(issue.slug)
-        .bind(added as i64)
-        .execute(&mut *tx)
-        .await?;
+        let enqueued = enqueue_in(&mut tx, issue, issue_date, source, now).await?;
         tx.commit().await?;
-        Ok(Enqueued {
-            issue_id,
-            added,
-            total: total as u64,
-            source_changed: old_hash.is_some_and(|h| h != issue.source_hash),
-        })
+        Ok(enqueued)
     }
 
     /// The issue with this slug.
@@ -702,6 +661,75 @@ fn placeholders(n: usize) -> String {
 
 fn to_u32(n: i64) -> Result<u32, StoreError> {
     u32::try_from(n).map_err(|_| StoreError::BadValue(format!("attempts {n} out of range")))
+}
+
+/// The body of [`Store::enqueue_dated_issue`], inside a write transaction the caller holds
+/// (the scheduler adds its own checks to the same transaction).
+pub(super) async fn enqueue_in(
+    conn: &mut SqliteConnection,
+    issue: &NewIssue<'_>,
+    issue_date: Option<i64>,
+    source: &str,
+    now: i64,
+) -> Result<Enqueued, StoreError> {
+    let old_hash: Option<String> =
+        sqlx::query_scalar("SELECT source_hash FROM issues WHERE slug = ?")
+            .bind(issue.slug)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let issue_id: i64 = sqlx::query_scalar(
+        "INSERT INTO issues \
+         (slug, title, subject, source_hash, status, created_at, started_at, issue_date) \
+         VALUES (?, ?, ?, ?, 'sending', ?, ?, ?) \
+         ON CONFLICT (slug) DO UPDATE SET title = excluded.title, \
+         subject = excluded.subject, source_hash = excluded.source_hash, \
+         status = 'sending', started_at = COALESCE(issues.started_at, excluded.started_at), \
+         finished_at = NULL, issue_date = COALESCE(excluded.issue_date, issues.issue_date) \
+         RETURNING id",
+    )
+    .bind(issue.slug)
+    .bind(issue.title)
+    .bind(issue.subject)
+    .bind(issue.source_hash)
+    .bind(now)
+    .bind(now)
+    .bind(issue_date)
+    .fetch_one(&mut *conn)
+    .await?;
+    // The WHERE clause also keeps SQLite from reading ON CONFLICT as part of a join.
+    let added = sqlx::query(
+        "INSERT INTO deliveries \
+         (issue_id, subscriber_id, status, attempts, queued_at, next_attempt_at) \
+         SELECT ?, id, 'queued', 0, ?, ? FROM subscribers WHERE status = 'active' \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(issue_id)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE issue_id = ?")
+        .bind(issue_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO events (occurred_at, kind, issue_id, source, detail) \
+         VALUES (?, 'send_request', ?, ?, json_object('slug', ?, 'added', ?))",
+    )
+    .bind(now)
+    .bind(issue_id)
+    .bind(source)
+    .bind(issue.slug)
+    .bind(added as i64)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Enqueued {
+        issue_id,
+        added,
+        total: total as u64,
+        source_changed: old_hash.is_some_and(|h| h != issue.source_hash),
+    })
 }
 
 fn issue_from_row(row: &SqliteRow) -> Result<IssueRow, StoreError> {

@@ -36,7 +36,8 @@ pub enum Relay {
 
 impl TestServer {
     /// Binds port 0 first, so `newsletter.base_url` is the server's real address, then
-    /// applies `tweak` to the settings and starts everything.
+    /// applies `tweak` to the settings and starts everything. The scheduler is off unless
+    /// `tweak` sets `schedule.cron`.
     pub async fn start(relay: Relay, tweak: impl FnOnce(&mut Settings)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let issues = dir.path().join("issues");
@@ -66,6 +67,8 @@ impl TestServer {
         s.newsletter.base_url = format!("{base}/");
         s.web.bind = addr.to_string();
         s.web.admin_token = Some("test-admin-token-0123456789abcdef".to_string().into());
+        // The scheduler reads the real clock here; a test that wants it turns it on.
+        s.schedule.cron = "off".into();
         tweak(&mut s);
         let app = Arc::new(App::build(s).await.unwrap());
         let (stop, stopped) = oneshot::channel::<()>();

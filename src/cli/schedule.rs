@@ -1,0 +1,128 @@
+//! `herald schedule`: the cron schedule, its next three runs, and what each would send.
+
+use std::fmt::Write as _;
+
+use anyhow::anyhow;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::config::Settings;
+use crate::schedule::{forecast, Plan, Schedule};
+
+/// How many upcoming runs are shown.
+const RUNS_SHOWN: usize = 3;
+
+/// Prints the schedule and its forecast. `config_file` names the settings file in errors.
+pub fn run(settings: &Settings, config_file: &str) -> anyhow::Result<()> {
+    let schedule =
+        Schedule::from_settings(&settings.schedule).map_err(|e| anyhow!("{config_file}: {e}"))?;
+    if !schedule.is_enabled() {
+        println!(
+            "schedule: off (schedule.cron = {:?}): no issue is sent automatically",
+            settings.schedule.cron
+        );
+        return Ok(());
+    }
+    let now = Utc::now();
+    let ticks = schedule.upcoming(now, RUNS_SHOWN);
+    let dir = settings.newsletter.issues_dir.clone();
+    let (plans, last_run) = super::runtime()?.block_on(async {
+        let store = crate::store::connect(&settings.database.url).await?;
+        let plans = forecast(&store, &dir, &ticks).await?;
+        let last_run = store.list_schedule_runs().await?.pop();
+        store.close().await;
+        anyhow::Ok((plans, last_run))
+    })?;
+    print!("{}", report(&schedule, &plans, last_run.as_ref()));
+    Ok(())
+}
+
+fn report(
+    schedule: &Schedule,
+    plans: &[Plan],
+    last_run: Option<&crate::store::ScheduleRun>,
+) -> String {
+    let tz = schedule.tz;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "schedule: {} (timezone {}, max lateness {} minutes)",
+        schedule.expression,
+        tz,
+        schedule.max_lateness.num_minutes()
+    );
+    if let Some(warning) = schedule.weekday_warning() {
+        let _ = writeln!(out, "note: {warning}");
+    }
+    if let Some(run) = last_run {
+        let at = DateTime::from_timestamp(run.tick_at, 0).unwrap_or_default();
+        let what = match (&run.outcome[..], &run.slug) {
+            ("enqueued", Some(slug)) => format!("sent {slug}"),
+            (outcome, _) => match &run.detail {
+                Some(detail) => format!("{outcome}: {detail}"),
+                None => outcome.to_string(),
+            },
+        };
+        let _ = writeln!(out, "last run: {}: {what}", both(at, tz));
+    }
+    let first = plans.first();
+    match first.and_then(|p| p.last_sent.as_ref()) {
+        Some((slug, date)) => {
+            let _ = writeln!(out, "last issue sent: {slug} (dated {})", utc(*date));
+        }
+        None => {
+            let _ = writeln!(out, "last issue sent: none");
+        }
+    }
+    if plans.is_empty() {
+        let _ = writeln!(out, "next runs: none (the expression never fires again)");
+    } else {
+        let _ = writeln!(out, "next runs (if nothing else is sent meanwhile):");
+    }
+    for plan in plans {
+        let what = match &plan.send {
+            Some(c) => format!("{} {:?}", c.slug, c.title),
+            None => Plan::NOTHING.to_string(),
+        };
+        let _ = writeln!(out, "  {}: {what}", both(plan.at, tz));
+    }
+    if let Some(plan) = first {
+        if let Some((_, last)) = &plan.last_sent {
+            let older: Vec<String> = plan
+                .older_than_last
+                .iter()
+                .chain(&plan.not_yet_due)
+                .filter(|c| c.date <= *last)
+                .map(|c| format!("{} (dated {})", c.slug, utc(c.date)))
+                .collect();
+            if !older.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "never sent automatically, older than the last one sent: {}",
+                    older.join(", ")
+                );
+            }
+        }
+        if !plan.undated.is_empty() {
+            let _ = writeln!(
+                out,
+                "never sent automatically, no date: {}",
+                plan.undated.join(", ")
+            );
+        }
+    }
+    out
+}
+
+/// `Fri 2026-11-27 09:00 CET (2026-11-27 08:00 UTC)`.
+fn both(t: DateTime<Utc>, tz: Tz) -> String {
+    format!(
+        "{} ({})",
+        t.with_timezone(&tz).format("%a %Y-%m-%d %H:%M %Z"),
+        utc(t)
+    )
+}
+
+fn utc(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
