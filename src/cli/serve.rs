@@ -5,13 +5,20 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::config::Settings;
+use crate::config::{AdminTokenSource, Settings};
 use crate::startup::App;
 
 /// Builds the app, binds `web.bind` and serves until a stop signal.
 pub fn run(settings: Settings) -> anyhow::Result<()> {
     super::runtime()?.block_on(async move {
         let bind = settings.web.bind.clone();
+        // Creates the token file on first use; says where it is, never what it holds.
+        if let (_, AdminTokenSource::File(path)) = settings.admin_token()? {
+            eprintln!(
+                "herald: the admin token for /api and /admin is in {}",
+                path.display()
+            );
+        }
         let app = Arc::new(App::build(settings).await?);
         let listener = tokio::net::TcpListener::bind(&bind)
             .await

@@ -40,6 +40,7 @@
 //! [`SubscriberStatus`]: crate::domain::SubscriberStatus
 
 mod deliveries;
+mod editor;
 mod subscribers;
 
 use std::str::FromStr;
@@ -54,6 +55,7 @@ use sqlx::Connection;
 pub use deliveries::{
     Claim, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome, OutcomeKind,
 };
+pub use editor::{StoredAnswer, SubscriberPage};
 pub use subscribers::{
     AddOutcome, BatchOutcome, NewSubscriber, StatusChange, Subscriber, SubscriberRecord,
 };

@@ -1,0 +1,11 @@
+-- The editor API's idempotency keys: a `POST /api/issues/{slug}/send` repeated with the same
+-- `Idempotency-Key` gets the first answer back instead of acting again, also after a
+-- restart. `fingerprint` names the request the key was first used for (method and path),
+-- so the same key on another issue is refused rather than answered with the wrong issue.
+CREATE TABLE api_idempotency_keys (
+    idempotency_key  TEXT    PRIMARY KEY CHECK (length(idempotency_key) BETWEEN 1 AND 255),
+    fingerprint      TEXT    NOT NULL,
+    status           INTEGER NOT NULL CHECK (status BETWEEN 100 AND 599),
+    body             TEXT    NOT NULL,
+    created_at       INTEGER NOT NULL
+) WITHOUT ROWID;
