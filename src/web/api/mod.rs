@@ -31,12 +31,13 @@ pub const BODY_LIMIT: usize = super::BODY_LIMIT;
 /// The largest CSV upload accepted by `POST /api/subscribers/import`.
 pub const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
 
-/// What the API and the dashboard share: the admin token, the session key and the
-/// in-process serialisation of idempotent sends.
+/// What the API and the dashboard share: the admin token, the session key, the
+/// in-process serialisation of idempotent sends, and the dashboard's templates.
 pub struct Editor {
     pub(super) token: SecretString,
     pub(super) sessions: SessionKey,
     pub(super) sends: IdempotentSends,
+    pub(super) pages: super::admin::AdminPages,
 }
 
 impl Editor {
@@ -47,6 +48,7 @@ impl Editor {
             token,
             sessions: SessionKey::new(app)?,
             sends: IdempotentSends::default(),
+            pages: super::admin::AdminPages::load(&app.settings.newsletter.templates_dir)?,
         })
     }
 }
