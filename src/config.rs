@@ -525,7 +525,10 @@ mod tests {
         let mut s = Settings::default();
         s.web.admin_token_file = dir.path().join("herald.admin-token");
         let (first, source) = s.admin_token().unwrap();
-        assert_eq!(source, AdminTokenSource::File(s.web.admin_token_file.clone()));
+        assert_eq!(
+            source,
+            AdminTokenSource::File(s.web.admin_token_file.clone())
+        );
         let (second, _) = s.admin_token().unwrap();
         assert_eq!(first.expose_secret(), second.expose_secret());
         assert!(first.expose_secret().len() >= ADMIN_TOKEN_MIN_LEN);

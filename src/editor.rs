@@ -143,8 +143,7 @@ async fn status_of(
 /// logged and left out), then issues the ledger knows whose file is gone.
 pub async fn list_issues(app: &App) -> Result<Vec<IssueStatus>, EditorError> {
     let rows = app.store.list_issues().await?;
-    let mut by_slug: HashMap<&str, &IssueRow> =
-        rows.iter().map(|r| (r.slug.as_str(), r)).collect();
+    let mut by_slug: HashMap<&str, &IssueRow> = rows.iter().map(|r| (r.slug.as_str(), r)).collect();
     let mut out = Vec::new();
     for loaded in issue::load_dir(&app.settings.newsletter.issues_dir)? {
         match loaded {
@@ -155,7 +154,10 @@ pub async fn list_issues(app: &App) -> Result<Vec<IssueStatus>, EditorError> {
             Err(e) => tracing::warn!(error = %e, "an issue file does not parse"),
         }
     }
-    for row in rows.iter().filter(|r| by_slug.contains_key(r.slug.as_str())) {
+    for row in rows
+        .iter()
+        .filter(|r| by_slug.contains_key(r.slug.as_str()))
+    {
         out.push(status_of(app, &row.slug, None, Some(row)).await?);
     }
     Ok(out)
@@ -253,7 +255,8 @@ pub async fn send_test(app: &App, slug: &IssueSlug, to: &str) -> Result<TestSent
 
 /// The issue's HTML as the sample recipient gets it (what `herald preview` shows).
 pub fn preview_html(app: &App, slug: &IssueSlug) -> Result<String, EditorError> {
-    let file = issue::find(&app.settings.newsletter.issues_dir, slug)?.ok_or_else(|| not_found(slug))?;
+    let file =
+        issue::find(&app.settings.newsletter.issues_dir, slug)?.ok_or_else(|| not_found(slug))?;
     Ok(preview::sample(&app.settings, &file.path)?.html)
 }
 
@@ -368,25 +371,20 @@ pub struct ImportRejection {
 pub async fn import_subscribers(app: &App, csv: &[u8]) -> Result<ImportReport, EditorError> {
     let key = erasure_key(app)?;
     let mut rejections = Vec::new();
-    let summary: ImportSummary = import_csv(
-        &app.store,
-        &key,
-        csv,
-        &ImportOptions::default(),
-        |event| {
+    let summary: ImportSummary =
+        import_csv(&app.store, &key, csv, &ImportOptions::default(), |event| {
             if let ImportEvent::Rejected(r) = event {
                 rejections.push(ImportRejection {
                     line: r.line,
                     reason: r.reason,
                 });
             }
-        },
-    )
-    .await
-    .map_err(|e| match e {
-        ImportError::Store(e) => EditorError::Store(e),
-        other => EditorError::BadInput(other.to_string()),
-    })?;
+        })
+        .await
+        .map_err(|e| match e {
+            ImportError::Store(e) => EditorError::Store(e),
+            other => EditorError::BadInput(other.to_string()),
+        })?;
     tracing::info!(%summary, "subscribers imported");
     Ok(ImportReport {
         imported: summary.imported,
@@ -428,7 +426,10 @@ impl IdempotentSends {
         }
         let fingerprint = format!("POST /api/issues/{slug}/send");
         let lock = {
-            let mut map = self.in_flight.lock().expect("the lock map is never poisoned");
+            let mut map = self
+                .in_flight
+                .lock()
+                .expect("the lock map is never poisoned");
             map.entry(key.to_string()).or_default().clone()
         };
         let result = {
@@ -436,7 +437,10 @@ impl IdempotentSends {
             self.send_once(app, key, slug, fingerprint).await
         };
         drop(lock);
-        let mut map = self.in_flight.lock().expect("the lock map is never poisoned");
+        let mut map = self
+            .in_flight
+            .lock()
+            .expect("the lock map is never poisoned");
         if map.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
             map.remove(key);
         }

@@ -99,7 +99,10 @@ async fn login_sets_a_signed_http_only_strict_cookie() {
     assert!(attributes.contains(&"Path=/admin"), "{set_cookie}");
     assert!(!attributes.contains(&"Secure"), "plain http: {set_cookie}");
     assert!(pair.starts_with("herald_admin="));
-    assert!(!set_cookie.contains(TOKEN), "the cookie is not the admin token");
+    assert!(
+        !set_cookie.contains(TOKEN),
+        "the cookie is not the admin token"
+    );
 
     let (status, _, home) = get(&server, "/admin", &pair).await;
     assert_eq!(status, StatusCode::OK);
@@ -186,7 +189,9 @@ async fn forms_without_this_sessions_csrf_token_are_refused_and_do_nothing() {
         my_csrf.as_str(),
         their_csrf.as_str(),
     );
-    let refused: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+    // (path, cookie, form fields)
+    type Attempt<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+    let refused: Vec<Attempt> = vec![
         (send, mine, vec![("confirm", "yes")]),
         (send, mine, vec![("confirm", "yes"), ("csrf", their_csrf)]),
         (send, mine, vec![("confirm", "yes"), ("csrf", "")]),
@@ -214,7 +219,13 @@ async fn forms_without_this_sessions_csrf_token_are_refused_and_do_nothing() {
     assert_eq!(send_requests(&server).await, 0);
 
     // With this session's token and the box ticked, it is sent.
-    let (status, _) = post(&server, send, mine, &[("csrf", my_csrf), ("confirm", "yes")]).await;
+    let (status, _) = post(
+        &server,
+        send,
+        mine,
+        &[("csrf", my_csrf), ("confirm", "yes")],
+    )
+    .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(send_requests(&server).await, 1);
     assert!(smtp.wait_for(4, Duration::from_secs(30)).await);

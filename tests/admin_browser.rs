@@ -125,6 +125,12 @@ async fn an_editor_tests_sends_and_watches_an_issue_go_out() {
     // The preview has loaded by now; a moment for its images.
     tokio::time::sleep(Duration::from_millis(500)).await;
     screenshot(client, "laptop-issue").await;
+    client
+        .execute("document.querySelector('iframe').scrollIntoView();", vec![])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    screenshot(client, "laptop-preview").await;
 
     // Send now, through the confirmation step.
     client
@@ -205,14 +211,20 @@ async fn an_editor_tests_sends_and_watches_an_issue_go_out() {
     };
     let client = &phone.client;
     log_in(client, &server).await;
-    assert!(!scrolls_sideways(client).await, "the home page scrolls sideways");
+    assert!(
+        !scrolls_sideways(client).await,
+        "the home page scrolls sideways"
+    );
     screenshot(client, "phone-home").await;
     client
         .goto(&server.url(&format!("/admin/issues/{SLUG}")))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!scrolls_sideways(client).await, "the issue page scrolls sideways");
+    assert!(
+        !scrolls_sideways(client).await,
+        "the issue page scrolls sideways"
+    );
     screenshot(client, "phone-issue").await;
     phone.close().await;
     server.stop().await.unwrap();

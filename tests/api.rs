@@ -38,7 +38,9 @@ fn error_code(body: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("not the error shape: {body}"));
     assert!(
-        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
         "no message: {body}"
     );
     code.to_string()
@@ -52,7 +54,11 @@ async fn count(server: &TestServer, sql: &str) -> i64 {
 }
 
 async fn send_requests(server: &TestServer) -> i64 {
-    count(server, "SELECT COUNT(*) FROM events WHERE kind = 'send_request'").await
+    count(
+        server,
+        "SELECT COUNT(*) FROM events WHERE kind = 'send_request'",
+    )
+    .await
 }
 
 async fn send(server: &TestServer, slug: &str, key: &str) -> (StatusCode, String) {
@@ -86,7 +92,9 @@ async fn requests_without_the_bearer_token_are_refused_with_401() {
     let url = server.url("/api/issues");
     let attempts = [
         client().get(&url),
-        client().get(&url).bearer_auth("wrong-token-0123456789abcdef0123"),
+        client()
+            .get(&url)
+            .bearer_auth("wrong-token-0123456789abcdef0123"),
         client().get(&url).bearer_auth(&TOKEN[..TOKEN.len() - 1]),
         client().get(&url).basic_auth("admin", Some(TOKEN)),
         client().get(format!("{url}?token={TOKEN}")),
@@ -119,10 +127,16 @@ async fn the_same_idempotency_key_gets_the_same_answer_and_enqueues_once() {
     let body: Value = serde_json::from_str(&first.1).unwrap();
     assert_eq!(body["slug"], SLUG);
     // The dispatcher may finish before the answer is written; both are right.
-    assert!(["sending", "sent"].contains(&body["status"].as_str().unwrap()), "{body}");
+    assert!(
+        ["sending", "sent"].contains(&body["status"].as_str().unwrap()),
+        "{body}"
+    );
     assert_eq!(body["progress"]["total"], 5);
     let second = send(&server, SLUG, "key-one").await;
-    assert_eq!(second, first, "a repeated key answers exactly as the first time");
+    assert_eq!(
+        second, first,
+        "a repeated key answers exactly as the first time"
+    );
     assert_eq!(send_requests(&server).await, 1);
 
     wait_until_sent(&server, SLUG).await;
@@ -212,7 +226,8 @@ async fn send_needs_a_key_and_a_known_issue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_test_copy_reaches_the_relay_and_records_nothing() {
     let faults = Faults::new().with(
-        Fault::reply(Stage::Rcpt, 550, "5.7.1 refused by policy").for_addresses_containing("refuse"),
+        Fault::reply(Stage::Rcpt, 550, "5.7.1 refused by policy")
+            .for_addresses_containing("refuse"),
     );
     let server = TestServer::start(Relay::Smtp(faults), |_| {}).await;
     add_subscribers(&server.app.store, &addresses("listed", 3)).await;
@@ -271,13 +286,22 @@ async fn issue_status_shows_progress_up_to_100_percent() {
     assert_eq!(issues.len(), 1);
     assert_eq!(issues[0]["slug"], SLUG);
     assert_eq!(issues[0]["status"], "draft");
-    assert_eq!(issues[0]["title"], "Welcome to herald: one binary, every Friday");
+    assert_eq!(
+        issues[0]["title"],
+        "Welcome to herald: one binary, every Friday"
+    );
     assert_eq!(issues[0]["date"], "2026-11-27T09:00:00+01:00");
     assert_eq!(issues[0]["progress"]["percent"], 0);
 
-    assert_eq!(send(&server, SLUG, "progress").await.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        send(&server, SLUG, "progress").await.0,
+        StatusCode::ACCEPTED
+    );
     let done = wait_until_sent(&server, SLUG).await;
-    assert_eq!(done["progress"], json!({ "done": 30, "total": 30, "percent": 100 }));
+    assert_eq!(
+        done["progress"],
+        json!({ "done": 30, "total": 30, "percent": 100 })
+    );
     assert_eq!(done["counts"]["sent"], 30);
     assert_eq!(done["counts"]["failed"], 0);
     let started = done["started_at"].as_str().unwrap();
@@ -320,17 +344,25 @@ async fn retry_failed_requeues_only_the_failures_that_were_not_permanent() {
     assert_eq!(done["counts"]["sent"], 4, "{done}");
     assert_eq!(done["counts"]["failed"], 5, "{done}");
     assert_eq!(
-        count(&server, "SELECT COUNT(*) FROM deliveries WHERE permanent = 1").await,
+        count(
+            &server,
+            "SELECT COUNT(*) FROM deliveries WHERE permanent = 1"
+        )
+        .await,
         2
     );
 
     // The relay recovers; retrying requeues the three soft failures only.
     server.smtp.as_ref().unwrap().clear_faults();
-    let response = api(&server, Method::POST, &format!("/issues/{SLUG}/retry-failed"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let response = api(
+        &server,
+        Method::POST,
+        &format!("/issues/{SLUG}/retry-failed"),
+    )
+    .await
+    .send()
+    .await
+    .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["requeued"], 3, "{body}");
@@ -346,11 +378,15 @@ async fn retry_failed_requeues_only_the_failures_that_were_not_permanent() {
     }
 
     // Nothing is left to retry.
-    let again = api(&server, Method::POST, &format!("/issues/{SLUG}/retry-failed"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let again = api(
+        &server,
+        Method::POST,
+        &format!("/issues/{SLUG}/retry-failed"),
+    )
+    .await
+    .send()
+    .await
+    .unwrap();
     let body: Value = again.json().await.unwrap();
     assert_eq!(body["requeued"], 0);
     assert_eq!(body["issue"]["status"], "sent");
@@ -384,7 +420,10 @@ async fn subscribers_can_be_searched_paged_added_erased_and_imported() {
         .unwrap();
     assert_eq!(duplicate.status(), StatusCode::CONFLICT);
     assert_eq!(error_code(&duplicate.json().await.unwrap()), "conflict");
-    for bad in [json!({ "email": "nope" }), json!({ "email": "a@b.org", "status": "vip" })] {
+    for bad in [
+        json!({ "email": "nope" }),
+        json!({ "email": "a@b.org", "status": "vip" }),
+    ] {
         let response = api(&server, Method::POST, "/subscribers")
             .await
             .json(&bad)
@@ -564,11 +603,15 @@ async fn the_openapi_document_describes_exactly_the_served_routes() {
             .replace("{slug}", "probe-issue")
             .replace("{email}", "probe@example.invalid");
         for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
-            let response = api(&server, Method::from_bytes(method.as_bytes()).unwrap(), &concrete)
-                .await
-                .send()
-                .await
-                .unwrap();
+            let response = api(
+                &server,
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                &concrete,
+            )
+            .await
+            .send()
+            .await
+            .unwrap();
             let status = response.status();
             let body: Value = response.json().await.unwrap_or(Value::Null);
             if status == StatusCode::METHOD_NOT_ALLOWED {

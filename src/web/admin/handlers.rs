@@ -273,11 +273,10 @@ pub async fn send_test(
         let slug = editor::parse_slug(&slug)?;
         let to = form.to.as_deref().unwrap_or("");
         match editor::send_test(state.app(), &slug, to).await {
-            Ok(_) => Ok(Redirect::to(&format!(
-                "/admin/issues/{}?notice=test-sent",
-                slug.as_str()
-            ))
-            .into_response()),
+            Ok(_) => Ok(
+                Redirect::to(&format!("/admin/issues/{}?notice=test-sent", slug.as_str()))
+                    .into_response(),
+            ),
             Err(editor::EditorError::Relay(reply)) => Err(AdminError::BadRequest(format!(
                 "The relay did not accept the test copy: {reply}"
             ))),
@@ -334,7 +333,10 @@ pub async fn send_now(
             ));
         }
         editor::send_now(state.app(), &slug, SOURCE_DASHBOARD).await?;
-        Ok(Redirect::to(&format!("/admin/issues/{}?notice=sending", slug.as_str())).into_response())
+        Ok(
+            Redirect::to(&format!("/admin/issues/{}?notice=sending", slug.as_str()))
+                .into_response(),
+        )
     }
     .await;
     respond(&state, r)
@@ -351,7 +353,11 @@ pub async fn retry_failed(
         require_csrf(&state, &headers, &form)?;
         let slug = editor::parse_slug(&slug)?;
         let moved = editor::retry_failed(state.app(), &slug).await?;
-        let code = if moved > 0 { "requeued" } else { "nothing-to-retry" };
+        let code = if moved > 0 {
+            "requeued"
+        } else {
+            "nothing-to-retry"
+        };
         Ok(Redirect::to(&format!("/admin/issues/{}?notice={code}", slug.as_str())).into_response())
     }
     .await;

@@ -15,15 +15,27 @@ pub const CONFIRM_SEND: &str = "confirm_send.html";
 pub const MESSAGE: &str = "message.html";
 
 const BUILT_IN: &[(&str, &str)] = &[
-    (LAYOUT, include_str!("../../../templates/web/admin/layout.html")),
-    (LOGIN, include_str!("../../../templates/web/admin/login.html")),
+    (
+        LAYOUT,
+        include_str!("../../../templates/web/admin/layout.html"),
+    ),
+    (
+        LOGIN,
+        include_str!("../../../templates/web/admin/login.html"),
+    ),
     (HOME, include_str!("../../../templates/web/admin/home.html")),
-    (ISSUE, include_str!("../../../templates/web/admin/issue.html")),
+    (
+        ISSUE,
+        include_str!("../../../templates/web/admin/issue.html"),
+    ),
     (
         CONFIRM_SEND,
         include_str!("../../../templates/web/admin/confirm_send.html"),
     ),
-    (MESSAGE, include_str!("../../../templates/web/admin/message.html")),
+    (
+        MESSAGE,
+        include_str!("../../../templates/web/admin/message.html"),
+    ),
 ];
 
 /// The progress poller, served at `/admin/static/admin.js`.

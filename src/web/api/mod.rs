@@ -61,7 +61,10 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/issues", get(handlers::list_issues)),
         ("/issues/{slug}", get(handlers::issue_status)),
         ("/issues/{slug}/send", post(handlers::send).layer(small())),
-        ("/issues/{slug}/test", post(handlers::send_test).layer(small())),
+        (
+            "/issues/{slug}/test",
+            post(handlers::send_test).layer(small()),
+        ),
         (
             "/issues/{slug}/retry-failed",
             post(handlers::retry_failed).layer(small()),
