@@ -631,3 +631,91 @@ async fn the_openapi_document_describes_exactly_the_served_routes() {
     }
     server.stop().await.unwrap();
 }
+
+/// Kills the `herald serve` child when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_serve_on_the_defaults_creates_an_admin_token_file_and_names_it() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("issues")).unwrap();
+    std::fs::copy(
+        support::app::ISSUE,
+        dir.path().join("issues").join(format!("{SLUG}.md")),
+    )
+    .unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_herald"));
+    command
+        .arg("serve")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (var, _) in std::env::vars().filter(|(v, _)| v.starts_with("HERALD__")) {
+        command.env_remove(var);
+    }
+    command.env("HERALD__WEB__BIND", "127.0.0.1:0");
+    let mut child = Child(command.spawn().unwrap());
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let base = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("herald serve did not start: {lines:?}"));
+        lines.push(line.clone());
+        if let Some(url) = line.strip_prefix("herald: serving on ") {
+            break url.to_string();
+        }
+    };
+    let token_file = dir.path().join("herald.admin-token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert!(token.trim().len() >= 24);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("admin token") && l.contains("herald.admin-token")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().all(|l| !l.contains(token.trim())),
+        "the token itself is never printed: {lines:?}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let response = client()
+        .get(format!("{base}/api/issues"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["issues"][0]["slug"], SLUG);
+    let refused = client()
+        .get(format!("{base}/api/issues"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}

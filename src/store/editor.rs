@@ -78,7 +78,7 @@ impl Store {
     /// `queued_at = now`, so they get a full retry budget and lifetime again. The issue
     /// becomes `sending` again (`finished_at` cleared) when any row moved. Returns how many
     /// rows moved. Permanent failures (5xx) stay `failed`.
-    #[tracing::instrument(skip_all, fields(issue_id))]
+    #[tracing::instrument(skip_all, fields(issue_id = issue_id))]
     pub async fn requeue_failed_deliveries(
         &self,
         issue_id: i64,
