@@ -9,3 +9,11 @@ CREATE TABLE api_idempotency_keys (
     body             TEXT    NOT NULL,
     created_at       INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Dashboard sessions ended by logging out. A session cookie is signed and carries its own
+-- expiry, so only the sessions ended early need a row: a logged-out cookie stops working
+-- even if someone kept a copy. Rows are purged once the session would have expired anyway.
+CREATE TABLE admin_sessions_ended (
+    session_id  INTEGER PRIMARY KEY,
+    expires_at  INTEGER NOT NULL
+);

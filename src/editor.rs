@@ -514,7 +514,8 @@ impl SessionKey {
             .to_string()
     }
 
-    /// The session id of a valid, unexpired session cookie.
+    /// The session id of a validly signed, unexpired session cookie (see
+    /// [`session_is_live`] for logouts).
     pub fn verify_session(&self, cookie: &str, now: i64) -> Option<i64> {
         self.0
             .verify(crate::domain::Purpose::AdminSession, cookie, now)
@@ -535,6 +536,20 @@ impl SessionKey {
             .verify(crate::domain::Purpose::AdminCsrf, token, 0)
             .is_ok_and(|id| id == session_id)
     }
+}
+
+/// Whether session `id` has not been ended by logging out.
+pub async fn session_is_live(app: &App, id: i64) -> Result<bool, EditorError> {
+    Ok(!app.store.is_admin_session_ended(id).await?)
+}
+
+/// Ends session `id` (logout): its cookie stops working even where a copy was kept.
+pub async fn end_session(app: &App, id: i64) -> Result<(), EditorError> {
+    let now = unix_now();
+    app.store
+        .end_admin_session(id, now + SESSION_SECONDS, now)
+        .await?;
+    Ok(())
 }
 
 /// Whether `offered` is the admin token, compared in constant time (both sides are hashed

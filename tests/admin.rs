@@ -124,6 +124,19 @@ async fn login_sets_a_signed_http_only_strict_cookie() {
         .to_str()
         .unwrap()
         .contains("Max-Age=0"));
+    // A copy of the old cookie no longer works, and its forms are refused.
+    let (status, headers, _) = get(&server, "/admin", &pair).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], "/admin/login");
+    let (status, _) = post(
+        &server,
+        &format!("/admin/issues/{SLUG}/send"),
+        &pair,
+        &[("csrf", csrf.as_str()), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(send_requests(&server).await, 0);
     server.stop().await.unwrap();
 }
 

@@ -1,5 +1,6 @@
 //! Queries behind the editor API and the dashboard: stored answers to idempotent requests,
-//! putting failed deliveries back in the queue, and searching the subscriber list.
+//! putting failed deliveries back in the queue, searching the subscriber list, and the
+//! dashboard sessions ended by logging out.
 
 use sqlx::Connection;
 
@@ -104,6 +105,43 @@ impl Store {
         }
         tx.commit().await?;
         Ok(moved)
+    }
+
+    /// Records that dashboard session `session_id` was ended (logout), and forgets ended
+    /// sessions that have expired by `now`.
+    pub async fn end_admin_session(
+        &self,
+        session_id: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM admin_sessions_ended WHERE expires_at < ?1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO admin_sessions_ended (session_id, expires_at) VALUES (?1, ?2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(session_id)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether dashboard session `session_id` was ended by logging out.
+    pub async fn is_admin_session_ended(&self, session_id: i64) -> Result<bool, StoreError> {
+        let ended: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM admin_sessions_ended WHERE session_id = ?1)",
+        )
+        .bind(session_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ended)
     }
 
     /// Subscribers whose address or name contains `query` (any letter case; empty matches

@@ -21,8 +21,8 @@ fn respond(state: &AppState, result: Result<Response>) -> Response {
     result.unwrap_or_else(|e| e.render(state))
 }
 
-/// The session id from a valid `herald_admin` cookie.
-fn session(state: &AppState, headers: &HeaderMap) -> Option<i64> {
+/// The session id from a validly signed, unexpired `herald_admin` cookie.
+fn signed_session(state: &AppState, headers: &HeaderMap) -> Option<i64> {
     let now = unix_now();
     headers
         .get_all(header::COOKIE)
@@ -34,8 +34,18 @@ fn session(state: &AppState, headers: &HeaderMap) -> Option<i64> {
         .find_map(|(_, value)| state.0.editor.sessions.verify_session(value, now))
 }
 
-fn require_session(state: &AppState, headers: &HeaderMap) -> Result<i64> {
-    session(state, headers).ok_or(AdminError::LoginRequired)
+/// The session id from a valid cookie whose session was not ended by logging out.
+async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<i64>> {
+    match signed_session(state, headers) {
+        Some(id) if editor::session_is_live(state.app(), id).await? => Ok(Some(id)),
+        _ => Ok(None),
+    }
+}
+
+async fn require_session(state: &AppState, headers: &HeaderMap) -> Result<i64> {
+    session(state, headers)
+        .await?
+        .ok_or(AdminError::LoginRequired)
 }
 
 /// Every dashboard form: the CSRF token and the fields some forms have.
@@ -48,8 +58,8 @@ pub struct AdminForm {
 }
 
 /// A POST goes ahead only with a session and that session's CSRF token.
-fn require_csrf(state: &AppState, headers: &HeaderMap, form: &AdminForm) -> Result<i64> {
-    let Some(session) = session(state, headers) else {
+async fn require_csrf(state: &AppState, headers: &HeaderMap, form: &AdminForm) -> Result<i64> {
+    let Some(session) = session(state, headers).await? else {
         tracing::info!("dashboard form posted without a session");
         return Err(AdminError::Forbidden);
     };
@@ -140,7 +150,10 @@ pub async fn logout(
     headers: HeaderMap,
     Form(form): Form<AdminForm>,
 ) -> Response {
-    let r = require_csrf(&state, &headers, &form).map(|_| {
+    let r = async {
+        let session = require_csrf(&state, &headers, &form).await?;
+        editor::end_session(state.app(), session).await?;
+        tracing::info!("dashboard logout");
         let mut response = Redirect::to("/admin/login").into_response();
         response.headers_mut().insert(
             header::SET_COOKIE,
@@ -148,8 +161,9 @@ pub async fn logout(
                 "herald_admin=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0",
             ),
         );
-        response
-    });
+        Ok(response)
+    }
+    .await;
     respond(&state, r)
 }
 
@@ -160,7 +174,7 @@ pub async fn home(
     Query(q): Query<NoticeQuery>,
 ) -> Response {
     let r = async {
-        let session = require_session(&state, &headers)?;
+        let session = require_session(&state, &headers).await?;
         let counts = editor::subscriber_counts(state.app()).await?;
         let total: i64 = counts.iter().map(|(_, n)| n).sum();
         let counts: Vec<_> = counts
@@ -193,7 +207,7 @@ pub async fn issue(
     Query(q): Query<NoticeQuery>,
 ) -> Response {
     let r = async {
-        let session = require_session(&state, &headers)?;
+        let session = require_session(&state, &headers).await?;
         let slug = editor::parse_slug(&slug)?;
         let status = editor::issue_status(state.app(), &slug).await?;
         page(
@@ -219,7 +233,7 @@ pub async fn preview(
     Path(slug): Path<String>,
 ) -> Response {
     let r = async {
-        require_session(&state, &headers)?;
+        require_session(&state, &headers).await?;
         let slug = editor::parse_slug(&slug)?;
         let app = state.0.app.clone();
         let html = tokio::task::spawn_blocking(move || editor::preview_html(&app, &slug))
@@ -244,10 +258,10 @@ pub async fn progress(
     headers: HeaderMap,
     Path(slug): Path<String>,
 ) -> Response {
-    if session(&state, &headers).is_none() {
-        return (StatusCode::UNAUTHORIZED, "login required").into_response();
-    }
     let r = async {
+        if session(&state, &headers).await?.is_none() {
+            return Ok((StatusCode::UNAUTHORIZED, "login required").into_response());
+        }
         let slug = editor::parse_slug(&slug)?;
         let status = editor::issue_status(state.app(), &slug).await?;
         Ok(Json(serde_json::json!({
@@ -269,7 +283,7 @@ pub async fn send_test(
     Form(form): Form<AdminForm>,
 ) -> Response {
     let r = async {
-        require_csrf(&state, &headers, &form)?;
+        require_csrf(&state, &headers, &form).await?;
         let slug = editor::parse_slug(&slug)?;
         let to = form.to.as_deref().unwrap_or("");
         match editor::send_test(state.app(), &slug, to).await {
@@ -294,7 +308,7 @@ pub async fn confirm_send(
     Path(slug): Path<String>,
 ) -> Response {
     let r = async {
-        let session = require_session(&state, &headers)?;
+        let session = require_session(&state, &headers).await?;
         let slug = editor::parse_slug(&slug)?;
         let status = editor::issue_status(state.app(), &slug).await?;
         let active = editor::subscriber_counts(state.app())
@@ -325,7 +339,7 @@ pub async fn send_now(
     Form(form): Form<AdminForm>,
 ) -> Response {
     let r = async {
-        require_csrf(&state, &headers, &form)?;
+        require_csrf(&state, &headers, &form).await?;
         let slug = editor::parse_slug(&slug)?;
         if form.confirm.as_deref() != Some("yes") {
             return Err(AdminError::BadRequest(
@@ -350,7 +364,7 @@ pub async fn retry_failed(
     Form(form): Form<AdminForm>,
 ) -> Response {
     let r = async {
-        require_csrf(&state, &headers, &form)?;
+        require_csrf(&state, &headers, &form).await?;
         let slug = editor::parse_slug(&slug)?;
         let moved = editor::retry_failed(state.app(), &slug).await?;
         let code = if moved > 0 {

@@ -9,8 +9,8 @@
 //! `SameSite=Strict`, `Path=/admin`, and `Secure` when `newsletter.base_url` is https.
 //! Every form carries the session's CSRF token (the session id signed for another purpose);
 //! a POST whose token is missing or belongs to another session gets a 403 page and does
-//! nothing. Logging out clears the cookie (sessions are stateless: a copied cookie stays
-//! valid until it expires or the admin token changes).
+//! nothing. Logging out clears the cookie and records the session as ended in the database,
+//! so a copy of the cookie stops working too.
 //!
 //! # Headers
 //!
