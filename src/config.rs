@@ -383,27 +383,38 @@ fn read_or_create_secret(
             let mut bytes = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut bytes);
             let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            write_private(path, &key).map_err(fail)?;
-            tracing::info!(file = %path.display(), "created a new {what}");
-            Ok(SecretString::from(key))
+            match write_private(path, &key) {
+                Ok(()) => {
+                    tracing::info!(file = %path.display(), "created a new {what}");
+                    Ok(SecretString::from(key))
+                }
+                // Another process created it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    read_or_create_secret(path, min_len, what)
+                }
+                Err(e) => Err(fail(e)),
+            }
         }
         Err(e) => Err(fail(e)),
     }
 }
 
-/// Writes `contents` to a new file readable only by its owner.
+/// Writes `contents` to a new file readable only by its owner. The file appears whole or
+/// not at all (written beside it, then linked into place without replacing anything), so
+/// two processes creating it at once never see a half-written secret: the loser gets
+/// `AlreadyExists` and reads the winner's.
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // tempfile creates the file with mode 0600 on Unix.
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
     file.write_all(contents.as_bytes())?;
-    file.sync_all()
+    file.as_file().sync_all()?;
+    file.persist_noclobber(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// An environment value is read as a TOML value when it is one (`8`, `true`, `"x"`),
@@ -541,6 +552,22 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn processes_creating_the_token_file_at_once_agree_on_one_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Settings::default();
+        s.web.admin_token_file = dir.path().join("herald.admin-token");
+        let tokens: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| s.admin_token().unwrap().0.expose_secret().to_string()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(tokens.iter().all(|t| t == &tokens[0]), "{tokens:?}");
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(files, 1, "no temporary file is left behind");
     }
 
     #[test]
