@@ -342,7 +342,8 @@ impl Settings {
                     "web.admin_token must be at least {ADMIN_TOKEN_MIN_LEN} characters"
                 )));
             }
-            return Ok((token.clone(), AdminTokenSource::Configured));
+            let token = SecretString::from(token.expose_secret().trim().to_string());
+            return Ok((token, AdminTokenSource::Configured));
         }
         let path = &self.web.admin_token_file;
         let token = read_or_create_secret(path, ADMIN_TOKEN_MIN_LEN, "admin token")?;

@@ -22,7 +22,7 @@ use crate::store::{
 };
 use crate::subscribers::{import_csv, ImportError, ImportEvent, ImportOptions, ImportSummary};
 
-/// The `source` recorded for what the API and the dashboard do.
+/// The `source` recorded for what the API does.
 pub const SOURCE_API: &str = "api";
 /// The `source` recorded for what the dashboard does.
 pub const SOURCE_DASHBOARD: &str = "dashboard";

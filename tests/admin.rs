@@ -305,3 +305,48 @@ async fn dashboard_pages_and_the_preview_carry_their_own_security_headers() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retry_failed_button_requeues_soft_failures() {
+    use support::smtp_server::{Fault, Stage};
+    let faults = Faults::new().with(
+        Fault::reply(Stage::Rcpt, 451, "4.3.0 try again later").for_addresses_containing("soft"),
+    );
+    let server = TestServer::start(Relay::Smtp(faults), |s| s.sending.max_attempts = 1).await;
+    add_subscribers(&server.app.store, &addresses("soft", 3)).await;
+    add_subscribers(&server.app.store, &addresses("fine", 2)).await;
+    let slug = herald::domain::IssueSlug::parse(SLUG).unwrap();
+    server.app.send_now(&slug, "test").await.unwrap();
+    let store = server.app.store.clone();
+    assert!(
+        support::app::eventually(Duration::from_secs(30), || async {
+            store.find_issue(SLUG).await.unwrap().unwrap().status == "sent"
+        })
+        .await
+    );
+    let (_, cookie) = login(&server).await;
+    let issue_path = format!("/admin/issues/{SLUG}");
+    let (_, _, page) = get(&server, &issue_path, &cookie).await;
+    assert!(page.contains("Retry failed"), "{page}");
+    assert!(page.contains(r#"<td data-count="failed">3</td>"#), "{page}");
+    let csrf = csrf_in(&page);
+
+    server.smtp.as_ref().unwrap().clear_faults();
+    let response = client()
+        .post(server.url(&format!("{issue_path}/retry-failed")))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()[LOCATION],
+        format!("{issue_path}?notice=requeued").as_str()
+    );
+    let smtp = server.smtp.as_ref().unwrap();
+    assert!(smtp.wait_for(5, Duration::from_secs(30)).await);
+    let (_, _, page) = get(&server, &format!("{issue_path}?notice=requeued"), &cookie).await;
+    assert!(page.contains("put back in the queue"), "{page}");
+    server.stop().await.unwrap();
+}
