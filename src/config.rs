@@ -193,8 +193,11 @@ impl Default for ScheduleSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct WebSettings {
     pub bind: String,
-    /// Bearer token for `/api/` and the dashboard. Best given through `HERALD__WEB__ADMIN_TOKEN`.
+    /// Bearer token for `/api/` and the dashboard. Best given through `HERALD__WEB__ADMIN_TOKEN`;
+    /// when unset, a random token is created in `admin_token_file`.
     pub admin_token: Option<SecretString>,
+    /// Where the admin token is kept when `admin_token` is unset (created with mode 0600).
+    pub admin_token_file: PathBuf,
     /// Key for unsubscribe and confirmation tokens. Best given through
     /// `HERALD__WEB__SECRET_KEY`; when unset, a random key is created in `secret_key_file`.
     pub secret_key: Option<SecretString>,
@@ -206,6 +209,7 @@ impl Default for WebSettings {
         Self {
             bind: "127.0.0.1:8080".into(),
             admin_token: None,
+            admin_token_file: "herald.admin-token".into(),
             secret_key: None,
             secret_key_file: "herald.secret".into(),
         }
@@ -323,43 +327,95 @@ impl Settings {
             }
             return Ok(key.clone());
         }
-        let path = &self.web.secret_key_file;
-        let fail = |e: std::io::Error| {
-            ConfigError::Secret(format!("{}: cannot use key file: {e}", path.display()))
-        };
-        match std::fs::read_to_string(path) {
-            Ok(key) if key.trim().len() >= 16 => Ok(SecretString::from(key.trim().to_string())),
-            Ok(_) => Err(ConfigError::Secret(format!(
-                "{}: key file holds fewer than 16 characters",
-                path.display()
-            ))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                use rand::RngCore;
-                let mut bytes = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut bytes);
-                let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                write_private(path, &key).map_err(fail)?;
-                tracing::info!(file = %path.display(), "created a new secret key");
-                Ok(SecretString::from(key))
+        read_or_create_secret(&self.web.secret_key_file, 16, "key")
+    }
+
+    /// The bearer token of the editor API and the dashboard: `web.admin_token` if set (at
+    /// least [`ADMIN_TOKEN_MIN_LEN`] characters), otherwise the contents of
+    /// `web.admin_token_file`, created with a random token (mode 0600) on first use, so
+    /// `herald serve` on the defaults has an editor login. The source says which, so
+    /// `herald serve` can tell the editor where the file is (never the token itself).
+    pub fn admin_token(&self) -> Result<(SecretString, AdminTokenSource), ConfigError> {
+        if let Some(token) = &self.web.admin_token {
+            if token.expose_secret().trim().len() < ADMIN_TOKEN_MIN_LEN {
+                return Err(ConfigError::Secret(format!(
+                    "web.admin_token must be at least {ADMIN_TOKEN_MIN_LEN} characters"
+                )));
             }
-            Err(e) => Err(fail(e)),
+            let token = SecretString::from(token.expose_secret().trim().to_string());
+            return Ok((token, AdminTokenSource::Configured));
         }
+        let path = &self.web.admin_token_file;
+        let token = read_or_create_secret(path, ADMIN_TOKEN_MIN_LEN, "admin token")?;
+        Ok((token, AdminTokenSource::File(path.clone())))
     }
 }
 
-/// Writes `contents` to a new file readable only by its owner.
+/// The shortest admin token herald accepts.
+pub const ADMIN_TOKEN_MIN_LEN: usize = 24;
+
+/// Where the admin token came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminTokenSource {
+    /// `web.admin_token` (the environment or `config.toml`).
+    Configured,
+    /// The file `web.admin_token_file`, created on first use when missing.
+    File(PathBuf),
+}
+
+/// The trimmed contents of the secret file at `path` (at least `min_len` characters), or a
+/// new random secret of 64 hex digits written there with mode 0600 when the file is missing.
+fn read_or_create_secret(
+    path: &Path,
+    min_len: usize,
+    what: &str,
+) -> Result<SecretString, ConfigError> {
+    let fail = |e: std::io::Error| {
+        ConfigError::Secret(format!("{}: cannot use {what} file: {e}", path.display()))
+    };
+    match std::fs::read_to_string(path) {
+        Ok(key) if key.trim().len() >= min_len => Ok(SecretString::from(key.trim().to_string())),
+        Ok(_) => Err(ConfigError::Secret(format!(
+            "{}: {what} file holds fewer than {min_len} characters",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use rand::RngCore;
+            let mut bytes = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            match write_private(path, &key) {
+                Ok(()) => {
+                    tracing::info!(file = %path.display(), "created a new {what}");
+                    Ok(SecretString::from(key))
+                }
+                // Another process created it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    read_or_create_secret(path, min_len, what)
+                }
+                Err(e) => Err(fail(e)),
+            }
+        }
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// Writes `contents` to a new file readable only by its owner. The file appears whole or
+/// not at all (written beside it, then linked into place without replacing anything), so
+/// two processes creating it at once never see a half-written secret: the loser gets
+/// `AlreadyExists` and reads the winner's.
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // tempfile creates the file with mode 0600 on Unix.
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
     file.write_all(contents.as_bytes())?;
-    file.sync_all()
+    file.as_file().sync_all()?;
+    file.persist_noclobber(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// An environment value is read as a TOML value when it is one (`8`, `true`, `"x"`),
@@ -473,5 +529,55 @@ mod tests {
         let second = s.secret_key().unwrap();
         assert_eq!(first.expose_secret(), second.expose_secret());
         assert!(first.expose_secret().len() >= 32);
+    }
+
+    #[test]
+    fn missing_admin_token_is_created_in_its_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Settings::default();
+        s.web.admin_token_file = dir.path().join("herald.admin-token");
+        let (first, source) = s.admin_token().unwrap();
+        assert_eq!(
+            source,
+            AdminTokenSource::File(s.web.admin_token_file.clone())
+        );
+        let (second, _) = s.admin_token().unwrap();
+        assert_eq!(first.expose_secret(), second.expose_secret());
+        assert!(first.expose_secret().len() >= ADMIN_TOKEN_MIN_LEN);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&s.web.admin_token_file)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn processes_creating_the_token_file_at_once_agree_on_one_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Settings::default();
+        s.web.admin_token_file = dir.path().join("herald.admin-token");
+        let tokens: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| s.admin_token().unwrap().0.expose_secret().to_string()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(tokens.iter().all(|t| t == &tokens[0]), "{tokens:?}");
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(files, 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused() {
+        let mut s = Settings::default();
+        s.web.admin_token = Some("short".to_string().into());
+        let e = s.admin_token().unwrap_err().to_string();
+        assert!(e.contains("at least 24"), "{e}");
+        s.web.admin_token = Some("a-long-enough-admin-token-0123".to_string().into());
+        assert_eq!(s.admin_token().unwrap().1, AdminTokenSource::Configured);
     }
 }

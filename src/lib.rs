@@ -28,6 +28,8 @@
 //! - [`subscribers`]: CSV import and export over the store.
 //! - [`dispatch`]: the ledger-driven send loop and its retry policy.
 //! - [`preview`]: one sample recipient's copy, as `herald preview` shows it.
+//! - [`editor`]: what the editor API and the dashboard do (status, send now under an
+//!   idempotency key, retry failed, test copies, subscriber list), shared by both.
 //! - [`schedule`]: the cron schedule, which issue a tick sends, and the scheduler task.
 //! - [`server`]: `herald serve`: the web server and the background tasks, stopped together.
 //! - [`web`]: the HTTP server (unsubscribe links, archive, feed). Only it knows axum.
@@ -39,6 +41,7 @@ pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod domain;
+pub mod editor;
 pub mod issue;
 pub mod links;
 pub mod mail;

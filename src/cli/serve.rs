@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 
-use crate::config::Settings;
+use crate::config::{AdminTokenSource, Settings};
 use crate::schedule::{forecast, Plan, Schedule};
 use crate::startup::App;
 
@@ -16,6 +16,13 @@ pub fn run(settings: Settings, config_file: &str) -> anyhow::Result<()> {
         Schedule::from_settings(&settings.schedule).map_err(|e| anyhow!("{config_file}: {e}"))?;
     super::runtime()?.block_on(async move {
         let bind = settings.web.bind.clone();
+        // Creates the token file on first use; says where it is, never what it holds.
+        if let (_, AdminTokenSource::File(path)) = settings.admin_token()? {
+            eprintln!(
+                "herald: the admin token for /api and /admin is in {}",
+                path.display()
+            );
+        }
         let app = Arc::new(App::build(settings).await?);
         let listener = tokio::net::TcpListener::bind(&bind)
             .await

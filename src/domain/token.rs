@@ -23,6 +23,10 @@ const TAG_LEN: usize = 16;
 pub enum Purpose {
     Unsubscribe,
     Confirm,
+    /// A dashboard session cookie; the "subscriber id" is a random session id.
+    AdminSession,
+    /// A dashboard form's CSRF token, bound to the session id of the same value.
+    AdminCsrf,
 }
 
 impl Purpose {
@@ -30,6 +34,8 @@ impl Purpose {
         match self {
             Purpose::Unsubscribe => 1,
             Purpose::Confirm => 2,
+            Purpose::AdminSession => 3,
+            Purpose::AdminCsrf => 4,
         }
     }
 }

@@ -40,6 +40,7 @@
 //! [`SubscriberStatus`]: crate::domain::SubscriberStatus
 
 mod deliveries;
+mod editor;
 mod schedule;
 mod subscribers;
 
@@ -55,6 +56,7 @@ use sqlx::Connection;
 pub use deliveries::{
     Claim, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome, OutcomeKind,
 };
+pub use editor::{StoredAnswer, SubscriberPage};
 pub use schedule::{EnqueuedIssueDate, ScheduleRun, ScheduledEnqueue};
 pub use subscribers::{
     AddOutcome, BatchOutcome, NewSubscriber, StatusChange, Subscriber, SubscriberRecord,

@@ -543,7 +543,7 @@ fn parse_status(s: &str) -> Result<SubscriberStatus, StoreError> {
         .map_err(|e: crate::domain::StatusError| StoreError::BadValue(e.to_string()))
 }
 
-fn subscriber_from_row(row: &SqliteRow) -> Result<Subscriber, StoreError> {
+pub(super) fn subscriber_from_row(row: &SqliteRow) -> Result<Subscriber, StoreError> {
     Ok(Subscriber {
         id: row.try_get("id")?,
         email: row.try_get("email")?,

@@ -4,9 +4,12 @@
 //! [`router`] builds the routes over an [`AppState`]; [`serve`] runs them on a listener until
 //! a shutdown future resolves, letting requests in flight finish. Every response carries
 //! the security headers set here, and every failure goes through [`WebError`], which
-//! renders a friendly page (a 500 never shows its cause). The sign-up and confirmation flow,
-//! the editor API and the dashboard come later.
+//! renders a friendly page (a 500 never shows its cause). The editor API lives in [`api`]
+//! (under `/api`) and the dashboard in `admin` (under `/admin`); each sets its own body
+//! limits and, for the dashboard, its own Content-Security-Policy.
 
+mod admin;
+pub mod api;
 mod archive;
 mod error;
 pub mod pages;
@@ -50,6 +53,8 @@ struct Inner {
     key: TokenKey,
     /// The page templates.
     pages: Pages,
+    /// The admin token, dashboard session key and idempotent sends.
+    editor: api::Editor,
     /// Rendered archive pages by slug, with the source hash they were rendered from, so an
     /// edited issue file is rendered again.
     archive_cache: Mutex<HashMap<String, (String, Arc<str>)>>,
@@ -61,7 +66,9 @@ impl AppState {
     pub fn new(app: Arc<App>) -> Result<Self, StartupError> {
         let key = TokenKey::new(&app.settings.secret_key()?);
         let pages = Pages::load(&app.settings.newsletter.templates_dir)?;
+        let editor = api::Editor::new(&app)?;
         Ok(Self(Arc::new(Inner {
+            editor,
             app,
             key,
             pages,
@@ -120,7 +127,11 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(SetResponseHeaderLayer::overriding(
+        // Added after the layers above, so they set their own body limits and error shapes.
+        .nest("/api", api::router(state.clone()))
+        .nest("/admin", admin::router(state.clone()))
+        // The dashboard sets its own policy; every other response gets this one.
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
         ))

@@ -39,6 +39,8 @@ pub fn settings(db_url: &str, smtp_url: &str) -> Settings {
     s.sending.retry_max_seconds = 1;
     s.sending.lease_seconds = 20;
     s.web.secret_key = Some("dispatch-test-secret-0123456789".to_string().into());
+    // Set, so no test creates `herald.admin-token` in the working directory.
+    s.web.admin_token = Some("test-admin-token-0123456789abcdef".to_string().into());
     s.newsletter.templates_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates").into();
     s.newsletter.from = "Herald Weekly <newsletter@example.org>".into();
     s

@@ -1,0 +1,592 @@
+//! What an editor does through the HTTP API and the dashboard, as library calls both share:
+//! issue status with progress, "send now" under an idempotency key, "retry failed", a test
+//! copy, the preview, and the subscriber list (search, add, erase, import).
+//!
+//! The web handlers only translate HTTP to these calls and [`EditorError`] to statuses.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::dispatch::unix_now;
+use crate::domain::{
+    EmailAddress, ErasureKey, IssueSlug, SubscriberName, SubscriberStatus, TokenKey,
+};
+use crate::issue::{self, IssueError};
+use crate::mail::SendOutcome;
+use crate::preview::{self, PreviewError};
+use crate::startup::{App, StartupError};
+use crate::store::{
+    AddOutcome, DeliveryCounts, IssueRow, NewSubscriber, StoreError, StoredAnswer, SubscriberPage,
+};
+use crate::subscribers::{import_csv, ImportError, ImportEvent, ImportOptions, ImportSummary};
+
+/// The `source` recorded for what the API does.
+pub const SOURCE_API: &str = "api";
+/// The `source` recorded for what the dashboard does.
+pub const SOURCE_DASHBOARD: &str = "dashboard";
+/// The most subscribers one search page returns.
+pub const MAX_PER_PAGE: u32 = 500;
+
+/// Why an editor's request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EditorError {
+    /// No such issue (no file in `issues_dir` and nothing in the ledger), or subscriber.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request itself is wrong (an address that does not parse, a bad slug, ...).
+    #[error("{0}")]
+    BadInput(String),
+    /// The subscriber is already on the list.
+    #[error("{0}")]
+    Conflict(String),
+    /// The idempotency key was first used for another request.
+    #[error("this Idempotency-Key was used for another request ({0})")]
+    KeyReused(String),
+    /// The relay did not accept a test copy.
+    #[error("the relay did not accept the message: {0}")]
+    Relay(String),
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+    #[error(transparent)]
+    Preview(#[from] PreviewError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+}
+
+/// How far a send has come.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Progress {
+    /// Deliveries that are finished: sent, failed or skipped.
+    pub done: u64,
+    /// Deliveries in the ledger.
+    pub total: u64,
+    /// `done / total` in whole percent, rounded down (100 only when everything is done).
+    pub percent: u64,
+}
+
+impl Progress {
+    fn of(counts: &DeliveryCounts, status: &str) -> Self {
+        let total = counts.total();
+        let done = counts.sent + counts.failed + counts.skipped;
+        let percent = match total {
+            0 if status == "sent" => 100,
+            0 => 0,
+            t => done * 100 / t,
+        };
+        Self {
+            done,
+            total,
+            percent,
+        }
+    }
+}
+
+/// An issue file merged with its ledger state.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssueStatus {
+    pub slug: String,
+    pub title: String,
+    /// The issue's date from its front matter (RFC 3339).
+    pub date: Option<String>,
+    /// `draft` (never enqueued), `sending`, `sent` (or `scheduled`, `cancelled`).
+    pub status: String,
+    /// Deliveries by status.
+    pub counts: DeliveryCounts,
+    pub progress: Progress,
+    /// When the send started and finished (RFC 3339).
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// False when the ledger knows the issue but its file is gone from `issues_dir`.
+    pub has_file: bool,
+}
+
+fn rfc3339(seconds: Option<i64>) -> Option<String> {
+    seconds
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+async fn status_of(
+    app: &App,
+    slug: &str,
+    file: Option<&issue::Issue>,
+    row: Option<&IssueRow>,
+) -> Result<IssueStatus, EditorError> {
+    let counts = match row {
+        Some(row) => app.store.delivery_counts(row.id).await?,
+        None => DeliveryCounts::default(),
+    };
+    let status = row.map_or("draft", |r| r.status.as_str()).to_string();
+    Ok(IssueStatus {
+        slug: slug.to_string(),
+        title: file
+            .map(|f| f.title.clone())
+            .or_else(|| row.map(|r| r.title.clone()))
+            .unwrap_or_default(),
+        date: file.and_then(|f| f.date).map(|d| d.to_rfc3339()),
+        progress: Progress::of(&counts, &status),
+        status,
+        counts,
+        started_at: rfc3339(row.and_then(|r| r.started_at)),
+        finished_at: rfc3339(row.and_then(|r| r.finished_at)),
+        has_file: file.is_some(),
+    })
+}
+
+/// Every issue: each file in `issues_dir` (in file-name order; files that do not parse are
+/// logged and left out), then issues the ledger knows whose file is gone.
+pub async fn list_issues(app: &App) -> Result<Vec<IssueStatus>, EditorError> {
+    let rows = app.store.list_issues().await?;
+    let mut by_slug: HashMap<&str, &IssueRow> = rows.iter().map(|r| (r.slug.as_str(), r)).collect();
+    let mut out = Vec::new();
+    for loaded in issue::load_dir(&app.settings.newsletter.issues_dir)? {
+        match loaded {
+            Ok(file) => {
+                let row = by_slug.remove(file.slug.as_str());
+                out.push(status_of(app, file.slug.as_str(), Some(&file), row).await?);
+            }
+            Err(e) => tracing::warn!(error = %e, "an issue file does not parse"),
+        }
+    }
+    for row in rows
+        .iter()
+        .filter(|r| by_slug.contains_key(r.slug.as_str()))
+    {
+        out.push(status_of(app, &row.slug, None, Some(row)).await?);
+    }
+    Ok(out)
+}
+
+/// Parses a slug from a request.
+pub fn parse_slug(slug: &str) -> Result<IssueSlug, EditorError> {
+    IssueSlug::parse(slug).map_err(|_| EditorError::NotFound(format!("no issue {slug:?}")))
+}
+
+/// One issue's status, counts and progress.
+pub async fn issue_status(app: &App, slug: &IssueSlug) -> Result<IssueStatus, EditorError> {
+    let file = issue::find(&app.settings.newsletter.issues_dir, slug)?;
+    let row = app.store.find_issue(slug.as_str()).await?;
+    if file.is_none() && row.is_none() {
+        return Err(not_found(slug));
+    }
+    status_of(app, slug.as_str(), file.as_ref(), row.as_ref()).await
+}
+
+fn not_found(slug: &IssueSlug) -> EditorError {
+    EditorError::NotFound(format!("no issue {:?}", slug.as_str()))
+}
+
+/// Enqueues the issue and wakes the dispatcher ([`App::send_now`]); an unknown slug is
+/// [`EditorError::NotFound`].
+pub async fn send_now(
+    app: &App,
+    slug: &IssueSlug,
+    source: &str,
+) -> Result<IssueStatus, EditorError> {
+    match app.send_now(slug, source).await {
+        Ok(enqueued) => {
+            tracing::info!(slug = slug.as_str(), added = enqueued.added, %source, "send requested");
+            issue_status(app, slug).await
+        }
+        Err(StartupError::UnknownIssue { .. }) => Err(not_found(slug)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// "Retry failed": puts the issue's non-permanent failures back in the queue (see
+/// [`crate::store::Store::requeue_failed_deliveries`]: attempts start again from 0) and
+/// wakes the dispatcher. Returns how many deliveries were requeued.
+pub async fn retry_failed(app: &App, slug: &IssueSlug) -> Result<u64, EditorError> {
+    let Some(row) = app.store.find_issue(slug.as_str()).await? else {
+        if issue::find(&app.settings.newsletter.issues_dir, slug)?.is_some() {
+            return Ok(0);
+        }
+        return Err(not_found(slug));
+    };
+    let moved = app
+        .store
+        .requeue_failed_deliveries(row.id, unix_now())
+        .await?;
+    if moved > 0 {
+        app.dispatch_wake.notify_one();
+    }
+    tracing::info!(slug = slug.as_str(), moved, "failed deliveries requeued");
+    Ok(moved)
+}
+
+/// What the relay said to a test copy it accepted.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestSent {
+    /// The address, masked as in the logs.
+    pub to: String,
+    /// The relay's reply.
+    pub reply: String,
+}
+
+/// Sends one test copy of the issue to `to`; nothing is recorded in the ledger.
+pub async fn send_test(app: &App, slug: &IssueSlug, to: &str) -> Result<TestSent, EditorError> {
+    let to = EmailAddress::parse(to.trim())
+        .map_err(|e| EditorError::BadInput(format!("the address is not valid: {e}")))?;
+    let prepared = match app.prepare_slug(slug) {
+        Ok(p) => p,
+        Err(StartupError::UnknownIssue { .. }) => return Err(not_found(slug)),
+        Err(e) => return Err(e.into()),
+    };
+    match app.send_test(&prepared, &to).await? {
+        SendOutcome::Accepted { reply } => {
+            tracing::info!(slug = slug.as_str(), to = %to.masked(), "test copy sent");
+            Ok(TestSent {
+                to: to.masked(),
+                reply,
+            })
+        }
+        SendOutcome::Transient { reply } | SendOutcome::Permanent { reply, .. } => {
+            Err(EditorError::Relay(reply))
+        }
+        SendOutcome::RelayDown { reason } => Err(EditorError::Relay(reason)),
+    }
+}
+
+/// The issue's HTML as the sample recipient gets it (what `herald preview` shows).
+pub fn preview_html(app: &App, slug: &IssueSlug) -> Result<String, EditorError> {
+    let file =
+        issue::find(&app.settings.newsletter.issues_dir, slug)?.ok_or_else(|| not_found(slug))?;
+    Ok(preview::sample(&app.settings, &file.path)?.html)
+}
+
+/// How many subscribers have each status, every status listed (zeros included).
+pub async fn subscriber_counts(app: &App) -> Result<Vec<(SubscriberStatus, i64)>, EditorError> {
+    let held = app.store.count_subscribers_by_status().await?;
+    Ok(SubscriberStatus::ALL
+        .iter()
+        .map(|s| (*s, held.iter().find(|(h, _)| h == s).map_or(0, |(_, n)| *n)))
+        .collect())
+}
+
+/// A subscriber search: `page` counts from 1.
+pub async fn search_subscribers(
+    app: &App,
+    query: &str,
+    status: Option<&str>,
+    page: u64,
+    per_page: u32,
+) -> Result<SubscriberPage, EditorError> {
+    let status = parse_status(status)?;
+    if page == 0 || per_page == 0 || per_page > MAX_PER_PAGE {
+        return Err(EditorError::BadInput(format!(
+            "page counts from 1, and per_page is 1 to {MAX_PER_PAGE}"
+        )));
+    }
+    let offset = (page - 1).saturating_mul(u64::from(per_page));
+    Ok(app
+        .store
+        .search_subscribers(query, status, per_page, offset)
+        .await?)
+}
+
+fn parse_status(status: Option<&str>) -> Result<Option<SubscriberStatus>, EditorError> {
+    match status.filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(|_| {
+            EditorError::BadInput(format!(
+                "unknown status {s:?}: use pending, active, unsubscribed, bounced or complained"
+            ))
+        }),
+    }
+}
+
+fn erasure_key(app: &App) -> Result<ErasureKey, EditorError> {
+    let secret = app.settings.secret_key().map_err(StartupError::from)?;
+    Ok(ErasureKey::new(&secret))
+}
+
+/// Adds one subscriber (default status `active`). Returns the new id; an address already
+/// on the list is [`EditorError::Conflict`], an erased one [`EditorError::BadInput`].
+pub async fn add_subscriber(
+    app: &App,
+    email: &str,
+    name: Option<&str>,
+    status: Option<&str>,
+    source: &str,
+) -> Result<i64, EditorError> {
+    let email = EmailAddress::parse(email.trim())
+        .map_err(|e| EditorError::BadInput(format!("the address is not valid: {e}")))?;
+    let name = match name {
+        Some(n) => SubscriberName::parse(n)
+            .map_err(|e| EditorError::BadInput(format!("the name is not valid: {e}")))?,
+        None => None,
+    };
+    let status = parse_status(status)?.unwrap_or(SubscriberStatus::Active);
+    let hash = erasure_key(app)?.hash(&email);
+    let new = NewSubscriber {
+        email,
+        name,
+        status,
+        attributes: serde_json::Map::new(),
+    };
+    match app.store.add_subscriber(&new, &hash, source).await? {
+        AddOutcome::Added { id } => Ok(id),
+        AddOutcome::AlreadyPresent { status } => Err(EditorError::Conflict(format!(
+            "that address is already on the list (status {status})"
+        ))),
+        AddOutcome::Erased => Err(EditorError::BadInput(
+            "that address was erased at its owner's request and is not added back".into(),
+        )),
+    }
+}
+
+/// Erases a subscriber, as `herald subscribers remove` does. Returns whether one was held
+/// (the keyed hash that blocks re-imports is recorded either way).
+pub async fn remove_subscriber(app: &App, email: &str, source: &str) -> Result<bool, EditorError> {
+    let email = EmailAddress::parse(email.trim())
+        .map_err(|e| EditorError::BadInput(format!("the address is not valid: {e}")))?;
+    let hash = erasure_key(app)?.hash(&email);
+    Ok(app.store.erase_subscriber(&email, &hash, source).await?)
+}
+
+/// The outcome of an import, with each rejected row's line and reason.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    pub imported: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub rejections: Vec<ImportRejection>,
+}
+
+/// One row that was not imported.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportRejection {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// Imports a CSV document with the same importer as `herald subscribers import` (rows
+/// without a `status` become `active`).
+pub async fn import_subscribers(app: &App, csv: &[u8]) -> Result<ImportReport, EditorError> {
+    let key = erasure_key(app)?;
+    let mut rejections = Vec::new();
+    let summary: ImportSummary =
+        import_csv(&app.store, &key, csv, &ImportOptions::default(), |event| {
+            if let ImportEvent::Rejected(r) = event {
+                rejections.push(ImportRejection {
+                    line: r.line,
+                    reason: r.reason,
+                });
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            ImportError::Store(e) => EditorError::Store(e),
+            other => EditorError::BadInput(other.to_string()),
+        })?;
+    tracing::info!(%summary, "subscribers imported");
+    Ok(ImportReport {
+        imported: summary.imported,
+        duplicates: summary.duplicates,
+        rejected: summary.rejected,
+        rejections,
+    })
+}
+
+/// The longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// "Send now" under an idempotency key: the first request with a key acts and its answer
+/// is stored in the database; every later request with the key gets the stored answer
+/// (also after a restart). Requests with the same key are served one at a time in this
+/// process, so two concurrent ones enqueue once. Failures are not stored: a request that
+/// failed may be retried with the same key.
+#[derive(Default)]
+pub struct IdempotentSends {
+    in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl IdempotentSends {
+    /// Answers `POST /api/issues/{slug}/send` with `key`: the stored answer for the key, or
+    /// the status after enqueueing (status 202).
+    pub async fn send(
+        &self,
+        app: &App,
+        key: &str,
+        slug: &str,
+    ) -> Result<StoredAnswer, EditorError> {
+        if key.is_empty()
+            || key.len() > MAX_IDEMPOTENCY_KEY
+            || !key.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(EditorError::BadInput(format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+            )));
+        }
+        let fingerprint = format!("POST /api/issues/{slug}/send");
+        let lock = {
+            let mut map = self
+                .in_flight
+                .lock()
+                .expect("the lock map is never poisoned");
+            map.entry(key.to_string()).or_default().clone()
+        };
+        let result = {
+            let _turn = lock.lock().await;
+            self.send_once(app, key, slug, fingerprint).await
+        };
+        drop(lock);
+        let mut map = self
+            .in_flight
+            .lock()
+            .expect("the lock map is never poisoned");
+        if map.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            map.remove(key);
+        }
+        result
+    }
+
+    async fn send_once(
+        &self,
+        app: &App,
+        key: &str,
+        slug: &str,
+        fingerprint: String,
+    ) -> Result<StoredAnswer, EditorError> {
+        if let Some(stored) = app.store.find_idempotent_answer(key).await? {
+            return if stored.fingerprint == fingerprint {
+                Ok(stored)
+            } else {
+                Err(EditorError::KeyReused(stored.fingerprint))
+            };
+        }
+        let slug = parse_slug(slug)?;
+        let status = send_now(app, &slug, SOURCE_API).await?;
+        let answer = StoredAnswer {
+            fingerprint,
+            status: 202,
+            body: serde_json::to_string(&status).expect("a status serialises"),
+        };
+        let stored = app
+            .store
+            .store_idempotent_answer(key, &answer, unix_now())
+            .await?;
+        if stored.fingerprint != answer.fingerprint {
+            return Err(EditorError::KeyReused(stored.fingerprint));
+        }
+        Ok(stored)
+    }
+}
+
+/// The dashboard's session and CSRF tokens: signed with a key derived from both the
+/// instance secret and the admin token, so changing the admin token ends every session.
+#[derive(Clone, Debug)]
+pub struct SessionKey(TokenKey);
+
+/// How long a dashboard session lasts.
+pub const SESSION_SECONDS: i64 = 12 * 3600;
+
+impl SessionKey {
+    /// Derives the key from `web.secret_key` and the admin token.
+    pub fn new(app: &App) -> Result<Self, StartupError> {
+        use secrecy::ExposeSecret;
+        let secret = app.settings.secret_key().map_err(StartupError::from)?;
+        let (token, _) = app.settings.admin_token().map_err(StartupError::from)?;
+        let material = format!(
+            "herald-admin-session-v1\0{}\0{}",
+            secret.expose_secret(),
+            token.expose_secret()
+        );
+        Ok(Self(TokenKey::new(&material.into())))
+    }
+
+    /// A new session valid for [`SESSION_SECONDS`] from `now`: the cookie value.
+    pub fn new_session(&self, now: i64) -> String {
+        use rand::Rng;
+        let id: i64 = rand::rngs::OsRng.gen_range(1..i64::MAX);
+        self.0
+            .sign(
+                crate::domain::Purpose::AdminSession,
+                id,
+                Some(now + SESSION_SECONDS),
+            )
+            .to_string()
+    }
+
+    /// The session id of a validly signed, unexpired session cookie (see
+    /// [`session_is_live`] for logouts).
+    pub fn verify_session(&self, cookie: &str, now: i64) -> Option<i64> {
+        self.0
+            .verify(crate::domain::Purpose::AdminSession, cookie, now)
+            .ok()
+    }
+
+    /// The CSRF token of session `id`, for every form of that session.
+    pub fn csrf_token(&self, session_id: i64) -> String {
+        self.0
+            .sign(crate::domain::Purpose::AdminCsrf, session_id, None)
+            .to_string()
+    }
+
+    /// Whether `token` is the CSRF token of session `id` (the signature is checked in
+    /// constant time).
+    pub fn verify_csrf(&self, session_id: i64, token: &str) -> bool {
+        self.0
+            .verify(crate::domain::Purpose::AdminCsrf, token, 0)
+            .is_ok_and(|id| id == session_id)
+    }
+}
+
+/// Whether session `id` has not been ended by logging out.
+pub async fn session_is_live(app: &App, id: i64) -> Result<bool, EditorError> {
+    Ok(!app.store.is_admin_session_ended(id).await?)
+}
+
+/// Ends session `id` (logout): its cookie stops working even where a copy was kept.
+pub async fn end_session(app: &App, id: i64) -> Result<(), EditorError> {
+    let now = unix_now();
+    app.store
+        .end_admin_session(id, now + SESSION_SECONDS, now)
+        .await?;
+    Ok(())
+}
+
+/// Whether `offered` is the admin token, compared in constant time (both sides are hashed
+/// first, so not even the length leaks).
+pub fn is_admin_token(expected: &secrecy::SecretString, offered: &str) -> bool {
+    use secrecy::ExposeSecret;
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let a = Sha256::digest(expected.expose_secret().as_bytes());
+    let b = Sha256::digest(offered.as_bytes());
+    a.ct_eq(&b).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_reaches_100_only_when_everything_is_done() {
+        let mut c = DeliveryCounts {
+            sent: 2,
+            queued: 1,
+            ..Default::default()
+        };
+        assert_eq!(Progress::of(&c, "sending").percent, 66);
+        c.queued = 0;
+        c.failed = 1;
+        let p = Progress::of(&c, "sent");
+        assert_eq!((p.done, p.total, p.percent), (3, 3, 100));
+        assert_eq!(Progress::of(&DeliveryCounts::default(), "draft").percent, 0);
+    }
+
+    #[test]
+    fn admin_token_comparison() {
+        let token = secrecy::SecretString::from("a-long-enough-admin-token-0123".to_string());
+        assert!(is_admin_token(&token, "a-long-enough-admin-token-0123"));
+        assert!(!is_admin_token(&token, "a-long-enough-admin-token-0124"));
+        assert!(!is_admin_token(&token, ""));
+    }
+}

@@ -1,0 +1,403 @@
+//! The dashboard's handlers: check the session (and, for every POST, the CSRF token), call
+//! one [`crate::editor`] function, and render a page or redirect.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use minijinja::context;
+use serde::Deserialize;
+
+use super::pages::{self, ADMIN_CSS, ADMIN_JS};
+use super::{AdminError, AppState, COOKIE, PREVIEW_CSP};
+use crate::dispatch::unix_now;
+use crate::domain::SubscriberStatus;
+use crate::editor::{self, SOURCE_DASHBOARD};
+
+type Result<T, E = AdminError> = std::result::Result<T, E>;
+
+/// Turns a handler's result into its response, rendering errors with the templates.
+fn respond(state: &AppState, result: Result<Response>) -> Response {
+    result.unwrap_or_else(|e| e.render(state))
+}
+
+/// The session id from a validly signed, unexpired `herald_admin` cookie.
+fn signed_session(state: &AppState, headers: &HeaderMap) -> Option<i64> {
+    let now = unix_now();
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| *name == COOKIE)
+        .find_map(|(_, value)| state.0.editor.sessions.verify_session(value, now))
+}
+
+/// The session id from a valid cookie whose session was not ended by logging out.
+async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<i64>> {
+    match signed_session(state, headers) {
+        Some(id) if editor::session_is_live(state.app(), id).await? => Ok(Some(id)),
+        _ => Ok(None),
+    }
+}
+
+async fn require_session(state: &AppState, headers: &HeaderMap) -> Result<i64> {
+    session(state, headers)
+        .await?
+        .ok_or(AdminError::LoginRequired)
+}
+
+/// Every dashboard form: the CSRF token and the fields some forms have.
+#[derive(Deserialize, Default)]
+pub struct AdminForm {
+    csrf: Option<String>,
+    to: Option<String>,
+    confirm: Option<String>,
+    token: Option<String>,
+}
+
+/// A POST goes ahead only with a session and that session's CSRF token.
+async fn require_csrf(state: &AppState, headers: &HeaderMap, form: &AdminForm) -> Result<i64> {
+    let Some(session) = session(state, headers).await? else {
+        tracing::info!("dashboard form posted without a session");
+        return Err(AdminError::Forbidden);
+    };
+    match &form.csrf {
+        Some(token) if state.0.editor.sessions.verify_csrf(session, token) => Ok(session),
+        _ => {
+            tracing::warn!("dashboard form with a missing or wrong CSRF token refused");
+            Err(AdminError::Forbidden)
+        }
+    }
+}
+
+fn page(state: &AppState, name: &str, ctx: minijinja::Value) -> Result<Response> {
+    let html = state.0.editor.pages.render(name, ctx)?;
+    Ok(Html(html).into_response())
+}
+
+fn newsletter_name(state: &AppState) -> &str {
+    &state.app().settings.newsletter.name
+}
+
+/// The fixed notices a redirect may ask a page to show.
+fn notice(code: Option<&str>) -> Option<&'static str> {
+    Some(match code? {
+        "test-sent" => "The test copy was accepted by the relay.",
+        "sending" => "The issue is being sent.",
+        "requeued" => "The failed deliveries that may succeed were put back in the queue.",
+        "nothing-to-retry" => "There were no failed deliveries to retry.",
+        _ => return None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+/// `GET /admin/login`.
+pub async fn login_form(State(state): State<AppState>) -> Response {
+    let r = page(
+        &state,
+        pages::LOGIN,
+        context! { newsletter_name => newsletter_name(&state), error => false },
+    );
+    respond(&state, r)
+}
+
+/// `POST /admin/login`: the admin token in exchange for a session cookie.
+pub async fn login(State(state): State<AppState>, Form(form): Form<AdminForm>) -> Response {
+    let offered = form.token.as_deref().unwrap_or("").trim();
+    if !editor::is_admin_token(&state.0.editor.token, offered) {
+        tracing::warn!("dashboard login with a wrong token");
+        let r = page(
+            &state,
+            pages::LOGIN,
+            context! { newsletter_name => newsletter_name(&state), error => true },
+        )
+        .map(|p| (StatusCode::UNAUTHORIZED, p).into_response());
+        return respond(&state, r);
+    }
+    let value = state.0.editor.sessions.new_session(unix_now());
+    let secure = if state
+        .app()
+        .settings
+        .newsletter
+        .base_url
+        .starts_with("https:")
+    {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{COOKIE}={value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        editor::SESSION_SECONDS
+    );
+    tracing::info!("dashboard login");
+    let mut response = Redirect::to("/admin").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// `POST /admin/logout`.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let r = async {
+        let session = require_csrf(&state, &headers, &form).await?;
+        editor::end_session(state.app(), session).await?;
+        tracing::info!("dashboard logout");
+        let mut response = Redirect::to("/admin/login").into_response();
+        response.headers_mut().insert(
+            header::SET_COOKIE,
+            HeaderValue::from_static(
+                "herald_admin=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0",
+            ),
+        );
+        Ok(response)
+    }
+    .await;
+    respond(&state, r)
+}
+
+/// `GET /admin`: subscriber counts and every issue with its progress.
+pub async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    let r = async {
+        let session = require_session(&state, &headers).await?;
+        let counts = editor::subscriber_counts(state.app()).await?;
+        let total: i64 = counts.iter().map(|(_, n)| n).sum();
+        let counts: Vec<_> = counts
+            .iter()
+            .map(|(s, n)| context! { status => s.as_str(), count => n })
+            .collect();
+        let issues = editor::list_issues(state.app()).await?;
+        page(
+            &state,
+            pages::HOME,
+            context! {
+                newsletter_name => newsletter_name(&state),
+                csrf => state.0.editor.sessions.csrf_token(session),
+                subscriber_counts => counts,
+                subscriber_total => total,
+                issues => issues,
+                notice => notice(q.notice.as_deref()),
+            },
+        )
+    }
+    .await;
+    respond(&state, r)
+}
+
+/// `GET /admin/issues/{slug}`.
+pub async fn issue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    let r = async {
+        let session = require_session(&state, &headers).await?;
+        let slug = editor::parse_slug(&slug)?;
+        let status = editor::issue_status(state.app(), &slug).await?;
+        page(
+            &state,
+            pages::ISSUE,
+            context! {
+                newsletter_name => newsletter_name(&state),
+                csrf => state.0.editor.sessions.csrf_token(session),
+                issue => status,
+                notice => notice(q.notice.as_deref()),
+            },
+        )
+    }
+    .await;
+    respond(&state, r)
+}
+
+/// `GET /admin/issues/{slug}/preview`: the issue as the sample recipient gets it, for the
+/// sandboxed iframe of the issue page.
+pub async fn preview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+) -> Response {
+    let r = async {
+        require_session(&state, &headers).await?;
+        let slug = editor::parse_slug(&slug)?;
+        let app = state.0.app.clone();
+        let html = tokio::task::spawn_blocking(move || editor::preview_html(&app, &slug))
+            .await
+            .map_err(|e| AdminError::Internal(Box::new(e)))??;
+        Ok((
+            [(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PREVIEW_CSP),
+            )],
+            Html(html),
+        )
+            .into_response())
+    }
+    .await;
+    respond(&state, r)
+}
+
+/// `GET /admin/issues/{slug}/progress`: what the progress poller reads.
+pub async fn progress(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+) -> Response {
+    let r = async {
+        if session(&state, &headers).await?.is_none() {
+            return Ok((StatusCode::UNAUTHORIZED, "login required").into_response());
+        }
+        let slug = editor::parse_slug(&slug)?;
+        let status = editor::issue_status(state.app(), &slug).await?;
+        Ok(Json(serde_json::json!({
+            "status": status.status,
+            "progress": status.progress,
+            "counts": status.counts,
+        }))
+        .into_response())
+    }
+    .await;
+    respond(&state, r)
+}
+
+/// `POST /admin/issues/{slug}/test`: one test copy to the address in the form.
+pub async fn send_test(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let r = async {
+        require_csrf(&state, &headers, &form).await?;
+        let slug = editor::parse_slug(&slug)?;
+        let to = form.to.as_deref().unwrap_or("");
+        match editor::send_test(state.app(), &slug, to).await {
+            Ok(_) => Ok(
+                Redirect::to(&format!("/admin/issues/{}?notice=test-sent", slug.as_str()))
+                    .into_response(),
+            ),
+            Err(editor::EditorError::Relay(reply)) => Err(AdminError::BadRequest(format!(
+                "The relay did not accept the test copy: {reply}"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+    .await;
+    respond(&state, r)
+}
+
+/// `GET /admin/issues/{slug}/send`: the confirmation step before a send.
+pub async fn confirm_send(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+) -> Response {
+    let r = async {
+        let session = require_session(&state, &headers).await?;
+        let slug = editor::parse_slug(&slug)?;
+        let status = editor::issue_status(state.app(), &slug).await?;
+        let active = editor::subscriber_counts(state.app())
+            .await?
+            .into_iter()
+            .find(|(s, _)| *s == SubscriberStatus::Active)
+            .map_or(0, |(_, n)| n);
+        page(
+            &state,
+            pages::CONFIRM_SEND,
+            context! {
+                newsletter_name => newsletter_name(&state),
+                csrf => state.0.editor.sessions.csrf_token(session),
+                issue => status,
+                active => active,
+            },
+        )
+    }
+    .await;
+    respond(&state, r)
+}
+
+/// `POST /admin/issues/{slug}/send`: sends once the confirmation box is ticked.
+pub async fn send_now(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let r = async {
+        require_csrf(&state, &headers, &form).await?;
+        let slug = editor::parse_slug(&slug)?;
+        if form.confirm.as_deref() != Some("yes") {
+            return Err(AdminError::BadRequest(
+                "Tick the confirmation box to send the issue.".into(),
+            ));
+        }
+        editor::send_now(state.app(), &slug, SOURCE_DASHBOARD).await?;
+        Ok(
+            Redirect::to(&format!("/admin/issues/{}?notice=sending", slug.as_str()))
+                .into_response(),
+        )
+    }
+    .await;
+    respond(&state, r)
+}
+
+/// `POST /admin/issues/{slug}/retry-failed`.
+pub async fn retry_failed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let r = async {
+        require_csrf(&state, &headers, &form).await?;
+        let slug = editor::parse_slug(&slug)?;
+        let moved = editor::retry_failed(state.app(), &slug).await?;
+        let code = if moved > 0 {
+            "requeued"
+        } else {
+            "nothing-to-retry"
+        };
+        Ok(Redirect::to(&format!("/admin/issues/{}?notice={code}", slug.as_str())).into_response())
+    }
+    .await;
+    respond(&state, r)
+}
+
+/// `GET /admin/static/admin.js`.
+pub async fn script() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/javascript; charset=utf-8"),
+        )],
+        ADMIN_JS,
+    )
+        .into_response()
+}
+
+/// `GET /admin/static/admin.css`.
+pub async fn stylesheet() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/css; charset=utf-8"),
+        )],
+        ADMIN_CSS,
+    )
+        .into_response()
+}

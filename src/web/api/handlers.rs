@@ -1,0 +1,219 @@
+//! The API's handlers: each parses its request, calls one [`crate::editor`] function and
+//! shapes the answer as JSON.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, AppState, OPENAPI};
+use crate::editor::{self, SOURCE_API};
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(v)| v)
+        .map_err(|r| ApiError::Status(bad_request_or(r.status()), r.body_text()))
+}
+
+/// Extractor rejections keep 413 and 415; anything else about the body is a 400.
+fn bad_request_or(status: StatusCode) -> StatusCode {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE => status,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// `GET /api/openapi.json`.
+pub async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+/// `GET /api/issues`.
+pub async fn list_issues(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let issues = editor::list_issues(state.app()).await?;
+    Ok(Json(json!({ "issues": issues })).into_response())
+}
+
+/// `GET /api/issues/{slug}`.
+pub async fn issue_status(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Response, ApiError> {
+    let slug = editor::parse_slug(&slug)?;
+    Ok(Json(editor::issue_status(state.app(), &slug).await?).into_response())
+}
+
+/// `POST /api/issues/{slug}/send` with an `Idempotency-Key` header.
+pub async fn send(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .ok_or_else(|| {
+            ApiError::BadRequest("an Idempotency-Key header is required to send".into())
+        })?
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".into()))?;
+    let answer = state.0.editor.sends.send(state.app(), key, &slug).await?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED);
+    Ok((
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        answer.body,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    to: String,
+}
+
+/// `POST /api/issues/{slug}/test` with `{"to": ADDRESS}`.
+pub async fn send_test(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    body: Result<Json<TestRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let request = json_body(body)?;
+    let slug = editor::parse_slug(&slug)?;
+    let sent = editor::send_test(state.app(), &slug, &request.to).await?;
+    Ok(Json(sent).into_response())
+}
+
+/// `POST /api/issues/{slug}/retry-failed`.
+pub async fn retry_failed(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Response, ApiError> {
+    let slug = editor::parse_slug(&slug)?;
+    let requeued = editor::retry_failed(state.app(), &slug).await?;
+    let status = editor::issue_status(state.app(), &slug).await?;
+    Ok(Json(json!({ "requeued": requeued, "issue": status })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    q: Option<String>,
+    status: Option<String>,
+    page: Option<u64>,
+    per_page: Option<u32>,
+}
+
+/// `GET /api/subscribers?q=&status=&page=&per_page=`.
+pub async fn search_subscribers(
+    State(state): State<AppState>,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|r| ApiError::BadRequest(r.body_text()))?;
+    let page = params.page.unwrap_or(1);
+    let per_page = params.per_page.unwrap_or(50);
+    let found = editor::search_subscribers(
+        state.app(),
+        params.q.as_deref().unwrap_or(""),
+        params.status.as_deref(),
+        page,
+        per_page,
+    )
+    .await?;
+    let subscribers: Vec<_> = found
+        .subscribers
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "email": s.email,
+                "name": s.name,
+                "status": s.status.as_str(),
+                "source": s.source,
+                "created_at": chrono::DateTime::from_timestamp(s.created_at, 0)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "subscribers": subscribers,
+        "total": found.total,
+        "page": page,
+        "per_page": per_page,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSubscriberRequest {
+    email: String,
+    name: Option<String>,
+    status: Option<String>,
+}
+
+/// `POST /api/subscribers` with `{email, name?, status?}`.
+pub async fn add_subscriber(
+    State(state): State<AppState>,
+    body: Result<Json<NewSubscriberRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let request = json_body(body)?;
+    let id = editor::add_subscriber(
+        state.app(),
+        &request.email,
+        request.name.as_deref(),
+        request.status.as_deref(),
+        SOURCE_API,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
+}
+
+/// `DELETE /api/subscribers/{email}`: erasure. 204 when a subscriber was held, 404 when not
+/// (the keyed hash that blocks a later import is recorded in both cases).
+pub async fn remove_subscriber(
+    State(state): State<AppState>,
+    Path(email): Path<String>,
+) -> Result<Response, ApiError> {
+    if editor::remove_subscriber(state.app(), &email, SOURCE_API).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::NotFound(
+            "no subscriber held that address; it is blocked from later imports".into(),
+        ))
+    }
+}
+
+/// `POST /api/subscribers/import` with a `text/csv` body.
+pub async fn import_subscribers(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let is_csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/csv"));
+    if !is_csv {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the CSV file with Content-Type: text/csv".into(),
+        ));
+    }
+    let body = body.map_err(|r| ApiError::Status(bad_request_or(r.status()), r.body_text()))?;
+    let report = editor::import_subscribers(state.app(), &body).await?;
+    Ok(Json(report).into_response())
+}
