@@ -662,6 +662,8 @@ async fn herald_serve_on_the_defaults_creates_an_admin_token_file_and_names_it()
         command.env_remove(var);
     }
     command.env("HERALD__WEB__BIND", "127.0.0.1:0");
+    // Debug logging on, to show that even then no token or address reaches the log.
+    command.env("HERALD_LOG", "debug");
     let mut child = Child(command.spawn().unwrap());
     let stderr = child.0.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -718,4 +720,56 @@ async fn herald_serve_on_the_defaults_creates_an_admin_token_file_and_names_it()
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    // Paths carry addresses and tokens; the request log names routes instead.
+    let address = "logged.reader@example.net";
+    let added = client()
+        .post(format!("{base}/api/subscribers"))
+        .bearer_auth(token.trim())
+        .json(&serde_json::json!({ "email": address }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::CREATED);
+    let erased = client()
+        .delete(format!("{base}/api/subscribers/{address}"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), StatusCode::NO_CONTENT);
+    let secret_looking = "NotARealTokenButSecretLooking123";
+    let _ = client()
+        .get(format!("{base}/unsubscribe/{secret_looking}"))
+        .send()
+        .await
+        .unwrap();
+
+    // SIGTERM: a graceful stop with exit status 0.
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "herald serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "herald serve exited with {status}");
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
+        lines.push(line);
+    }
+    let log = lines.join("\n");
+    assert!(log.contains("/api/subscribers/{email}"), "{log}");
+    assert!(log.contains("/unsubscribe/{token}"), "{log}");
+    for secret in [address, secret_looking, token.trim()] {
+        assert!(!log.contains(secret), "{secret} reached the log:\n{log}");
+    }
 }
