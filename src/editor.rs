@@ -552,6 +552,44 @@ pub async fn end_session(app: &App, id: i64) -> Result<(), EditorError> {
     Ok(())
 }
 
+/// Wrong admin tokens per client address. After [`AuthThrottle::MAX_FAILURES`] wrong tokens
+/// within a minute, that address is refused (without its token being looked at) until the
+/// minute is over, so the API and the login form cannot be used to guess the token.
+#[derive(Debug, Default)]
+pub struct AuthThrottle {
+    /// Address → (start of its current one-minute window, wrong tokens in it).
+    failures: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (i64, u32)>>,
+}
+
+impl AuthThrottle {
+    /// Wrong tokens allowed per address per minute.
+    pub const MAX_FAILURES: u32 = 10;
+    const WINDOW_SECONDS: i64 = 60;
+    /// Addresses remembered before old windows are swept.
+    const SWEEP_AT: usize = 10_000;
+
+    /// `Some(seconds)` to wait when `ip` used up its wrong tokens for this minute.
+    pub fn blocked(&self, ip: std::net::IpAddr, now: i64) -> Option<i64> {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let &(start, count) = failures.get(&ip)?;
+        let ends = start + Self::WINDOW_SECONDS;
+        (count >= Self::MAX_FAILURES && now < ends).then_some(ends - now)
+    }
+
+    /// Counts a wrong token from `ip`.
+    pub fn failed(&self, ip: std::net::IpAddr, now: i64) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if failures.len() >= Self::SWEEP_AT {
+            failures.retain(|_, (start, _)| now < *start + Self::WINDOW_SECONDS);
+        }
+        let entry = failures.entry(ip).or_insert((now, 0));
+        if now >= entry.0 + Self::WINDOW_SECONDS {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+    }
+}
+
 /// Whether `offered` is the admin token, compared in constant time (both sides are hashed
 /// first, so not even the length leaks).
 pub fn is_admin_token(expected: &secrecy::SecretString, offered: &str) -> bool {
@@ -580,6 +618,27 @@ mod tests {
         let p = Progress::of(&c, "sent");
         assert_eq!((p.done, p.total, p.percent), (3, 3, 100));
         assert_eq!(Progress::of(&DeliveryCounts::default(), "draft").percent, 0);
+    }
+
+    #[test]
+    fn wrong_tokens_block_an_address_for_the_rest_of_its_minute() {
+        let throttle = AuthThrottle::default();
+        let ip: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        let other: std::net::IpAddr = "192.0.2.8".parse().unwrap();
+        for _ in 0..AuthThrottle::MAX_FAILURES - 1 {
+            throttle.failed(ip, 1_000);
+        }
+        assert_eq!(throttle.blocked(ip, 1_000), None);
+        throttle.failed(ip, 1_010);
+        assert_eq!(throttle.blocked(ip, 1_010), Some(50));
+        assert_eq!(throttle.blocked(other, 1_010), None);
+        assert_eq!(throttle.blocked(ip, 1_060), None, "the window is over");
+        throttle.failed(ip, 1_060);
+        assert_eq!(
+            throttle.blocked(ip, 1_061),
+            None,
+            "a new window starts from one"
+        );
     }
 
     #[test]

@@ -118,6 +118,48 @@ async fn requests_without_the_bearer_token_are_refused_with_401() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_wrong_tokens_lock_the_address_out_for_a_minute() {
+    let server = TestServer::start(Relay::Outbox, |_| {}).await;
+    let url = server.url("/api/issues");
+    for attempt in 0..10 {
+        let guess = format!("guess-{attempt:02}-0123456789abcdef0123");
+        let response = client().get(&url).bearer_auth(guess).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}"
+        );
+    }
+    // The eleventh is refused without being looked at, even with the right token.
+    for token in ["guess-10-0123456789abcdef0123", TOKEN] {
+        let response = client().get(&url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let wait: i64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait), "Retry-After {wait}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_code(&body), "too_many_attempts");
+    }
+    // The dashboard's login form shares the count.
+    let login = client()
+        .post(server.url("/admin/login"))
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(login
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many wrong tokens"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_idempotency_key_gets_the_same_answer_and_enqueues_once() {
     let server = TestServer::start(Relay::Smtp(Faults::new()), |_| {}).await;
     add_subscribers(&server.app.store, &addresses("idem", 5)).await;

@@ -147,6 +147,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The client's address from the connection (behind a proxy, the proxy's); the unspecified
+/// address when the server was started without connection info.
+fn client_ip(extensions: &axum::http::Extensions) -> std::net::IpAddr {
+    extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip())
+}
+
 /// The span of one request names the route's pattern (`/unsubscribe/{token}`), never the
 /// path as sent: paths carry tokens and addresses, which must not reach the log.
 fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {

@@ -1,7 +1,9 @@
 //! The dashboard's handlers: check the session (and, for every POST, the CSRF token), call
 //! one [`crate::editor`] function, and render a page or redirect.
 
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -108,17 +110,40 @@ pub async fn login_form(State(state): State<AppState>) -> Response {
 }
 
 /// `POST /admin/login`: the admin token in exchange for a session cookie.
-pub async fn login(State(state): State<AppState>, Form(form): Form<AdminForm>) -> Response {
-    let offered = form.token.as_deref().unwrap_or("").trim();
-    if !editor::is_admin_token(&state.0.editor.token, offered) {
-        tracing::warn!("dashboard login with a wrong token");
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let now = unix_now();
+    let throttle = &state.0.editor.throttle;
+    let refuse = |status: StatusCode, error: String| {
         let r = page(
             &state,
             pages::LOGIN,
-            context! { newsletter_name => newsletter_name(&state), error => true },
+            context! { newsletter_name => newsletter_name(&state), error },
         )
-        .map(|p| (StatusCode::UNAUTHORIZED, p).into_response());
-        return respond(&state, r);
+        .map(|p| (status, p).into_response());
+        respond(&state, r)
+    };
+    if let Some(wait) = throttle.blocked(peer.ip(), now) {
+        let mut response = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many wrong tokens from this address. Try again in {wait} seconds."),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
+        return response;
+    }
+    let offered = form.token.as_deref().unwrap_or("").trim();
+    if !editor::is_admin_token(&state.0.editor.token, offered) {
+        tracing::warn!("dashboard login with a wrong token");
+        throttle.failed(peer.ip(), now);
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "That is not the admin token.".into(),
+        );
     }
     let value = state.0.editor.sessions.new_session(unix_now());
     let secure = if state

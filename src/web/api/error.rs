@@ -15,6 +15,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("no such API route")]
     NoRoute,
+    /// Too many wrong tokens from this address; the seconds to wait.
+    #[error("too many wrong tokens from this address; try again in {0} seconds")]
+    TooManyAttempts(i64),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -59,6 +62,7 @@ fn code_of(status: StatusCode) -> &'static str {
         413 => "payload_too_large",
         415 => "unsupported_media_type",
         422 => "unprocessable",
+        429 => "too_many_requests",
         502 => "bad_gateway",
         s if s >= 500 => "internal",
         _ => "bad_request",
@@ -76,6 +80,7 @@ impl IntoResponse for ApiError {
         let (status, code) = match &self {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::NoRoute => (StatusCode::NOT_FOUND, "no_route"),
+            Self::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
@@ -95,6 +100,11 @@ impl IntoResponse for ApiError {
             }
         };
         let mut response = body(status, code, &self.to_string());
+        if let Self::TooManyAttempts(wait) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
+        }
         if matches!(self, Self::Unauthorized) {
             response
                 .headers_mut()

@@ -38,6 +38,8 @@ pub struct Editor {
     pub(super) sessions: SessionKey,
     pub(super) sends: IdempotentSends,
     pub(super) pages: super::admin::AdminPages,
+    /// Wrong tokens per client address, for the API and the login form.
+    pub(super) throttle: crate::editor::AuthThrottle,
 }
 
 impl Editor {
@@ -49,6 +51,7 @@ impl Editor {
             sessions: SessionKey::new(app)?,
             sends: IdempotentSends::default(),
             pages: super::admin::AdminPages::load(&app.settings.newsletter.templates_dir)?,
+            throttle: crate::editor::AuthThrottle::default(),
         })
     }
 }
@@ -107,8 +110,15 @@ pub fn router(state: AppState) -> Router<AppState> {
         ))
 }
 
-/// Lets a request through only with `Authorization: Bearer <admin token>`.
+/// Lets a request through only with `Authorization: Bearer <admin token>`. An address that
+/// offered too many wrong tokens gets a 429 until its minute is over.
 async fn require_bearer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let ip = super::client_ip(request.extensions());
+    let now = crate::dispatch::unix_now();
+    let throttle = &state.0.editor.throttle;
+    if let Some(wait) = throttle.blocked(ip, now) {
+        return ApiError::TooManyAttempts(wait).into_response();
+    }
     let offered = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -121,8 +131,13 @@ async fn require_bearer(State(state): State<AppState>, request: Request, next: N
         Some(token) if crate::editor::is_admin_token(&state.0.editor.token, token) => {
             next.run(request).await
         }
-        _ => {
-            tracing::info!("API request without a valid bearer token");
+        Some(_) => {
+            tracing::warn!("API request with a wrong bearer token");
+            throttle.failed(ip, now);
+            ApiError::Unauthorized.into_response()
+        }
+        None => {
+            tracing::info!("API request without a bearer token");
             ApiError::Unauthorized.into_response()
         }
     }
