@@ -57,6 +57,8 @@ pub enum EditorError {
     Preview(#[from] PreviewError),
     #[error(transparent)]
     Import(#[from] ImportError),
+    #[error(transparent)]
+    Schedule(#[from] crate::schedule::ScheduleError),
 }
 
 /// How far a send has come.
@@ -550,6 +552,37 @@ pub async fn end_session(app: &App, id: i64) -> Result<(), EditorError> {
         .end_admin_session(id, now + SESSION_SECONDS, now)
         .await?;
     Ok(())
+}
+
+/// The scheduler's next run, as the dashboard shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NextRun {
+    /// In the schedule's timezone, e.g. `Fri 2026-11-27 09:00 Europe/Berlin`.
+    pub at: String,
+    /// The slug and title of the issue it would send now, if any.
+    pub slug: Option<String>,
+    pub title: Option<String>,
+}
+
+/// When the scheduler runs next and what it would send, or `None` when it is off.
+pub async fn next_scheduled_run(app: &App) -> Result<Option<NextRun>, EditorError> {
+    let schedule = crate::schedule::Schedule::from_settings(&app.settings.schedule)?;
+    let ticks = schedule.upcoming(chrono::Utc::now(), 1);
+    let Some(&tick) = ticks.first() else {
+        return Ok(None);
+    };
+    let plans =
+        crate::schedule::forecast(&app.store, &app.settings.newsletter.issues_dir, &ticks).await?;
+    let chosen = plans.into_iter().next().and_then(|p| p.send);
+    Ok(Some(NextRun {
+        at: format!(
+            "{} {}",
+            tick.with_timezone(&schedule.tz).format("%a %Y-%m-%d %H:%M"),
+            schedule.tz
+        ),
+        slug: chosen.as_ref().map(|c| c.slug.clone()),
+        title: chosen.map(|c| c.title),
+    }))
 }
 
 /// Wrong admin tokens per client address. After [`AuthThrottle::MAX_FAILURES`] wrong tokens

@@ -350,3 +350,31 @@ async fn the_retry_failed_button_requeues_soft_failures() {
     assert!(page.contains("put back in the queue"), "{page}");
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_home_page_shows_the_next_scheduled_run_and_what_it_would_send() {
+    let server = TestServer::start(Relay::Outbox, |s| {
+        s.schedule.cron = "0 0 9 * * Fri".into();
+        s.schedule.timezone = "Europe/Berlin".into();
+        // No catch-up of last Friday's tick, whatever day the test runs.
+        s.schedule.max_lateness_minutes = 0;
+    })
+    .await;
+    let (cookie, _) = login(&server).await;
+    let (status, _, html) = get(&server, "/admin", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Next automatic send: <strong>Fri "), "{html}");
+    assert!(html.contains("09:00 Europe/Berlin</strong>"), "{html}");
+    // The example issue has never been sent and its date comes before any coming Friday.
+    assert!(
+        html.contains(&format!("It would send <a href=\"/admin/issues/{SLUG}\">")),
+        "{html}"
+    );
+    server.stop().await.unwrap();
+
+    let off = TestServer::start(Relay::Outbox, |_| {}).await;
+    let (cookie, _) = login(&off).await;
+    let (_, _, html) = get(&off, "/admin", &cookie).await;
+    assert!(html.contains("The schedule is off"), "{html}");
+    off.stop().await.unwrap();
+}

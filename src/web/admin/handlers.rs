@@ -207,10 +207,12 @@ pub async fn home(
             .map(|(s, n)| context! { status => s.as_str(), count => n })
             .collect();
         let issues = editor::list_issues(state.app()).await?;
+        let next_run = editor::next_scheduled_run(state.app()).await?;
         page(
             &state,
             pages::HOME,
             context! {
+                next_run => next_run,
                 newsletter_name => newsletter_name(&state),
                 csrf => state.0.editor.sessions.csrf_token(session),
                 subscriber_counts => counts,
