@@ -40,6 +40,8 @@
 //! [`SubscriberStatus`]: crate::domain::SubscriberStatus
 
 mod deliveries;
+mod notices;
+mod signup;
 mod subscribers;
 
 use std::str::FromStr;
@@ -54,6 +56,8 @@ use sqlx::Connection;
 pub use deliveries::{
     Claim, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome, OutcomeKind,
 };
+pub use notices::{NoticeClaim, NoticeOutcome, NoticeRow};
+pub use signup::{ConfirmOutcome, NewSignup, SignupOutcome, CONFIRM_RESEND_SECONDS};
 pub use subscribers::{
     AddOutcome, BatchOutcome, NewSubscriber, StatusChange, Subscriber, SubscriberRecord,
 };
