@@ -164,7 +164,7 @@ pub async fn subscribe(
         Ok(Parsed::Signup(new)) => {
             let masked = new.email.masked();
             state.0.signups.submit(new).await.map(|outcome| {
-                tracing::info!(email = %masked, outcome = ?outcome, "sign-up recorded");
+                tracing::debug!(email = %masked, outcome = ?outcome, "sign-up recorded");
             })
         }
         Err(e) => Err(e),
