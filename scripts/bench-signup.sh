@@ -89,6 +89,7 @@ port_base=$((20000 + RANDOM % 20000))
 for run in $(seq 1 "$runs"); do
     dir="$work/run$run"
     mkdir -p "$dir/issues" "$dir/outbox"
+    : >"$dir/config.toml" # every setting comes from the environment below
     port=$((port_base + run))
     case "$mail" in
         closed) smtp_url="smtp://127.0.0.1:9" ;;
@@ -104,7 +105,7 @@ for run in $(seq 1 "$runs"); do
         export HERALD__WEB__SECRET_KEY="bench-secret-key-0123456789abcdef"
         export HERALD__WEB__SIGNUP_PER_IP_PER_MINUTE=0
         export HERALD__SMTP__URL="$smtp_url"
-        exec "$bin" --config "$dir/none.toml" serve 2>"$dir/serve.log"
+        exec "$bin" --config "$dir/config.toml" serve 2>"$dir/serve.log"
     ) &
     server_pid=$!
     for _ in $(seq 1 100); do
@@ -133,7 +134,7 @@ for run in $(seq 1 "$runs"); do
     notices=$(sqlite3 "$db" "SELECT group_concat(status || ' ' || n, ', ') FROM \
         (SELECT status, COUNT(*) AS n FROM notices GROUP BY status)")
     echo "herald subscribers count:"
-    (cd "$dir" && HERALD__DATABASE__URL="sqlite://$db" "$bin" --config "$dir/none.toml" \
+    (cd "$dir" && HERALD__DATABASE__URL="sqlite://$db" "$bin" --config "$dir/config.toml" \
         subscribers count | sed 's/^/  /')
     echo "notices: $notices"
     # Requests still in flight when wrk stopped may have been committed without wrk

@@ -720,3 +720,76 @@ async fn the_form_page_is_accessible_and_carries_the_consent_wording() {
     assert_eq!(odd.status, 415);
     server.stop().await.unwrap();
 }
+
+fn new_signup(email: &str) -> herald::store::NewSignup {
+    herald::store::NewSignup {
+        email: EmailAddress::parse(email).unwrap(),
+        name: None,
+        consent: "consent".into(),
+        ip: Some("192.0.2.9".into()),
+        user_agent: None,
+        via: "json",
+    }
+}
+
+#[tokio::test]
+async fn a_group_of_sign_ups_follows_the_same_rules_as_single_ones() {
+    use herald::store::SignupOutcome;
+    let server = start().await;
+    let store = &server.app.store;
+    add_subscribers(store, &["active@example.org".to_string()]).await;
+    let now = chrono::Utc::now().timestamp();
+    let first = store
+        .record_signups(&[new_signup("pending@example.org")], now)
+        .await
+        .unwrap();
+    assert!(matches!(first[0], SignupOutcome::Queued { .. }));
+
+    // New, pending (mail queued a moment ago), new, active: in one group.
+    let group: Vec<_> = [
+        "a@example.org",
+        "Pending@Example.org",
+        "b@example.org",
+        "active@example.org",
+    ]
+    .iter()
+    .map(|e| new_signup(e))
+    .collect();
+    let outcomes = store.record_signups(&group, now).await.unwrap();
+    assert!(matches!(outcomes[0], SignupOutcome::Queued { .. }));
+    assert!(matches!(outcomes[1], SignupOutcome::Throttled { .. }));
+    assert!(matches!(outcomes[2], SignupOutcome::Queued { .. }));
+    assert_eq!(outcomes[3], SignupOutcome::Ignored);
+    let SignupOutcome::Queued { subscriber_id: a } = outcomes[0] else {
+        unreachable!()
+    };
+    assert_eq!(store.notices_of(a).await.unwrap().len(), 1);
+    let event: (String, Option<String>) = sqlx::query_as(
+        "SELECT detail, ip FROM events WHERE subscriber_id = ? AND kind = 'subscribe'",
+    )
+    .bind(a)
+    .fetch_one(&mut db(&server).await)
+    .await
+    .unwrap();
+    assert!(
+        event.0.contains("\"email\":\"a@example.org\""),
+        "{}",
+        event.0
+    );
+    assert_eq!(event.1.as_deref(), Some("192.0.2.9"));
+
+    // The same new address twice in one group: one subscriber, one mail.
+    let twice = [new_signup("c@example.org"), new_signup("C@example.org")];
+    let outcomes = store.record_signups(&twice, now).await.unwrap();
+    assert!(matches!(outcomes[0], SignupOutcome::Queued { .. }));
+    assert!(matches!(outcomes[1], SignupOutcome::Throttled { .. }));
+    assert_eq!(
+        count(
+            &server,
+            "SELECT COUNT(*) FROM subscribers WHERE email = 'c@example.org'"
+        )
+        .await,
+        1
+    );
+    server.stop().await.unwrap();
+}

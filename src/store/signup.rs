@@ -1,6 +1,8 @@
 //! Queries of the sign-up flow: recording sign-ups (pending subscriber, consent event and
 //! confirmation notice together), confirming, and resubscribing from an unsubscribe link.
 
+use std::collections::{HashMap, HashSet};
+
 use sqlx::{Connection, SqliteConnection};
 
 use super::subscribers::{apply_status_change, parse_status, Request};
@@ -9,6 +11,10 @@ use crate::domain::{EmailAddress, SubscriberName, SubscriberStatus};
 
 /// How long after a confirmation mail was queued for an address no other one is queued.
 pub const CONFIRM_RESEND_SECONDS: i64 = 10 * 60;
+
+/// Sign-ups per multi-row statement: 9 bound values a row stay far under SQLite's limit of
+/// 32,766 bound variables.
+const GROUP_CHUNK: usize = 500;
 
 /// One sign-up from the web form or the JSON API, parsed.
 #[derive(Debug, Clone)]
@@ -70,8 +76,8 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let mut outcomes = Vec::with_capacity(signups.len());
-        for signup in signups {
-            outcomes.push(record_one(&mut tx, signup, now).await?);
+        for chunk in signups.chunks(GROUP_CHUNK) {
+            outcomes.extend(record_group(&mut tx, chunk, now).await?);
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -174,6 +180,115 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(Some(SubscriberStatus::Active))
+    }
+}
+
+/// Records a group with one multi-row statement per table for the new addresses (the
+/// common case, and the one a burst of sign-ups is made of), and the statement-per-row path
+/// of [`record_one`] for addresses already held. A group naming one address twice takes the
+/// per-row path throughout, so the second sign-up sees the first.
+async fn record_group(
+    tx: &mut SqliteConnection,
+    signups: &[NewSignup],
+    now: i64,
+) -> Result<Vec<SignupOutcome>, StoreError> {
+    let folded: Vec<String> = signups.iter().map(|s| s.email.folded()).collect();
+    let distinct: HashSet<&str> = folded.iter().map(String::as_str).collect();
+    if distinct.len() < signups.len() {
+        let mut outcomes = Vec::with_capacity(signups.len());
+        for signup in signups {
+            outcomes.push(record_one(tx, signup, now).await?);
+        }
+        return Ok(outcomes);
+    }
+
+    // Anonymous `?` placeholders: see `insert_subscriber_rows` in subscribers.rs.
+    let mut sql = String::from(
+        "INSERT INTO subscribers \
+         (email, name, status, attributes, created_at, consent_ip, consent_user_agent, source) \
+         VALUES ",
+    );
+    push_rows(
+        &mut sql,
+        "(?, ?, 'pending', '{}', ?, ?, ?, 'web')",
+        signups.len(),
+    );
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id, email");
+    let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+    for s in signups {
+        query = query
+            .bind(s.email.as_str())
+            .bind(s.name.as_ref().map(SubscriberName::as_str))
+            .bind(now)
+            .bind(s.ip.as_deref())
+            .bind(s.user_agent.as_deref());
+    }
+    let inserted: HashMap<String, i64> = query
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(id, email)| (email.to_ascii_lowercase(), id))
+        .collect();
+
+    let mut outcomes = Vec::with_capacity(signups.len());
+    let mut new: Vec<(&NewSignup, i64)> = Vec::with_capacity(inserted.len());
+    for (signup, key) in signups.iter().zip(&folded) {
+        match inserted.get(key) {
+            Some(&id) => {
+                new.push((signup, id));
+                outcomes.push(SignupOutcome::Queued { subscriber_id: id });
+            }
+            None => outcomes.push(record_one(tx, signup, now).await?),
+        }
+    }
+    if new.is_empty() {
+        return Ok(outcomes);
+    }
+
+    let mut sql = String::from(
+        "INSERT INTO events (occurred_at, kind, subscriber_id, ip, user_agent, source, detail) \
+         VALUES ",
+    );
+    push_rows(
+        &mut sql,
+        "(?, 'subscribe', ?, ?, ?, 'web', json_object('status', 'pending', 'from', NULL, \
+         'via', ?, 'email', ?, 'name', ?, 'consent', ?))",
+        new.len(),
+    );
+    let mut query = sqlx::query(&sql);
+    for (s, id) in &new {
+        query = query
+            .bind(now)
+            .bind(*id)
+            .bind(s.ip.as_deref())
+            .bind(s.user_agent.as_deref())
+            .bind(s.via)
+            .bind(s.email.as_str())
+            .bind(s.name.as_ref().map(SubscriberName::as_str))
+            .bind(&s.consent);
+    }
+    query.execute(&mut *tx).await?;
+
+    let mut sql = String::from(
+        "INSERT INTO notices (subscriber_id, kind, queued_at, next_attempt_at) VALUES ",
+    );
+    push_rows(&mut sql, "(?, 'confirm', ?, ?)", new.len());
+    let mut query = sqlx::query(&sql);
+    for (_, id) in &new {
+        query = query.bind(*id).bind(now).bind(now);
+    }
+    query.execute(&mut *tx).await?;
+    Ok(outcomes)
+}
+
+/// Appends `row` `n` times, separated by commas.
+fn push_rows(sql: &mut String, row: &str, n: usize) {
+    sql.reserve(n * (row.len() + 1));
+    for i in 0..n {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(row);
     }
 }
 
