@@ -13,6 +13,9 @@
 #                          measures the sign-up path alone.
 #   MAIL=outbox            smtp.url = file://outbox: the worker writes every confirmation
 #                          as a .eml file while the benchmark runs, competing for the CPU.
+#   RATE=N                 paced load instead of as fast as possible: each connection waits
+#                          CONNECTIONS/N seconds between requests (wrk's delay()), about N
+#                          requests/s in all, to read the latency at that rate
 #   WRK_THREADS            wrk threads (default 2)
 #   HERALD_BIN             a prebuilt binary instead of `cargo build --release`
 #   CARGO_TARGET_DIR       where cargo builds (default ./target)
@@ -85,6 +88,15 @@ function done(summary, latency, requests)
 end
 LUA
 
+if [[ -n "${RATE:-}" ]]; then
+    pace_ms=$((connections * 1000 / RATE))
+    cat >>"$work/signup.lua" <<LUA
+function delay()
+    return $pace_ms
+end
+LUA
+fi
+
 port_base=$((20000 + RANDOM % 20000))
 for run in $(seq 1 "$runs"); do
     dir="$work/run$run"
@@ -118,7 +130,7 @@ for run in $(seq 1 "$runs"); do
         exit 1
     }
 
-    echo "== run $run: wrk -t$threads -c$connections -d${seconds}s --latency (mail: $mail)"
+    echo "== run $run: wrk -t$threads -c$connections -d${seconds}s --latency (mail: $mail${RATE:+, paced at about $RATE/s})"
     wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s "$work/signup.lua" \
         "http://127.0.0.1:$port/subscribe" | tee "$dir/wrk.txt"
     kill -TERM "$server_pid"

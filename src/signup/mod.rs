@@ -15,6 +15,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ use crate::store::{NewSignup, SignupOutcome, Store};
 pub const GROUP_MAX: usize = 512;
 /// Sign-ups waiting for the writer before a handler waits for room.
 const QUEUE_DEPTH: usize = 4096;
+/// How often the WAL is checkpointed while sign-ups stream in.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// Longest user agent kept in the consent record.
 const USER_AGENT_MAX: usize = 512;
 
@@ -170,7 +173,13 @@ impl SignupQueue {
     /// confirmation mail (the notice worker listens).
     pub fn start(store: Store, wake: Arc<Notify>) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let writer = tokio::spawn(write_signups(store, rx, wake));
+        let wrote = Arc::new(AtomicBool::new(false));
+        let writer = tokio::spawn(write_signups(store.clone(), rx, wake, wrote.clone()));
+        tokio::spawn(checkpoint_while_writing(
+            store,
+            wrote,
+            writer.abort_handle(),
+        ));
         (Self { tx }, writer)
     }
 
@@ -194,6 +203,7 @@ async fn write_signups(
     store: Store,
     mut rx: mpsc::Receiver<(NewSignup, Reply)>,
     wake: Arc<Notify>,
+    wrote: Arc<AtomicBool>,
 ) {
     let mut group: Vec<NewSignup> = Vec::with_capacity(GROUP_MAX);
     let mut replies: Vec<Reply> = Vec::with_capacity(GROUP_MAX);
@@ -210,6 +220,7 @@ async fn write_signups(
             }
         }
         let result = commit(&store, &group).await;
+        wrote.store(true, Ordering::Relaxed);
         match result {
             Ok(outcomes) => {
                 if outcomes
@@ -230,6 +241,26 @@ async fn write_signups(
             }
         }
         group.clear();
+    }
+}
+
+/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] while sign-ups are being written (see
+/// [`Store::checkpoint_passive`]), so a burst of sign-ups is not stalled now and then by a
+/// checkpoint inside its commit. Ends with the writer.
+async fn checkpoint_while_writing(
+    store: Store,
+    wrote: Arc<AtomicBool>,
+    writer: tokio::task::AbortHandle,
+) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !writer.is_finished() {
+        tick.tick().await;
+        if wrote.swap(false, Ordering::Relaxed) {
+            if let Err(e) = store.checkpoint_passive().await {
+                tracing::warn!(error = %e, "cannot checkpoint the WAL");
+            }
+        }
     }
 }
 
