@@ -5,7 +5,7 @@
 //! transaction per group. A `sending` row whose lease expired (a crash) goes back to
 //! `retry`, due at once.
 
-use sqlx::Connection;
+use sqlx::{Connection, Row};
 
 use super::deliveries::OutcomeKind;
 use super::subscribers::parse_status;
@@ -83,31 +83,29 @@ impl Store {
         .bind(i64::from(limit))
         .execute(&mut *tx)
         .await?;
-        let rows: Vec<(i64, String, i64, i64, i64, String, Option<String>, String)> =
-            sqlx::query_as(
-                "SELECT n.id, n.kind, n.attempts, n.queued_at, s.id, s.email, s.name, s.status \
-                 FROM notices n JOIN subscribers s ON s.id = n.subscriber_id \
-                 WHERE n.status = 'sending' AND n.lease_token = ?1 ORDER BY n.id",
-            )
-            .bind(lease_token)
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT n.id, n.kind, n.attempts, n.queued_at, s.id AS subscriber_id, s.email, \
+                    s.name, s.status \
+             FROM notices n JOIN subscribers s ON s.id = n.subscriber_id \
+             WHERE n.status = 'sending' AND n.lease_token = ?1 ORDER BY n.id",
+        )
+        .bind(lease_token)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
-        rows.into_iter()
-            .map(
-                |(id, kind, attempts, queued_at, subscriber_id, email, name, status)| {
-                    Ok(NoticeClaim {
-                        id,
-                        kind,
-                        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-                        queued_at,
-                        subscriber_id,
-                        email,
-                        name,
-                        status: parse_status(&status)?,
-                    })
-                },
-            )
+        rows.iter()
+            .map(|row| {
+                Ok(NoticeClaim {
+                    id: row.try_get("id")?,
+                    kind: row.try_get("kind")?,
+                    attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                    queued_at: row.try_get("queued_at")?,
+                    subscriber_id: row.try_get("subscriber_id")?,
+                    email: row.try_get("email")?,
+                    name: row.try_get("name")?,
+                    status: parse_status(row.try_get("status")?)?,
+                })
+            })
             .collect()
     }
 
@@ -198,27 +196,26 @@ impl Store {
 
     /// Every notice of subscriber `id`, oldest first.
     pub async fn notices_of(&self, subscriber_id: i64) -> Result<Vec<NoticeRow>, StoreError> {
-        let rows: Vec<(i64, i64, String, String, i64, i64, Option<String>)> = sqlx::query_as(
+        let rows = sqlx::query(
             "SELECT id, subscriber_id, kind, status, attempts, queued_at, last_reply \
              FROM notices WHERE subscriber_id = ?1 ORDER BY id",
         )
         .bind(subscriber_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, subscriber_id, kind, status, attempts, queued_at, last_reply)| NoticeRow {
-                    id,
-                    subscriber_id,
-                    kind,
-                    status,
-                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-                    queued_at,
-                    last_reply,
-                },
-            )
-            .collect())
+        rows.iter()
+            .map(|row| {
+                Ok(NoticeRow {
+                    id: row.try_get("id")?,
+                    subscriber_id: row.try_get("subscriber_id")?,
+                    kind: row.try_get("kind")?,
+                    status: row.try_get("status")?,
+                    attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                    queued_at: row.try_get("queued_at")?,
+                    last_reply: row.try_get("last_reply")?,
+                })
+            })
+            .collect()
     }
 
     /// How many notices have each status (statuses with none are left out).
