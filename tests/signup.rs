@@ -793,3 +793,54 @@ async fn a_group_of_sign_ups_follows_the_same_rules_as_single_ones() {
     );
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_notice_left_sending_by_a_crashed_worker_is_sent_once_its_lease_ends() {
+    let server = start().await;
+    let smtp = relay(&server);
+    smtp.set_faults(Faults::new().with(Fault::reply(Stage::Connect, 554, "5.3.2 down")));
+    let email = "crash@example.org";
+    assert_eq!(post_form(&server, &[("email", email)]).await.status, 200);
+    let id = subscriber(&server, email).await.unwrap().id;
+    // As if another herald process had claimed the row and died holding it.
+    sqlx::query(
+        "UPDATE notices SET status = 'sending', lease_token = 42, lease_until = ? \
+         WHERE subscriber_id = ?",
+    )
+    .bind(chrono::Utc::now().timestamp() - 1)
+    .bind(id)
+    .execute(&mut db(&server).await)
+    .await
+    .unwrap();
+    smtp.clear_faults();
+    let mails = wait_for_mails(&server, email, 1).await;
+    assert!(subject(&mails[0]).starts_with("Confirm your subscription"));
+    let sent = eventually(MAIL_WAIT, || async {
+        server.app.store.notices_of(id).await.unwrap()[0].status == "sent"
+    })
+    .await;
+    assert!(sent);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_welcome_mjml_a_confirmation_sends_no_welcome_mail() {
+    let templates = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    for name in ["newsletter.mjml", "confirm.mjml", "confirm.txt"] {
+        std::fs::copy(source.join(name), templates.path().join(name)).unwrap();
+    }
+    let dir = templates.path().to_path_buf();
+    let server = start_with(move |s| s.newsletter.templates_dir = dir).await;
+    assert!(server.app.notices.welcome.is_none());
+    let email = "nowelcome@example.org";
+    assert_eq!(post_form(&server, &[("email", email)]).await.status, 200);
+    let mails = wait_for_mails(&server, email, 1).await;
+    let (text, _) = parts(&mails[0]);
+    assert_eq!(get(&link(&text, &server, "confirm")).await.status, 200);
+    assert_eq!(status(&server, email).await, SubscriberStatus::Active);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(mails_to(&server, email).len(), 1, "no welcome mail");
+    assert_eq!(count(&server, "SELECT COUNT(*) FROM notices").await, 1);
+    server.stop().await.unwrap();
+}
