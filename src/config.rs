@@ -69,6 +69,9 @@ pub struct NewsletterSettings {
     pub list_id: Option<String>,
     /// Address for `mailto:` unsubscribe requests in List-Unsubscribe. Optional.
     pub unsubscribe_mailto: Option<String>,
+    /// The consent wording shown above the sign-up button and stored with every sign-up
+    /// (the consent record).
+    pub consent: String,
 }
 
 impl Default for NewsletterSettings {
@@ -83,9 +86,14 @@ impl Default for NewsletterSettings {
             templates_dir: "templates".into(),
             list_id: None,
             unsubscribe_mailto: None,
+            consent: DEFAULT_CONSENT.into(),
         }
     }
 }
+
+/// The default `newsletter.consent`.
+pub const DEFAULT_CONSENT: &str = "I would like to receive this newsletter by email. I can \
+     unsubscribe at any time with the link at the bottom of every issue.";
 
 /// `[database]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -202,6 +210,8 @@ pub struct WebSettings {
     /// `HERALD__WEB__SECRET_KEY`; when unset, a random key is created in `secret_key_file`.
     pub secret_key: Option<SecretString>,
     pub secret_key_file: PathBuf,
+    /// Sign-ups accepted per client IP per minute (`POST /subscribe`); 0 means no limit.
+    pub signup_per_ip_per_minute: u32,
 }
 
 impl Default for WebSettings {
@@ -212,6 +222,7 @@ impl Default for WebSettings {
             admin_token_file: "herald.admin-token".into(),
             secret_key: None,
             secret_key_file: "herald.secret".into(),
+            signup_per_ip_per_minute: 10,
         }
     }
 }
@@ -285,6 +296,9 @@ impl Settings {
                 "newsletter.base_url",
                 "must be an http:// or https:// URL".into(),
             ));
+        }
+        if self.newsletter.consent.trim().is_empty() {
+            return Err(bad("newsletter.consent", "must not be empty".into()));
         }
         if self.newsletter.name.trim().is_empty() || self.newsletter.name.contains(['\r', '\n']) {
             return Err(bad("newsletter.name", "must be one non-empty line".into()));

@@ -27,12 +27,15 @@
 //! - [`store`]: every SQL statement. Only it knows sqlx.
 //! - [`subscribers`]: CSV import and export over the store.
 //! - [`dispatch`]: the ledger-driven send loop and its retry policy.
+//! - [`signup`]: the public sign-up: parsing, the per-IP limit, the group-commit writer.
+//! - [`notices`]: the worker sending confirmation and welcome mails from their durable queue.
 //! - [`preview`]: one sample recipient's copy, as `herald preview` shows it.
 //! - [`editor`]: what the editor API and the dashboard do (status, send now under an
 //!   idempotency key, retry failed, test copies, subscriber list), shared by both.
 //! - [`schedule`]: the cron schedule, which issue a tick sends, and the scheduler task.
 //! - [`server`]: `herald serve`: the web server and the background tasks, stopped together.
-//! - [`web`]: the HTTP server (unsubscribe links, archive, feed). Only it knows axum.
+//! - [`web`]: the HTTP server (sign-up, confirmation, unsubscribe links, archive, feed).
+//!   Only it knows axum.
 //! - [`cli`]: the `herald` commands, thin over the above.
 
 #![forbid(unsafe_code)]
@@ -45,10 +48,12 @@ pub mod editor;
 pub mod issue;
 pub mod links;
 pub mod mail;
+pub mod notices;
 pub mod preview;
 pub mod render;
 pub mod schedule;
 pub mod server;
+pub mod signup;
 pub mod startup;
 pub mod store;
 pub mod subscribers;

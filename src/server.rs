@@ -1,5 +1,6 @@
-//! `herald serve` as a library call: the web server, the long-running dispatcher and the
-//! other background tasks in one process, stopped together.
+//! `herald serve` as a library call: the web server, the long-running dispatcher, the notice
+//! worker (confirmation and welcome mails) and the other background tasks in one process,
+//! stopped together.
 //!
 //! [`run`] starts every task over one [`App`], waits for the shutdown future, then tells
 //! each task to stop through a `watch` channel and waits for all of them: the web server
@@ -14,10 +15,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::dispatch;
 use crate::schedule::{Clock, Schedule, ScheduleError, Scheduler};
 use crate::startup::{App, StartupError};
 use crate::web::{self, AppState};
+use crate::{dispatch, notices};
 
 /// What can stop `herald serve`.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,13 @@ pub async fn run(
         Scheduler::new(schedule, Clock::system())
             .run(&schedule_app, schedule_stop)
             .await;
+        Ok(())
+    });
+
+    let notice_app = app.clone();
+    let notice_stop = stop_rx.clone();
+    tasks.spawn(async move {
+        notices::run(&notice_app, notice_stop).await;
         Ok(())
     });
 

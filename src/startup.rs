@@ -1,5 +1,5 @@
 //! Building herald's long-lived parts from settings, once: the store, the templates, the
-//! composer and the transport. The CLI commands (and the server) start from an [`App`], so
+//! composer, the transport and the notice mails. The CLI commands (and the server) start from an [`App`], so
 //! each of them is a few lines over the same library calls.
 
 use std::path::Path;
@@ -13,6 +13,7 @@ use crate::domain::{EmailAddress, IssueSlug, TokenKey};
 use crate::issue::{self, Issue, IssueError};
 use crate::links::Links;
 use crate::mail::{Composer, MailError, SendOutcome, Transport};
+use crate::notices::Notices;
 use crate::render::{self, RenderError, RenderedIssue, Templates};
 use crate::store::{self, Enqueued, Store, StoreError};
 
@@ -45,6 +46,10 @@ pub struct App {
     pub transport: Arc<Transport>,
     /// Wakes the long-running dispatcher of `herald serve` when work was enqueued.
     pub dispatch_wake: Arc<Notify>,
+    /// The confirmation and welcome mails, rendered once.
+    pub notices: Notices,
+    /// Wakes the notice worker of `herald serve` when a notice was queued.
+    pub notice_wake: Arc<Notify>,
 }
 
 /// An issue loaded and rendered once, ready to be sent.
@@ -66,6 +71,7 @@ impl App {
         let composer = Arc::new(Composer::new(&settings, key)?);
         let transport = Arc::new(Transport::from_settings(&settings.smtp)?);
         let templates = Templates::load(&settings.newsletter.templates_dir)?;
+        let notices = Notices::render(&templates, &settings.newsletter, &links)?;
         let store = store::connect(&settings.database.url).await?;
         Ok(Self {
             settings,
@@ -75,6 +81,8 @@ impl App {
             composer,
             transport,
             dispatch_wake: Arc::new(Notify::new()),
+            notices,
+            notice_wake: Arc::new(Notify::new()),
         })
     }
 

@@ -16,7 +16,8 @@ use super::MailError;
 use crate::config::Settings;
 use crate::domain::{EmailAddress, Purpose, SubscriberName, TokenKey};
 use crate::links::Links;
-use crate::render::{Recipient, RenderedIssue};
+use crate::render::notice::CONFIRM_DAYS;
+use crate::render::{Escape, NoticeKind, Recipient, RenderedIssue, RenderedNotice, Split};
 
 /// The subscriber id that test copies and previews carry. No stored subscriber has it
 /// (SQLite ids start at 1), so their unsubscribe links verify but unsubscribe nobody.
@@ -200,6 +201,73 @@ impl Composer {
             unsubscribe_url: &unsubscribe_url,
         };
         let body = issue.body.personalise(&recipient);
+        let content_type = issue.body.content_type();
+        self.build(
+            &issue.subject,
+            body,
+            &content_type,
+            to,
+            &issue.slug,
+            Some(&unsubscribe_url),
+        )
+    }
+
+    /// Builds `to`'s notice (the confirmation or welcome mail of a sign-up). The
+    /// confirmation mail carries a confirmation link signed for the subscriber that expires
+    /// [`CONFIRM_DAYS`] after `now` (Unix seconds), and no List-* headers: the reader is not
+    /// on the list yet. The welcome mail comes from the list and carries List-Unsubscribe
+    /// (RFC 8058 one-click), like an issue.
+    pub fn compose_notice(
+        &self,
+        notice: &RenderedNotice,
+        to: &MailRecipient,
+        now: i64,
+    ) -> Result<OutgoingMail, MailError> {
+        let (link, unsubscribe_url) = match notice.kind {
+            NoticeKind::Confirm => {
+                let expires = now.saturating_add(CONFIRM_DAYS * 24 * 3600);
+                let token = self
+                    .key
+                    .sign(Purpose::Confirm, to.subscriber_id, Some(expires));
+                (self.links.confirm(&token), None)
+            }
+            NoticeKind::Welcome => {
+                let token = self.key.sign(Purpose::Unsubscribe, to.subscriber_id, None);
+                let url = self.links.unsubscribe(&token);
+                (url.clone(), Some(url))
+            }
+        };
+        let copy = notice.personalise(to.name.as_ref().map(SubscriberName::as_str), &link);
+        let body = EncodedBody::new(
+            &Split::new(&copy.text, Escape::None),
+            &Split::new(&copy.html, Escape::Html),
+        );
+        let recipient = Recipient {
+            email: to.email.as_str(),
+            name: to.name.as_ref().map(SubscriberName::as_str),
+            unsubscribe_url: unsubscribe_url.as_deref().unwrap_or_default(),
+        };
+        let bytes = body.personalise(&recipient);
+        self.build(
+            &one_line(&copy.subject),
+            bytes,
+            &body.content_type(),
+            to,
+            notice.kind.as_str(),
+            unsubscribe_url.as_deref(),
+        )
+    }
+
+    /// The message around a finished 7-bit body: every header, then DKIM when configured.
+    fn build(
+        &self,
+        subject: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        to: &MailRecipient,
+        id_tag: &str,
+        unsubscribe_url: Option<&str>,
+    ) -> Result<OutgoingMail, MailError> {
         debug_assert!(
             is_seven_bit(&body),
             "the encoded body is 7-bit with short lines"
@@ -215,29 +283,32 @@ impl Composer {
             })?;
         let to_mailbox = Mailbox::new(to.name.as_ref().map(|n| n.as_str().to_owned()), address);
 
-        let message_id = self.new_message_id(&issue.slug);
-        let mut list_unsubscribe = format!("<{unsubscribe_url}>");
-        if let Some(mailto) = &self.unsubscribe_mailto {
-            list_unsubscribe.push_str(mailto);
-        }
-
-        let content_type = ContentType::parse(&issue.body.content_type())
-            .map_err(|e| MailError::Build(e.to_string()))?;
+        let message_id = self.new_message_id(id_tag);
+        let content_type =
+            ContentType::parse(content_type).map_err(|e| MailError::Build(e.to_string()))?;
         let body = Body::dangerous_pre_encoded(body, ContentTransferEncoding::SevenBit);
         let mut builder = Message::builder().from(self.from.clone());
         if let Some(reply_to) = &self.reply_to {
             builder = builder.reply_to(reply_to.clone());
         }
-        let mut message = builder
+        let mut builder = builder
             .to(to_mailbox)
-            .subject(issue.subject.clone())
+            .subject(subject.to_owned())
             .date_now()
             .message_id(Some(message_id.clone()))
             .header(MIME_VERSION_1_0)
-            .header(content_type)
-            .header(ListId(self.list_id.clone()))
-            .header(ListUnsubscribe(list_unsubscribe))
-            .header(ListUnsubscribePost)
+            .header(content_type);
+        if let Some(url) = unsubscribe_url {
+            let mut list_unsubscribe = format!("<{url}>");
+            if let Some(mailto) = &self.unsubscribe_mailto {
+                list_unsubscribe.push_str(mailto);
+            }
+            builder = builder
+                .header(ListId(self.list_id.clone()))
+                .header(ListUnsubscribe(list_unsubscribe))
+                .header(ListUnsubscribePost);
+        }
+        let mut message = builder
             .body(body)
             .map_err(|e| MailError::Build(e.to_string()))?;
         if let Some(dkim) = &self.dkim {

@@ -9,6 +9,9 @@
 //!   personalises the HTML and text (a concatenation), sets `List-Unsubscribe` (RFC 2369,
 //!   with RFC 8058 one-click), `List-Id` (RFC 2919) and a Message-ID of our own, and DKIM-signs
 //!   the result when `smtp.dkim_*` is configured.
+//! - [`Composer::compose_notice`] builds the sign-up flow's confirmation mail (with a
+//!   confirmation link that expires after seven days, and no List-* headers) and welcome mail
+//!   (with List-Unsubscribe, like an issue) from a [`RenderedNotice`](crate::render::RenderedNotice).
 //! - [`OutgoingMail`] holds the finished message: its Message-ID (for logs and the delivery
 //!   ledger), its exact bytes, and its envelope.
 //!

@@ -7,10 +7,12 @@
 //! - `html`: the body fragment, sanitised by ammonia and made well-formed with inline styles;
 //! - `text`: the plain-text alternative from the same events;
 //! - [`templates`]: the minijinja layout, `templates/newsletter.mjml`;
-//! - [`personalise`]: cutting the output at per-recipient slots.
+//! - [`personalise`]: cutting the output at per-recipient slots;
+//! - [`notice`]: the confirmation and welcome mails of the sign-up flow.
 
 mod html;
 mod markdown;
+pub mod notice;
 pub mod personalise;
 mod raw;
 pub mod templates;
@@ -21,6 +23,7 @@ use std::path::PathBuf;
 
 use minijinja::{context, Value};
 
+pub use notice::{NoticeCopy, NoticeKind, RenderedNotice};
 pub use personalise::{Escape, Recipient, Slot, Split, SplitPiece};
 pub use templates::Templates;
 
@@ -135,8 +138,8 @@ fn layout_context(
     }
 }
 
-/// Parses and renders MJML with mrml. Includes are disabled: the layout is one file.
-fn mjml_to_html(mjml: &str, template: &str) -> Result<String, RenderError> {
+/// Parses and renders MJML with mrml (also for the notice mails). Includes are disabled: the layout is one file.
+pub(crate) fn mjml_to_html(mjml: &str, template: &str) -> Result<String, RenderError> {
     let parsed = mrml::parse(mjml).map_err(|e| RenderError::Mjml {
         template: template.to_string(),
         message: e.to_string(),

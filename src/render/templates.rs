@@ -11,13 +11,29 @@ use super::RenderError;
 /// The issue layout: MJML that mrml turns into the HTML part.
 pub const NEWSLETTER: &str = "newsletter.mjml";
 
+/// The confirmation mail of a sign-up (double opt-in): MJML, and its plain-text part.
+pub const CONFIRM: &str = "confirm.mjml";
+pub const CONFIRM_TEXT: &str = "confirm.txt";
+/// The welcome mail, sent on confirmation only when `welcome.mjml` is in the folder (it has
+/// no built-in copy, so deleting the file turns the welcome mail off). Its text part falls
+/// back to the built-in `welcome.txt`.
+pub const WELCOME: &str = "welcome.mjml";
+pub const WELCOME_TEXT: &str = "welcome.txt";
+
 /// Templates compiled into the binary, used when the folder lacks them.
-const BUILT_IN: &[(&str, &str)] = &[(NEWSLETTER, include_str!("../../templates/newsletter.mjml"))];
+const BUILT_IN: &[(&str, &str)] = &[
+    (NEWSLETTER, include_str!("../../templates/newsletter.mjml")),
+    (CONFIRM, include_str!("../../templates/confirm.mjml")),
+    (CONFIRM_TEXT, include_str!("../../templates/confirm.txt")),
+    (WELCOME_TEXT, include_str!("../../templates/welcome.txt")),
+];
 
 /// The compiled templates.
 #[derive(Debug)]
 pub struct Templates {
     env: Environment<'static>,
+    /// Whether the folder holds `welcome.mjml`, which turns the welcome mail on.
+    has_welcome: bool,
 }
 
 impl Templates {
@@ -33,9 +49,26 @@ impl Templates {
                     source,
                 })?;
         }
+        let has_welcome = match read_optional(&dir.join(WELCOME))? {
+            Some(source) => {
+                env.add_template_owned(WELCOME, source).map_err(|source| {
+                    RenderError::Template {
+                        name: WELCOME.to_string(),
+                        source,
+                    }
+                })?;
+                true
+            }
+            None => false,
+        };
         let partials = dir.to_path_buf();
         env.set_loader(move |name| load_partial(&partials, name));
-        Ok(Self { env })
+        Ok(Self { env, has_welcome })
+    }
+
+    /// Whether a welcome mail is configured (`welcome.mjml` in the templates folder).
+    pub fn has_welcome(&self) -> bool {
+        self.has_welcome
     }
 
     /// Only the built-in templates (for tests and previews without a folder).
@@ -45,7 +78,10 @@ impl Templates {
             env.add_template(name, source)
                 .expect("built-in templates are checked by the test suite");
         }
-        Self { env }
+        Self {
+            env,
+            has_welcome: false,
+        }
     }
 
     /// Renders template `name` with `context`.

@@ -41,7 +41,9 @@
 
 mod deliveries;
 mod editor;
+mod notices;
 mod schedule;
+mod signup;
 mod subscribers;
 
 use std::str::FromStr;
@@ -57,7 +59,9 @@ pub use deliveries::{
     Claim, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome, OutcomeKind,
 };
 pub use editor::{StoredAnswer, SubscriberPage};
+pub use notices::{NoticeClaim, NoticeOutcome, NoticeRow};
 pub use schedule::{EnqueuedIssueDate, ScheduleRun, ScheduledEnqueue};
+pub use signup::{ConfirmOutcome, NewSignup, SignupOutcome, CONFIRM_RESEND_SECONDS};
 pub use subscribers::{
     AddOutcome, BatchOutcome, NewSubscriber, StatusChange, Subscriber, SubscriberRecord,
 };
@@ -157,6 +161,18 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(n)
+    }
+
+    /// Copies what the WAL holds into the database file without waiting for anyone
+    /// (`PRAGMA wal_checkpoint(PASSIVE)`). Run often from a task of its own while writes
+    /// stream in, it keeps the WAL short, so the automatic checkpoint that SQLite runs
+    /// inside a committing transaction once the WAL passes 1,000 pages rarely falls on a
+    /// writer that clients are waiting for.
+    pub async fn checkpoint_passive(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Closes every connection, checkpointing the WAL.

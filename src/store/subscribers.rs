@@ -538,7 +538,7 @@ fn status_times(status: SubscriberStatus, at: i64) -> (Option<i64>, Option<i64>)
     }
 }
 
-fn parse_status(s: &str) -> Result<SubscriberStatus, StoreError> {
+pub(super) fn parse_status(s: &str) -> Result<SubscriberStatus, StoreError> {
     s.parse()
         .map_err(|e: crate::domain::StatusError| StoreError::BadValue(e.to_string()))
 }
@@ -561,15 +561,15 @@ pub(super) fn subscriber_from_row(row: &SqliteRow) -> Result<Subscriber, StoreEr
 
 /// Who asked for a status change: the source, and for web requests the client's IP and
 /// user agent (the consent record).
-struct Request<'a> {
-    source: &'a str,
-    ip: Option<&'a str>,
-    user_agent: Option<&'a str>,
+pub(super) struct Request<'a> {
+    pub(super) source: &'a str,
+    pub(super) ip: Option<&'a str>,
+    pub(super) user_agent: Option<&'a str>,
 }
 
 /// Moves subscriber `id` from `from` to `to` inside `tx`, with the matching time columns, and
 /// appends the event (`unsubscribe`, `bounce`, `complain`, `confirm` or `status_change`).
-async fn apply_status_change(
+pub(super) async fn apply_status_change(
     tx: &mut sqlx::SqliteConnection,
     id: i64,
     from: SubscriberStatus,

@@ -1,5 +1,7 @@
-//! The public web server: unsubscribe links (RFC 8058 one-click), the archive of sent
-//! issues and its Atom feed, and a health check.
+//! The public web server: the sign-up form with double opt-in (`GET /`, `POST /subscribe`,
+//! `GET /confirm/{token}`), unsubscribe links (RFC 8058 one-click) with a way back
+//! (`POST /resubscribe/{token}`), the archive of sent issues and its Atom feed, and a health
+//! check.
 //!
 //! [`router`] builds the routes over an [`AppState`]; [`serve`] runs them on a listener until
 //! a shutdown future resolves, letting requests in flight finish. Every response carries
@@ -11,8 +13,10 @@
 mod admin;
 pub mod api;
 mod archive;
+mod confirm;
 mod error;
 pub mod pages;
+mod signup;
 mod unsubscribe;
 
 use std::collections::HashMap;
@@ -23,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{middleware, Router};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -33,6 +37,7 @@ pub use error::{ErrorPage, WebError};
 pub use pages::Pages;
 
 use crate::domain::TokenKey;
+use crate::signup::{IpLimiter, SignupQueue};
 use crate::startup::{App, StartupError};
 
 /// The largest request body accepted: the one-click body is 26 bytes.
@@ -58,21 +63,35 @@ struct Inner {
     /// Rendered archive pages by slug, with the source hash they were rendered from, so an
     /// edited issue file is rendered again.
     archive_cache: Mutex<HashMap<String, (String, Arc<str>)>>,
+    /// Hands sign-ups to the group-commit writer.
+    signups: SignupQueue,
+    /// Sign-ups per client IP (`web.signup_per_ip_per_minute`).
+    signup_limiter: IpLimiter,
+    /// The thank-you page, the same for every accepted sign-up, rendered once.
+    thanks: Arc<str>,
 }
 
 impl AppState {
-    /// Builds the state over `app`: the token key from `web.secret_key` and the pages from
-    /// `{templates_dir}/web/`.
+    /// Builds the state over `app`: the token key from `web.secret_key`, the pages from
+    /// `{templates_dir}/web/`, and the sign-up writer, spawned here (so this must run inside
+    /// a tokio runtime). The writer stops once the state and every clone of it are gone,
+    /// after committing what it was given.
     pub fn new(app: Arc<App>) -> Result<Self, StartupError> {
         let key = TokenKey::new(&app.settings.secret_key()?);
         let pages = Pages::load(&app.settings.newsletter.templates_dir)?;
         let editor = api::Editor::new(&app)?;
+        let (signups, _writer) = SignupQueue::start(app.store.clone(), app.notice_wake.clone());
+        let signup_limiter = IpLimiter::new(app.settings.web.signup_per_ip_per_minute);
+        let thanks = signup::thanks_page(&pages, &app.settings.newsletter.name)?;
         Ok(Self(Arc::new(Inner {
             editor,
             app,
             key,
             pages,
             archive_cache: Mutex::new(HashMap::new()),
+            signups,
+            signup_limiter,
+            thanks: thanks.into(),
         })))
     }
 
@@ -96,6 +115,18 @@ impl AppState {
         paragraphs: &[&str],
         hint: Option<&str>,
     ) -> Result<Html<String>, WebError> {
+        self.message_with_link(heading, paragraphs, hint, None)
+    }
+
+    /// The message page with a link under the paragraphs: `(url, text)`.
+    fn message_with_link(
+        &self,
+        heading: &str,
+        paragraphs: &[&str],
+        hint: Option<&str>,
+        link: Option<(&str, &str)>,
+    ) -> Result<Html<String>, WebError> {
+        let link = link.map(|(url, text)| minijinja::context! { url, text });
         self.page(
             pages::MESSAGE,
             minijinja::context! {
@@ -103,6 +134,7 @@ impl AppState {
                 heading,
                 paragraphs,
                 hint,
+                link,
             },
         )
     }
@@ -112,6 +144,10 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
+        .route("/", get(signup::form))
+        .route("/subscribe", post(signup::subscribe))
+        .route("/confirm/{token}", get(confirm::confirm))
+        .route("/resubscribe/{token}", post(unsubscribe::resubscribe))
         .route("/unsubscribe", get(unsubscribe::without_token))
         .route(
             "/unsubscribe/{token}",

@@ -15,6 +15,10 @@ pub const MESSAGE: &str = "message.html";
 pub const UNSUBSCRIBE: &str = "unsubscribe.html";
 /// The list of sent issues.
 pub const ARCHIVE: &str = "archive.html";
+/// The sign-up form.
+pub const SIGNUP: &str = "signup.html";
+/// After an unsubscribe: the result, with a resubscribe button.
+pub const UNSUBSCRIBED: &str = "unsubscribed.html";
 
 const BUILT_IN: &[(&str, &str)] = &[
     (LAYOUT, include_str!("../../templates/web/layout.html")),
@@ -24,6 +28,11 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../templates/web/unsubscribe.html"),
     ),
     (ARCHIVE, include_str!("../../templates/web/archive.html")),
+    (SIGNUP, include_str!("../../templates/web/signup.html")),
+    (
+        UNSUBSCRIBED,
+        include_str!("../../templates/web/unsubscribed.html"),
+    ),
 ];
 
 /// The compiled page templates.

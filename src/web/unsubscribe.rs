@@ -1,20 +1,25 @@
-//! `GET` and `POST /unsubscribe/{token}`.
+//! `GET` and `POST /unsubscribe/{token}`, and `POST /resubscribe/{token}`.
 //!
 //! `GET` shows one button, a plain form that posts back to the same URL (no JavaScript).
 //! `POST` is RFC 8058 one-click: no cookie, no CSRF token, no redirect; the signed token is
 //! the whole authority, and the unsubscribe takes effect before the 200 is sent. The body
 //! (`List-Unsubscribe=One-Click` from mail clients, the same from the page's form) is not
 //! required, since some clients post an empty or multipart body.
+//!
+//! The page shown after unsubscribing offers a way back: a "Resubscribe" button, a plain
+//! form posting the same signed token to `/resubscribe/{token}`. The token proves the
+//! reader holds a link mailed to the address, which they had confirmed, so an `unsubscribed`
+//! subscriber becomes `active` again at once, with a `subscribe` event.
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{header, Extensions, HeaderMap, HeaderValue};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::{pages, AppState, WebError};
 use crate::dispatch::unix_now;
-use crate::domain::{Purpose, TokenError};
+use crate::domain::{Purpose, SubscriberStatus, TokenError};
 use crate::store::StatusChange;
 
 /// The subscriber id of the test and preview copies (no such row).
@@ -56,17 +61,18 @@ fn test_copy(state: &AppState) -> Result<Response, WebError> {
         .map(private)
 }
 
-fn done(state: &AppState) -> Result<Response, WebError> {
-    let name = &state.app().settings.newsletter.name;
-    let line = format!("You will not receive {name} any more.");
+/// The page after unsubscribing; with `resubscribe` (the token) it offers a button to
+/// come back.
+fn done(state: &AppState, resubscribe: Option<&str>) -> Result<Response, WebError> {
+    let resubscribe_url =
+        resubscribe.map(|token| format!("{}resubscribe/{token}", state.app().links.base()));
     state
-        .message(
-            "You are unsubscribed",
-            &[line.as_str()],
-            Some(
-                "Changed your mind? You can sign up again from the newsletter's home page; \
-                 you will be asked to confirm your address.",
-            ),
+        .page(
+            pages::UNSUBSCRIBED,
+            minijinja::context! {
+                newsletter_name => &state.app().settings.newsletter.name,
+                resubscribe_url,
+            },
         )
         .map(private)
 }
@@ -108,8 +114,9 @@ pub async fn show(
         .find_subscriber_by_id(id)
         .await
         .map_err(WebError::internal)?;
-    if subscriber.as_ref().is_some_and(|s| s.status.is_opted_out()) {
-        return done(&state);
+    if let Some(s) = subscriber.as_ref().filter(|s| s.status.is_opted_out()) {
+        let offer = (s.status == SubscriberStatus::Unsubscribed).then_some(token.as_str());
+        return done(&state, offer);
     }
     // An erased subscriber gets the same form with no address: nothing tells whether one
     // was ever held.
@@ -151,13 +158,80 @@ pub async fn one_click(
         .unsubscribe_subscriber_by_id(id, "web", ip.as_deref(), user_agent.as_deref())
         .await
         .map_err(WebError::internal)?;
-    match change {
+    let offer = match change {
         StatusChange::Changed { from } => {
-            tracing::info!(subscriber_id = id, from = %from, "unsubscribed")
+            tracing::info!(subscriber_id = id, from = %from, "unsubscribed");
+            true
         }
-        StatusChange::Unchanged | StatusChange::NotFound => {}
+        StatusChange::Unchanged => state
+            .app()
+            .store
+            .find_subscriber_by_id(id)
+            .await
+            .map_err(WebError::internal)?
+            .is_some_and(|s| s.status == SubscriberStatus::Unsubscribed),
+        StatusChange::NotFound => false,
+    };
+    done(&state, offer.then_some(token.as_str()))
+}
+
+/// `POST /resubscribe/{token}` (the unsubscribe link's token): an `unsubscribed` subscriber
+/// becomes `active` again. Repeating it is harmless.
+#[tracing::instrument(skip_all)]
+pub async fn resubscribe(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Result<Response, WebError> {
+    let id = verify(&state, &token)?;
+    if id == TEST_RECIPIENT {
+        return test_copy(&state);
     }
-    done(&state)
+    let ip = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(USER_AGENT_MAX).collect::<String>());
+    let status = state
+        .app()
+        .store
+        .resubscribe_subscriber(id, ip.as_deref(), user_agent.as_deref(), unix_now())
+        .await
+        .map_err(WebError::internal)?;
+    let name = &state.app().settings.newsletter.name;
+    let signup_url = state.app().links.base().to_string();
+    let (code, page) = match status {
+        Some(SubscriberStatus::Active) => {
+            tracing::info!(subscriber_id = id, "resubscribed");
+            let line = format!("Welcome back: {name} will reach you again with its next issue.");
+            let page = state.message("You are subscribed again", &[line.as_str()], None)?;
+            (StatusCode::OK, page)
+        }
+        Some(_) => {
+            let page = state.message_with_link(
+                "This address cannot be resubscribed from here",
+                &["Please sign up again with the form; you will be asked to confirm your                    address."],
+                None,
+                Some((&signup_url, "Sign up")),
+            )?;
+            (StatusCode::CONFLICT, page)
+        }
+        None => {
+            let page = state.message_with_link(
+                "This subscription no longer exists",
+                &["The address this link was sent to has been removed from the list."],
+                None,
+                Some((&signup_url, "Sign up again")),
+            )?;
+            (StatusCode::GONE, page)
+        }
+    };
+    let mut response = private(page);
+    *response.status_mut() = code;
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -1,0 +1,124 @@
+//! `GET /confirm/{token}`: the second step of double opt-in.
+//!
+//! The token is signed for [`Purpose::Confirm`] and one subscriber, and expires seven days
+//! after the mail was composed; it is verified in constant time. A valid link makes a
+//! `pending` subscriber `active` (with a `confirm` event carrying the IP and user agent) and
+//! queues the welcome mail when one is configured. Using the link again shows the same page
+//! and changes nothing. A changed link gets a friendly 400, an expired one a 410 that offers
+//! to sign up again, and a link for a subscriber who has been erased a 410.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::{AppState, WebError};
+use crate::dispatch::unix_now;
+use crate::domain::{Purpose, TokenError};
+use crate::store::ConfirmOutcome;
+
+/// Longest user agent kept on the event.
+const USER_AGENT_MAX: usize = 512;
+
+/// A page that must not be cached anywhere: its URL carries a token.
+fn private(status: StatusCode, html: Html<String>) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        html,
+    )
+        .into_response()
+}
+
+/// `GET /confirm/{token}`.
+#[tracing::instrument(skip_all)]
+pub async fn confirm(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Result<Response, WebError> {
+    let signup_url = state.app().links.base().to_string();
+    let id = match state.0.key.verify(Purpose::Confirm, &token, unix_now()) {
+        Ok(id) => id,
+        Err(TokenError::Expired) => {
+            let page = state.message_with_link(
+                "This confirmation link has expired",
+                &[
+                    "Confirmation links work for seven days. Please sign up again: you will \
+                   get a new link straight away.",
+                ],
+                None,
+                Some((&signup_url, "Sign up again")),
+            )?;
+            return Ok(private(StatusCode::GONE, page));
+        }
+        Err(e) => {
+            tracing::info!(reason = %e, "confirmation link rejected");
+            return Err(WebError::BadLink);
+        }
+    };
+    let ip = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(USER_AGENT_MAX).collect::<String>());
+    let app = state.app();
+    let welcome = app.notices.welcome.is_some();
+    let outcome = app
+        .store
+        .confirm_subscriber(
+            id,
+            ip.as_deref(),
+            user_agent.as_deref(),
+            welcome,
+            unix_now(),
+        )
+        .await
+        .map_err(WebError::internal)?;
+    let name = &app.settings.newsletter.name;
+    match outcome {
+        ConfirmOutcome::Confirmed | ConfirmOutcome::AlreadyActive => {
+            if outcome == ConfirmOutcome::Confirmed {
+                tracing::info!(subscriber_id = id, "subscription confirmed");
+                if welcome {
+                    app.notice_wake.notify_one();
+                }
+            }
+            let line = format!("Thank you: your address is confirmed, and {name} will reach you with its next issue.");
+            let archive = format!("{}archive", app.links.base());
+            let page = state.message_with_link(
+                "You are subscribed",
+                &[line.as_str()],
+                Some("Every issue has a link to unsubscribe at the bottom."),
+                Some((&archive, "Read past issues")),
+            )?;
+            Ok(private(StatusCode::OK, page))
+        }
+        ConfirmOutcome::NotPending(status) => {
+            tracing::info!(subscriber_id = id, status = %status, "confirmation of an opted-out subscriber ignored");
+            let page = state.message_with_link(
+                "Nothing to confirm",
+                &[
+                    "This address left the list after this link was sent, so the link no \
+                   longer applies. To receive the newsletter again, please sign up again.",
+                ],
+                None,
+                Some((&signup_url, "Sign up again")),
+            )?;
+            Ok(private(StatusCode::CONFLICT, page))
+        }
+        ConfirmOutcome::NotFound => {
+            let page = state.message_with_link(
+                "This subscription no longer exists",
+                &["The address this link was sent to has been removed from the list."],
+                None,
+                Some((&signup_url, "Sign up again")),
+            )?;
+            Ok(private(StatusCode::GONE, page))
+        }
+    }
+}
