@@ -7,19 +7,14 @@
 //! and changes nothing. A changed link gets a friendly 400, an expired one a 410 that offers
 //! to sign up again, and a link for a subscriber who has been erased a 410.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::{AppState, WebError};
+use super::{AppState, Visitor, WebError};
 use crate::dispatch::unix_now;
 use crate::domain::{Purpose, TokenError};
 use crate::store::ConfirmOutcome;
-
-/// Longest user agent kept on the event.
-const USER_AGENT_MAX: usize = 512;
 
 /// A page that must not be cached anywhere: its URL carries a token.
 fn private(status: StatusCode, html: Html<String>) -> Response {
@@ -59,13 +54,7 @@ pub async fn confirm(
             return Err(WebError::BadLink);
         }
     };
-    let ip = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string());
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(USER_AGENT_MAX).collect::<String>());
+    let Visitor { ip, user_agent } = Visitor::of(&headers, &extensions);
     let app = state.app();
     let welcome = app.notices.welcome.is_some();
     let outcome = app

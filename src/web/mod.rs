@@ -183,6 +183,29 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Who made a request, as the consent record and the event trail keep it: the socket's IP
+/// (behind a proxy, the proxy's) and the user agent, cut to [`Visitor::USER_AGENT_MAX`]
+/// characters.
+struct Visitor {
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl Visitor {
+    const USER_AGENT_MAX: usize = 512;
+
+    fn of(headers: &axum::http::HeaderMap, extensions: &axum::http::Extensions) -> Self {
+        let ip = extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(Self::USER_AGENT_MAX).collect());
+        Self { ip, user_agent }
+    }
+}
+
 /// The client's address from the connection (behind a proxy, the proxy's); the unspecified
 /// address when the server was started without connection info.
 fn client_ip(extensions: &axum::http::Extensions) -> std::net::IpAddr {

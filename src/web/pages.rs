@@ -39,15 +39,28 @@ const BUILT_IN: &[(&str, &str)] = &[
 #[derive(Debug)]
 pub struct Pages {
     env: Environment<'static>,
+    /// The folder below `templates_dir` the set is read from, for error messages.
+    folder: &'static str,
 }
 
 impl Pages {
     /// Reads the pages from `templates_dir/web/`, falling back to the built-in copy of each
     /// missing file, and compiles them.
     pub fn load(templates_dir: &Path) -> Result<Self, RenderError> {
-        let dir = templates_dir.join("web");
+        Self::load_set(templates_dir, "web", BUILT_IN)
+    }
+
+    /// Reads the set of templates `built_in` names from `templates_dir/{folder}/`, falling
+    /// back to the built-in copy of each missing file, and compiles them. The dashboard's
+    /// templates are such a set of their own, with their own layout.
+    pub fn load_set(
+        templates_dir: &Path,
+        folder: &'static str,
+        built_in: &[(&'static str, &'static str)],
+    ) -> Result<Self, RenderError> {
+        let dir = templates_dir.join(folder);
         let mut env = environment();
-        for (name, built_in) in BUILT_IN {
+        for (name, built_in) in built_in {
             let path = dir.join(name);
             let source = match std::fs::read_to_string(&path) {
                 Ok(s) => s,
@@ -56,11 +69,11 @@ impl Pages {
             };
             env.add_template_owned(*name, source)
                 .map_err(|source| RenderError::Template {
-                    name: format!("web/{name}"),
+                    name: format!("{folder}/{name}"),
                     source,
                 })?;
         }
-        Ok(Self { env })
+        Ok(Self { env, folder })
     }
 
     /// Renders page `name` with `context`.
@@ -69,7 +82,7 @@ impl Pages {
             .get_template(name)
             .and_then(|t| t.render(context))
             .map_err(|source| RenderError::Template {
-                name: format!("web/{name}"),
+                name: format!("{}/{name}", self.folder),
                 source,
             })
     }

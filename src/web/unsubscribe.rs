@@ -11,21 +11,17 @@
 //! reader holds a link mailed to the address, which they had confirmed, so an `unsubscribed`
 //! subscriber becomes `active` again at once, with a `subscribe` event.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::{pages, AppState, WebError};
+use super::{pages, AppState, Visitor, WebError};
 use crate::dispatch::unix_now;
 use crate::domain::{Purpose, SubscriberStatus, TokenError};
 use crate::store::StatusChange;
 
 /// The subscriber id of the test and preview copies (no such row).
 const TEST_RECIPIENT: i64 = 0;
-/// Longest user agent kept on the event.
-const USER_AGENT_MAX: usize = 512;
 
 /// The link's subscriber id, or 400 for a link that does not verify.
 fn verify(state: &AppState, token: &str) -> Result<i64, WebError> {
@@ -145,13 +141,7 @@ pub async fn one_click(
     if id == TEST_RECIPIENT {
         return test_copy(&state);
     }
-    let ip = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string());
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(USER_AGENT_MAX).collect::<String>());
+    let Visitor { ip, user_agent } = Visitor::of(&headers, &extensions);
     let change = state
         .app()
         .store
@@ -188,13 +178,7 @@ pub async fn resubscribe(
     if id == TEST_RECIPIENT {
         return test_copy(&state);
     }
-    let ip = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string());
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(USER_AGENT_MAX).collect::<String>());
+    let Visitor { ip, user_agent } = Visitor::of(&headers, &extensions);
     let status = state
         .app()
         .store

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-use minijinja::{AutoEscape, Environment, Value};
+use minijinja::Value;
 
 use crate::render::RenderError;
+use crate::web::pages::Pages;
 
 pub const LAYOUT: &str = "layout.html";
 pub const LOGIN: &str = "login.html";
@@ -43,51 +44,20 @@ pub const ADMIN_JS: &str = include_str!("admin.js");
 /// The stylesheet, served at `/admin/static/admin.css`.
 pub const ADMIN_CSS: &str = include_str!("admin.css");
 
-/// The compiled dashboard templates.
+/// The compiled dashboard templates: a set of its own, with its own layout.
 #[derive(Debug)]
-pub struct AdminPages {
-    env: Environment<'static>,
-}
+pub struct AdminPages(Pages);
 
 impl AdminPages {
     /// Reads the templates from `templates_dir/web/admin/`, falling back to the built-in
     /// copy of each missing file, and compiles them.
     pub fn load(templates_dir: &Path) -> Result<Self, RenderError> {
-        let dir = templates_dir.join("web").join("admin");
-        let mut env = Environment::new();
-        env.set_auto_escape_callback(|name| {
-            if name.ends_with(".html") {
-                AutoEscape::Html
-            } else {
-                AutoEscape::None
-            }
-        });
-        env.set_formatter(crate::render::templates::escape_formatter);
-        for (name, built_in) in BUILT_IN {
-            let path = dir.join(name);
-            let source = match std::fs::read_to_string(&path) {
-                Ok(s) => s,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => built_in.to_string(),
-                Err(source) => return Err(RenderError::TemplateIo { path, source }),
-            };
-            env.add_template_owned(*name, source)
-                .map_err(|source| RenderError::Template {
-                    name: format!("web/admin/{name}"),
-                    source,
-                })?;
-        }
-        Ok(Self { env })
+        Pages::load_set(templates_dir, "web/admin", BUILT_IN).map(Self)
     }
 
     /// Renders template `name` with `context`.
     pub fn render(&self, name: &str, context: Value) -> Result<String, RenderError> {
-        self.env
-            .get_template(name)
-            .and_then(|t| t.render(context))
-            .map_err(|source| RenderError::Template {
-                name: format!("web/admin/{name}"),
-                source,
-            })
+        self.0.render(name, context)
     }
 }
 
