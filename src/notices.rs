@@ -208,7 +208,7 @@ async fn attempt(
         other => tracing::info!(
             to = %recipient.email.masked(),
             kind = claim.kind,
-            outcome = ?other,
+            outcome = %other.summary(),
             "notice not sent"
         ),
     }

@@ -313,7 +313,9 @@ async fn attempt(shared: &RunShared, claim: Claim) -> Outcome {
         SendOutcome::Accepted { .. } => {
             tracing::debug!(to = %recipient.email.masked(), message_id = mail.message_id(), "sent")
         }
-        other => tracing::info!(to = %recipient.email.masked(), outcome = ?other, "not sent"),
+        other => {
+            tracing::info!(to = %recipient.email.masked(), outcome = %other.summary(), "not sent")
+        }
     }
     match decide(
         outcome,

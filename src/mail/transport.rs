@@ -62,6 +62,31 @@ pub enum SendOutcome {
     RelayDown { reason: String },
 }
 
+impl SendOutcome {
+    /// The outcome for a log line: its kind and the reply's codes (`transient 451 4.7.1`),
+    /// never the reply's text, which may quote the recipient's address.
+    pub fn summary(&self) -> String {
+        let (kind, reply) = match self {
+            Self::Accepted { reply } => ("accepted", reply.as_str()),
+            Self::Transient { reply } => ("transient", reply.as_str()),
+            Self::Permanent { reply, .. } => ("permanent", reply.as_str()),
+            Self::RelayDown { .. } => return "relay down".into(),
+        };
+        let codes: Vec<&str> = reply
+            .split_whitespace()
+            .take(2)
+            .take_while(|word| {
+                !word.is_empty() && word.chars().all(|c| c.is_ascii_digit() || c == '.')
+            })
+            .collect();
+        if codes.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind} {}", codes.join(" "))
+        }
+    }
+}
+
 /// A message sink chosen by `smtp.url`.
 pub enum Transport {
     Smtp(SmtpPool),
@@ -524,6 +549,24 @@ async fn write_eml(dir: &Path, mail: &OutgoingMail) -> std::io::Result<PathBuf> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_outcome_summary_keeps_the_codes_and_drops_the_text() {
+        use super::SendOutcome;
+        let refused = SendOutcome::Permanent {
+            reply: "550 5.1.1 <ada@example.org>: user unknown".into(),
+            bounce: true,
+        };
+        assert_eq!(refused.summary(), "permanent 550 5.1.1");
+        let busy = SendOutcome::Transient {
+            reply: "451 try again later".into(),
+        };
+        assert_eq!(busy.summary(), "transient 451");
+        let lost = SendOutcome::Transient {
+            reply: "connection lost: ada@example.org".into(),
+        };
+        assert_eq!(lost.summary(), "transient");
+    }
+
     use super::*;
 
     fn settings(url: &str) -> SmtpSettings {
