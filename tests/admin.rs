@@ -378,3 +378,12 @@ async fn the_home_page_shows_the_next_scheduled_run_and_what_it_would_send() {
     assert!(html.contains("The schedule is off"), "{html}");
     off.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_address_with_a_trailing_slash_leads_to_it() {
+    let server = TestServer::start(Relay::Outbox, |_| {}).await;
+    let response = client().get(server.url("/admin/")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(response.headers()[LOCATION], "/admin");
+    server.stop().await.unwrap();
+}

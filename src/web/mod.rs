@@ -166,6 +166,10 @@ pub fn router(state: AppState) -> Router {
         // Added after the layers above, so they set their own body limits and error shapes.
         .nest("/api", api::router(state.clone()))
         .nest("/admin", admin::router(state.clone()))
+        .route(
+            "/admin/",
+            get(|| async { axum::response::Redirect::permanent("/admin") }),
+        )
         // The dashboard sets its own policy; every other response gets this one.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
