@@ -844,3 +844,72 @@ async fn without_welcome_mjml_a_confirmation_sends_no_welcome_mail() {
     assert_eq!(count(&server, "SELECT COUNT(*) FROM notices").await, 1);
     server.stop().await.unwrap();
 }
+
+/// Posts a form sign-up with an `X-Forwarded-For` header.
+async fn post_form_forwarded(server: &TestServer, email: &str, forwarded_for: &str) -> Answer {
+    let response = client()
+        .post(server.url("/subscribe"))
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[("email", email)])
+        .send()
+        .await
+        .unwrap();
+    answer(response).await
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_reader_has_their_own_limit_and_consent_ip() {
+    let server = start_with(|s| {
+        s.web.signup_per_ip_per_minute = 2;
+        s.web.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    for i in 0..2 {
+        let a = post_form_forwarded(&server, &format!("p{i}@example.org"), "203.0.113.1").await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    let limited = post_form_forwarded(&server, "p2@example.org", "203.0.113.1").await;
+    assert_eq!(limited.status, 429);
+    // Another reader behind the same proxy is not held back by the first one.
+    let other = post_form_forwarded(&server, "q@example.org", "198.51.100.2, 203.0.113.2").await;
+    assert_eq!(other.status, 200, "{}", other.body);
+    let id = subscriber(&server, "q@example.org").await.unwrap().id;
+    let ip: Option<String> =
+        sqlx::query_scalar("SELECT ip FROM events WHERE subscriber_id = ? AND kind = 'subscribe'")
+            .bind(id)
+            .fetch_one(&mut db(&server).await)
+            .await
+            .unwrap();
+    assert_eq!(
+        ip.as_deref(),
+        Some("203.0.113.2"),
+        "the rightmost address the proxy added, not what the client wrote"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let server = start_with(|s| s.web.signup_per_ip_per_minute = 2).await;
+    for i in 0..2 {
+        let a = post_form_forwarded(
+            &server,
+            &format!("f{i}@example.org"),
+            &format!("203.0.113.{i}"),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    // A forged header does not buy a fresh limit.
+    let limited = post_form_forwarded(&server, "f9@example.org", "203.0.113.99").await;
+    assert_eq!(limited.status, 429);
+    let id = subscriber(&server, "f0@example.org").await.unwrap().id;
+    let ip: Option<String> =
+        sqlx::query_scalar("SELECT ip FROM events WHERE subscriber_id = ? AND kind = 'subscribe'")
+            .bind(id)
+            .fetch_one(&mut db(&server).await)
+            .await
+            .unwrap();
+    assert_eq!(ip.as_deref(), Some("127.0.0.1"));
+    server.stop().await.unwrap();
+}

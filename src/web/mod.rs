@@ -21,7 +21,7 @@ mod unsubscribe;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -69,6 +69,8 @@ struct Inner {
     signup_limiter: IpLimiter,
     /// The thank-you page, the same for every accepted sign-up, rendered once.
     thanks: Arc<str>,
+    /// `web.trusted_proxies`, parsed.
+    trusted_proxies: Vec<IpAddr>,
 }
 
 impl AppState {
@@ -83,7 +85,9 @@ impl AppState {
         let (signups, _writer) = SignupQueue::start(app.store.clone(), app.notice_wake.clone());
         let signup_limiter = IpLimiter::new(app.settings.web.signup_per_ip_per_minute);
         let thanks = signup::thanks_page(&pages, &app.settings.newsletter.name)?;
+        let trusted_proxies = parse_trusted_proxies(&app.settings.web.trusted_proxies)?;
         Ok(Self(Arc::new(Inner {
+            trusted_proxies,
             editor,
             app,
             key,
@@ -183,6 +187,10 @@ pub fn router(state: AppState) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            identify_client,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
@@ -199,9 +207,7 @@ impl Visitor {
     const USER_AGENT_MAX: usize = 512;
 
     fn of(headers: &axum::http::HeaderMap, extensions: &axum::http::Extensions) -> Self {
-        let ip = extensions
-            .get::<axum::extract::ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+        let ip = extensions.get::<ClientIp>().map(|c| c.0.to_string());
         let user_agent = headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -210,12 +216,73 @@ impl Visitor {
     }
 }
 
-/// The client's address from the connection (behind a proxy, the proxy's); the unspecified
-/// address when the server was started without connection info.
-fn client_ip(extensions: &axum::http::Extensions) -> std::net::IpAddr {
+/// The client's address, as [`identify_client`] found it; the unspecified address when the
+/// server was started without connection info.
+fn client_ip(extensions: &axum::http::Extensions) -> IpAddr {
     extensions
+        .get::<ClientIp>()
+        .map_or(Ipv4Addr::UNSPECIFIED.into(), |c| c.0)
+}
+
+/// Who sent a request: the socket's peer, or, when the peer is one of `web.trusted_proxies`,
+/// the address that proxy reports. Set on every request by [`identify_client`]; the per-IP
+/// limits, the admin lock-out and the consent record all use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ClientIp(IpAddr);
+
+/// Puts the request's [`ClientIp`] in its extensions.
+async fn identify_client(
+    State(state): State<AppState>,
+    mut request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let peer = request
+        .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip())
+        .map(|c| c.0.ip());
+    if let Some(peer) = peer {
+        let ip = forwarded_client(peer, request.headers(), &state.0.trusted_proxies);
+        request.extensions_mut().insert(ClientIp(ip));
+    }
+    next.run(request).await
+}
+
+/// `peer` itself, unless it is a trusted proxy: then the rightmost `X-Forwarded-For` entry
+/// that is not a trusted proxy (entries further left are the client's own word and could be
+/// forged), or `peer` when there is none.
+fn forwarded_client(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    for entry in entries.iter().rev() {
+        match entry.trim().parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return ip,
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
+/// Parses `web.trusted_proxies`.
+fn parse_trusted_proxies(list: &[String]) -> Result<Vec<IpAddr>, StartupError> {
+    list.iter()
+        .map(|entry| {
+            entry.trim().parse::<IpAddr>().map_err(|_| {
+                StartupError::Config(crate::config::ConfigError::Key {
+                    file: "settings".into(),
+                    key: "web.trusted_proxies".into(),
+                    message: format!("{entry:?} is not an IP address"),
+                })
+            })
+        })
+        .collect()
 }
 
 /// The span of one request names the route's pattern (`/unsubscribe/{token}`), never the
@@ -256,5 +323,43 @@ async fn error_pages(State(state): State<AppState>, response: Response) -> Respo
             tracing::error!(error = %e, "the error page did not render");
             (status, format!("{heading}. {paragraph}")).into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(values: &[&str]) -> axum::http::HeaderMap {
+        let mut headers = axum::http::HeaderMap::new();
+        for v in values {
+            headers.append("x-forwarded-for", v.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_a_trusted_proxy() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let stranger: IpAddr = "192.0.2.9".parse().unwrap();
+        let headers = forwarded(&["203.0.113.5"]);
+        assert_eq!(forwarded_client(stranger, &headers, &[proxy]), stranger);
+        assert_eq!(
+            forwarded_client(proxy, &headers, &[proxy]),
+            "203.0.113.5".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(forwarded_client(proxy, &forwarded(&[]), &[proxy]), proxy);
+    }
+
+    #[test]
+    fn the_rightmost_untrusted_entry_wins_so_a_forged_left_part_is_ignored() {
+        let proxies: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
+        let headers = forwarded(&["1.2.3.4, 198.51.100.7", "10.0.0.2"]);
+        assert_eq!(
+            forwarded_client(proxies[0], &headers, &proxies),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        let garbage = forwarded(&["not-an-address"]);
+        assert_eq!(forwarded_client(proxies[0], &garbage, &proxies), proxies[0]);
     }
 }

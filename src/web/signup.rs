@@ -6,11 +6,10 @@
 //! the address (new, pending, active or unsubscribed), nor on the honeypot: it is the same
 //! bytes every time, so the form cannot be used to learn who is on the list.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
@@ -122,9 +121,7 @@ pub async fn subscribe(
             message,
         ));
     };
-    let ip = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+    let ip = extensions.get::<super::ClientIp>().map(|c| c.0);
     if let Some(ip) = ip {
         if let Err(wait) = state.0.signup_limiter.check(ip) {
             return too_many(&state, format, wait);

@@ -1,9 +1,7 @@
 //! The dashboard's handlers: check the session (and, for every POST, the CSRF token), call
 //! one [`crate::editor`] function, and render a page or redirect.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -112,10 +110,11 @@ pub async fn login_form(State(state): State<AppState>) -> Response {
 /// `POST /admin/login`: the admin token in exchange for a session cookie.
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    extensions: axum::http::Extensions,
     Form(form): Form<AdminForm>,
 ) -> Response {
     let now = unix_now();
+    let client = crate::web::client_ip(&extensions);
     let throttle = &state.0.editor.throttle;
     let refuse = |status: StatusCode, error: String| {
         let r = page(
@@ -126,7 +125,7 @@ pub async fn login(
         .map(|p| (status, p).into_response());
         respond(&state, r)
     };
-    if let Some(wait) = throttle.blocked(peer.ip(), now) {
+    if let Some(wait) = throttle.blocked(client, now) {
         let mut response = refuse(
             StatusCode::TOO_MANY_REQUESTS,
             format!("Too many wrong tokens from this address. Try again in {wait} seconds."),
@@ -139,7 +138,7 @@ pub async fn login(
     let offered = form.token.as_deref().unwrap_or("").trim();
     if !editor::is_admin_token(&state.0.editor.token, offered) {
         tracing::warn!("dashboard login with a wrong token");
-        throttle.failed(peer.ip(), now);
+        throttle.failed(client, now);
         return refuse(
             StatusCode::UNAUTHORIZED,
             "That is not the admin token.".into(),
