@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use crate::config::NewsletterSettings;
 use crate::dispatch::policy::{decide, Decision};
 use crate::dispatch::unix_now;
-use crate::domain::{EmailAddress, SubscriberName, SubscriberStatus};
+use crate::domain::SubscriberStatus;
 use crate::links::Links;
 use crate::mail::{MailRecipient, SendOutcome};
 use crate::render::{self, NoticeKind, RenderError, RenderedNotice, Templates};
@@ -174,7 +174,11 @@ async fn attempt(
         // Confirmed, unsubscribed or bounced since it was queued: no longer wanted.
         _ => return (record(OutcomeKind::Skipped), false),
     };
-    let recipient = match recipient_of(&claim) {
+    let recipient = match MailRecipient::from_stored(
+        claim.subscriber_id,
+        &claim.email,
+        claim.name.as_deref(),
+    ) {
         Ok(r) => r,
         Err(reply) => {
             let failed = OutcomeKind::Failed {
@@ -226,21 +230,4 @@ async fn attempt(
             (record(OutcomeKind::Release), true)
         }
     }
-}
-
-/// The stored address and name, parsed again (they were parsed on the way in).
-fn recipient_of(claim: &NoticeClaim) -> Result<MailRecipient, String> {
-    let email = EmailAddress::parse(&claim.email)
-        .map_err(|e| format!("stored address is not valid: {e}"))?;
-    let name = match &claim.name {
-        Some(n) => {
-            SubscriberName::parse(n).map_err(|e| format!("stored name is not valid: {e}"))?
-        }
-        None => None,
-    };
-    Ok(MailRecipient {
-        subscriber_id: claim.subscriber_id,
-        email,
-        name,
-    })
 }

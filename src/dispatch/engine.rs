@@ -23,7 +23,6 @@ use tokio::task::JoinSet;
 use super::policy::{decide, Decision};
 use super::{unix_now, DispatchError};
 use crate::config::SendingSettings;
-use crate::domain::{EmailAddress, SubscriberName};
 use crate::mail::{Composer, IssueMail, MailRecipient, SendOutcome, Transport};
 use crate::store::{Claim, DeliveryCounts, Outcome, OutcomeKind, Store};
 
@@ -268,7 +267,11 @@ async fn attempt(shared: &RunShared, claim: Claim) -> Outcome {
     if shared.paused.load(Ordering::SeqCst) || *shared.shutdown.borrow() {
         return record(OutcomeKind::Release);
     }
-    let recipient = match recipient_of(&claim) {
+    let recipient = match MailRecipient::from_stored(
+        claim.subscriber_id,
+        &claim.email,
+        claim.name.as_deref(),
+    ) {
         Ok(r) => r,
         Err(reason) => {
             return record(OutcomeKind::Failed {
@@ -336,24 +339,6 @@ async fn attempt(shared: &RunShared, claim: Claim) -> Outcome {
             record(OutcomeKind::Release)
         }
     }
-}
-
-/// The stored address and name, parsed again: what the store holds was parsed on the way in,
-/// so a failure here means the row was changed behind herald's back.
-fn recipient_of(claim: &Claim) -> Result<MailRecipient, String> {
-    let email = EmailAddress::parse(&claim.email)
-        .map_err(|e| format!("stored address is not valid: {e}"))?;
-    let name = match &claim.name {
-        Some(n) => {
-            SubscriberName::parse(n).map_err(|e| format!("stored name is not valid: {e}"))?
-        }
-        None => None,
-    };
-    Ok(MailRecipient {
-        subscriber_id: claim.subscriber_id,
-        email,
-        name,
-    })
 }
 
 /// Resolves once shutdown is requested; never, if nobody can request it any more.

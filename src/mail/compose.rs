@@ -35,6 +35,28 @@ pub struct MailRecipient {
 }
 
 impl MailRecipient {
+    /// A subscriber as the store holds them, parsed again: what the store holds was parsed
+    /// on the way in, so an error here means a row was changed behind herald's back.
+    pub fn from_stored(
+        subscriber_id: i64,
+        email: &str,
+        name: Option<&str>,
+    ) -> Result<Self, String> {
+        let email =
+            EmailAddress::parse(email).map_err(|e| format!("stored address is not valid: {e}"))?;
+        let name = match name {
+            Some(n) => {
+                SubscriberName::parse(n).map_err(|e| format!("stored name is not valid: {e}"))?
+            }
+            None => None,
+        };
+        Ok(Self {
+            subscriber_id,
+            email,
+            name,
+        })
+    }
+
     /// A recipient outside the list, for `herald send --to ADDR` and `herald preview`: no
     /// name, and [`TEST_SUBSCRIBER_ID`] as the subscriber id.
     pub fn test_copy(email: EmailAddress) -> Self {
