@@ -358,6 +358,18 @@ async fn the_home_page_shows_the_next_scheduled_run_and_what_it_would_send() {
         s.schedule.timezone = "Europe/Berlin".into();
         // No catch-up of last Friday's tick, whatever day the test runs.
         s.schedule.max_lateness_minutes = 0;
+        // An issue of this test's own, dated yesterday: due at any coming Friday.
+        s.newsletter.issues_dir = s.newsletter.issues_dir.with_file_name("scheduled-issues");
+        std::fs::create_dir_all(&s.newsletter.issues_dir).unwrap();
+        let yesterday = chrono::Utc::now() - chrono::TimeDelta::days(1);
+        std::fs::write(
+            s.newsletter.issues_dir.join("ready.md"),
+            format!(
+                "---\ntitle: Ready\ndate: {}\n---\n\nReady to go.\n",
+                yesterday.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+        )
+        .unwrap();
     })
     .await;
     let (cookie, _) = login(&server).await;
@@ -365,9 +377,9 @@ async fn the_home_page_shows_the_next_scheduled_run_and_what_it_would_send() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Next automatic send: <strong>Fri "), "{html}");
     assert!(html.contains("09:00 Europe/Berlin</strong>"), "{html}");
-    // The example issue has never been sent and its date comes before any coming Friday.
+    // The issue has never been sent and its date comes before any coming Friday.
     assert!(
-        html.contains(&format!("It would send <a href=\"/admin/issues/{SLUG}\">")),
+        html.contains("It would send <a href=\"/admin/issues/ready\">"),
         "{html}"
     );
     server.stop().await.unwrap();

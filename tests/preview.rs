@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use support::snapshot::{assert_snapshot, blank_volatile};
 
-const EXAMPLE: &str = "issues/2026-11-27-welcome-to-herald.md";
+const EXAMPLE: &str = "tests/fixtures/issues/2026-11-27-welcome-to-herald.md";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

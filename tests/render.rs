@@ -14,7 +14,7 @@ use regex::Regex;
 mod support;
 use support::snapshot::assert_snapshot;
 
-const EXAMPLE: &str = "issues/2026-11-27-welcome-to-herald.md";
+const EXAMPLE: &str = "tests/fixtures/issues/2026-11-27-welcome-to-herald.md";
 const BASE_URL: &str = "https://news.herald.example/";
 const GMAIL_CLIP_BYTES: usize = 102 * 1024;
 

@@ -18,7 +18,7 @@ use super::smtp_server::{Faults, Received, SmtpServer};
 /// The issue every dispatch test sends.
 pub const ISSUE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/issues/2026-11-27-welcome-to-herald.md"
+    "/tests/fixtures/issues/2026-11-27-welcome-to-herald.md"
 );
 /// Its slug (the file stem).
 pub const SLUG: &str = "2026-11-27-welcome-to-herald";

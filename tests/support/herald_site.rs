@@ -17,7 +17,7 @@ use std::time::Duration;
 /// The issue every end-to-end send uses.
 pub const ISSUE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/issues/2026-11-27-welcome-to-herald.md"
+    "/tests/fixtures/issues/2026-11-27-welcome-to-herald.md"
 );
 /// Its slug (the file stem).
 pub const SLUG: &str = "2026-11-27-welcome-to-herald";

@@ -1,5 +1,5 @@
 //! The whole of `herald serve` (web server, dispatcher and background tasks) on
-//! `127.0.0.1:0`, over a throwaway SQLite file, an issues folder holding the example issue,
+//! `127.0.0.1:0`, over a throwaway SQLite file, an issues folder holding the fixture issue,
 //! and either the fault-injecting SMTP server or an outbox folder.
 
 use std::net::SocketAddr;
@@ -63,13 +63,19 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
         let mut s = settings(&db_url(dir.path()), &smtp_url);
-        s.newsletter.issues_dir = issues;
+        s.newsletter.issues_dir = issues.clone();
         s.newsletter.base_url = format!("{base}/");
         s.web.bind = addr.to_string();
         s.web.admin_token = Some("test-admin-token-0123456789abcdef".to_string().into());
         // The scheduler reads the real clock here; a test that wants it turns it on.
         s.schedule.cron = "off".into();
         tweak(&mut s);
+        // The fixture issue is dated in the past, so a scheduler on the real clock would send
+        // it at its first tick: such a test must give the scheduler a folder of its own.
+        assert!(
+            s.schedule.cron == "off" || s.newsletter.issues_dir != issues,
+            "a test that runs the scheduler on the real clock sets its own `issues_dir`"
+        );
         let app = Arc::new(App::build(s).await.unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(herald::server::run(app.clone(), listener, async {
