@@ -485,7 +485,7 @@ fn export_writes_everything_held_including_attributes_and_consent_trail() {
 #[test]
 fn migrate_creates_the_schema_and_is_idempotent() {
     let site = Site::new();
-    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
         .unwrap()
         .filter(|e| {
             e.as_ref()
@@ -498,6 +498,34 @@ fn migrate_creates_the_schema_and_is_idempotent() {
     let expected = format!("database is up to date ({migrations} migrations applied)");
     assert_eq!(site.ok(&["migrate"]).trim(), expected);
     assert_eq!(site.ok(&["migrate"]).trim(), expected);
+}
+
+/// What databases created by earlier releases recorded for each SQLite migration. sqlx
+/// refuses to open a database whose recorded checksum differs from the embedded file, so an
+/// edit to a released migration (rather than a new one) would lock every existing install out.
+const RELEASED_SQLITE_MIGRATIONS: [(i64, &str); 4] = [
+    (20261123000001, "9cd341fe234e9f0b94a2ba5f93aa68ad4ad1123cd6b430c94c0de046890ddf57904a6d11452e6fd3a7ae7b8ebda5bd40"),
+    (20261124000001, "cfafe887d017d71940377d70cd5d21620a7817645fee2b5abdcf22172ab6ebf4f88926e58349b15d23a9a58024dac68a"),
+    (20261124000002, "52ff80274c93bc00e8fe882be26dbec1a6a6af2adab957b9b9d37a4d812f9daeaba2a2a222aad766943aa56580f653c2"),
+    (20261124000003, "a2262cd0eb786d94f6f019b3a4dacfca05023d90c0fb03fedc434bdc7cb2ae5e107e0b87bda94ac5295d3a2615be129f"),
+];
+
+#[test]
+fn released_sqlite_migrations_are_unchanged_so_existing_databases_still_open() {
+    let embedded: std::collections::HashMap<i64, String> = herald::store::sqlite::MIGRATOR
+        .iter()
+        .map(|m| {
+            let hex: String = m.checksum.iter().map(|b| format!("{b:02x}")).collect();
+            (m.version, hex)
+        })
+        .collect();
+    for (version, checksum) in RELEASED_SQLITE_MIGRATIONS {
+        assert_eq!(
+            embedded.get(&version).map(String::as_str),
+            Some(checksum),
+            "migration {version} changed; add a new migration instead"
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,17 +1,15 @@
-//! Queries for the scheduler: the `schedule_runs` record of cron ticks, the dates of the
-//! issues already enqueued, and the conditional enqueue a tick makes.
+//! The scheduler's tables: the `schedule_runs` record of cron ticks, the dates of the
+//! issues already enqueued, and the conditional enqueue a tick makes. The queries are in
+//! `shared/schedule.rs`.
 //!
 //! A tick is claimed by inserting its row before anything is sent
 //! ([`Store::claim_schedule_tick`]); the primary key on `tick_at` makes the claim succeed
-//! once, across restarts and processes. [`Store::enqueue_scheduled_issue`] then checks, in
-//! the same write transaction as the enqueue, that the slug was never enqueued and that no
-//! issue with the same or a later date was, so a manual send racing the tick cannot make
-//! the scheduler enqueue anything twice.
+//! once, across restarts, processes and nodes. [`Store::enqueue_scheduled_issue`] then
+//! checks, in the same write transaction as the enqueue, that the slug was never enqueued
+//! and that no issue with the same or a later date was, so a manual send racing the tick
+//! cannot make the scheduler enqueue anything twice.
 
-use sqlx::{Connection, Row};
-
-use super::deliveries::enqueue_in;
-use super::{Enqueued, NewIssue, Store, StoreError};
+use super::{delegate, Enqueued, NewIssue, Store, StoreError};
 
 /// One row of `schedule_runs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,9 +43,7 @@ pub enum ScheduledEnqueue {
     NotNewest { newest: i64 },
 }
 
-const RUN_COLUMNS: &str = "tick_at, ran_at, outcome, slug, detail";
-
-impl Store {
+delegate! {
     /// Inserts the row for `tick_at` with `outcome` (`running` to claim a tick about to run,
     /// `skipped` for one found too late). False when the tick already has a row: it ran, or
     /// another process is running it.
@@ -57,20 +53,7 @@ impl Store {
         outcome: &str,
         detail: Option<&str>,
         now: i64,
-    ) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "INSERT INTO schedule_runs (tick_at, ran_at, outcome, detail) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (tick_at) DO NOTHING",
-        )
-        .bind(tick_at)
-        .bind(now)
-        .bind(outcome)
-        .bind(detail)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
-    }
+    ) -> Result<bool, StoreError>;
 
     /// Records how a claimed tick ended (`nothing` or `failed`, with why).
     pub async fn finish_schedule_tick(
@@ -78,51 +61,16 @@ impl Store {
         tick_at: i64,
         outcome: &str,
         detail: Option<&str>,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE schedule_runs SET outcome = ?, detail = ? WHERE tick_at = ?")
-            .bind(outcome)
-            .bind(detail)
-            .bind(tick_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
+    ) -> Result<(), StoreError>;
 
     /// The row of `tick_at`, if that tick was dealt with.
-    pub async fn find_schedule_run(&self, tick_at: i64) -> Result<Option<ScheduleRun>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM schedule_runs WHERE tick_at = ?"
-        ))
-        .bind(tick_at)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(run_from_row).transpose()
-    }
+    pub async fn find_schedule_run(&self, tick_at: i64) -> Result<Option<ScheduleRun>, StoreError>;
 
     /// Every tick dealt with, oldest first.
-    pub async fn list_schedule_runs(&self) -> Result<Vec<ScheduleRun>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM schedule_runs ORDER BY tick_at"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(run_from_row).collect()
-    }
+    pub async fn list_schedule_runs(&self) -> Result<Vec<ScheduleRun>, StoreError>;
 
     /// The slug and stored date of every issue in the ledger.
-    pub async fn enqueued_issue_dates(&self) -> Result<Vec<EnqueuedIssueDate>, StoreError> {
-        let rows = sqlx::query("SELECT slug, issue_date FROM issues ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(EnqueuedIssueDate {
-                    slug: row.try_get("slug")?,
-                    issue_date: row.try_get("issue_date")?,
-                })
-            })
-            .collect()
-    }
+    pub async fn enqueued_issue_dates(&self) -> Result<Vec<EnqueuedIssueDate>, StoreError>;
 
     /// The scheduler's enqueue for the tick `tick_at`, in ONE write transaction: when the slug
     /// is not in `issues` and no issue dated `issue_date` or later is, enqueues it as
@@ -135,42 +83,5 @@ impl Store {
         issue_date: i64,
         tick_at: i64,
         now: i64,
-    ) -> Result<ScheduledEnqueue, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let known: Option<i64> = sqlx::query_scalar("SELECT id FROM issues WHERE slug = ?")
-            .bind(issue.slug)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if known.is_some() {
-            return Ok(ScheduledEnqueue::AlreadyEnqueued);
-        }
-        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(issue_date) FROM issues")
-            .fetch_one(&mut *tx)
-            .await?;
-        if let Some(newest) = newest.filter(|&n| n >= issue_date) {
-            return Ok(ScheduledEnqueue::NotNewest { newest });
-        }
-        let enqueued = enqueue_in(&mut tx, issue, Some(issue_date), "scheduler", now).await?;
-        sqlx::query(
-            "UPDATE schedule_runs SET outcome = 'enqueued', slug = ?, detail = NULL \
-             WHERE tick_at = ?",
-        )
-        .bind(issue.slug)
-        .bind(tick_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(ScheduledEnqueue::Enqueued(enqueued))
-    }
-}
-
-fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ScheduleRun, StoreError> {
-    Ok(ScheduleRun {
-        tick_at: row.try_get("tick_at")?,
-        ran_at: row.try_get("ran_at")?,
-        outcome: row.try_get("outcome")?,
-        slug: row.try_get("slug")?,
-        detail: row.try_get("detail")?,
-    })
+    ) -> Result<ScheduledEnqueue, StoreError>;
 }

@@ -1,0 +1,440 @@
+//! Queries on `issues` and `deliveries`: the durable per-recipient delivery ledger. The
+//! claim itself is the backends' own (`claims.rs` beside each backend).
+//!
+//! Compiled once per backend (see `store/mod.rs`): `Backend`, `Connection`, `Row` and `sql`
+//! are that backend's.
+
+use sqlx::types::Json;
+use sqlx::Row as _;
+
+use super::{sql, Backend, Connection, Row};
+use crate::store::{
+    to_u32, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome, OutcomeKind,
+    StoreError,
+};
+
+const ISSUE_COLUMNS: &str =
+    "id, slug, title, subject, source_hash, status, created_at, started_at, finished_at";
+
+impl Backend {
+    pub(crate) async fn enqueue_dated_issue(
+        &self,
+        issue: &NewIssue<'_>,
+        issue_date: Option<i64>,
+        source: &str,
+        now: i64,
+    ) -> Result<Enqueued, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let enqueued = enqueue_in(&mut tx, issue, issue_date, source, now).await?;
+        tx.commit().await?;
+        Ok(enqueued)
+    }
+
+    pub(crate) async fn find_issue(&self, slug: &str) -> Result<Option<IssueRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ISSUE_COLUMNS} FROM issues WHERE slug = $1"
+        ))
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(issue_from_row).transpose()
+    }
+
+    pub(crate) async fn list_issues(&self) -> Result<Vec<IssueRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ISSUE_COLUMNS} FROM issues ORDER BY created_at DESC, id DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(issue_from_row).collect()
+    }
+
+    pub(crate) async fn issues_in_progress(&self) -> Result<Vec<IssueRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ISSUE_COLUMNS} FROM issues WHERE status = 'sending' \
+             ORDER BY started_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(issue_from_row).collect()
+    }
+
+    pub(crate) async fn is_subscriber_active(
+        &self,
+        subscriber_id: i64,
+    ) -> Result<bool, StoreError> {
+        let active: Option<bool> =
+            sqlx::query_scalar("SELECT status = 'active' FROM subscribers WHERE id = $1")
+                .bind(subscriber_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(active.unwrap_or(false))
+    }
+
+    pub(crate) async fn renew_leases(
+        &self,
+        issue_id: i64,
+        lease_token: i64,
+        lease_until: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE deliveries SET lease_until = $1 \
+             WHERE issue_id = $2 AND status = 'sending' AND lease_token = $3",
+        )
+        .bind(lease_until)
+        .bind(issue_id)
+        .bind(lease_token)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    pub(crate) async fn record_outcomes_at(
+        &self,
+        issue_id: i64,
+        lease_token: i64,
+        outcomes: &[Outcome],
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        // Each statement text is a compile-time constant, so no row allocates its SQL, and
+        // sqlx prepares each statement once per connection and reuses it for every row.
+        macro_rules! leased_update {
+            ($set:literal) => {
+                concat!(
+                    "UPDATE deliveries SET ",
+                    $set,
+                    " WHERE issue_id = $1 AND subscriber_id = $2 AND status = 'sending' \
+                     AND lease_token = $3"
+                )
+            };
+        }
+        let mut tx = self.begin_write().await?;
+        let mut changed = 0;
+        for outcome in outcomes {
+            let sid = outcome.subscriber_id;
+            let query = match &outcome.kind {
+                OutcomeKind::Sent {
+                    message_id,
+                    reply,
+                    at,
+                } => sqlx::query(leased_update!(
+                    "status = 'sent', message_id = $4, sent_at = $5, \
+                     last_reply = $6, lease_until = NULL, lease_token = NULL"
+                ))
+                .bind(issue_id)
+                .bind(sid)
+                .bind(lease_token)
+                .bind(message_id)
+                .bind(at)
+                .bind(reply),
+                OutcomeKind::Retry {
+                    reply,
+                    next_attempt_at,
+                } => sqlx::query(leased_update!(
+                    "status = 'retry', attempts = attempts + 1, \
+                     next_attempt_at = $4, last_reply = $5, lease_until = NULL, \
+                     lease_token = NULL"
+                ))
+                .bind(issue_id)
+                .bind(sid)
+                .bind(lease_token)
+                .bind(next_attempt_at)
+                .bind(reply),
+                OutcomeKind::Failed {
+                    reply, permanent, ..
+                } => sqlx::query(leased_update!(
+                    "status = 'failed', attempts = attempts + 1, \
+                     permanent = $4, last_reply = $5, lease_until = NULL, \
+                     lease_token = NULL"
+                ))
+                .bind(issue_id)
+                .bind(sid)
+                .bind(lease_token)
+                .bind(permanent)
+                .bind(reply),
+                OutcomeKind::Skipped => sqlx::query(leased_update!(
+                    "status = 'skipped', lease_until = NULL, lease_token = NULL"
+                ))
+                .bind(issue_id)
+                .bind(sid)
+                .bind(lease_token),
+                OutcomeKind::Release => sqlx::query(leased_update!(
+                    "status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'retry' END, \
+                     lease_until = NULL, lease_token = NULL"
+                ))
+                .bind(issue_id)
+                .bind(sid)
+                .bind(lease_token),
+            };
+            let n = query.execute(&mut *tx).await?.rows_affected();
+            if let OutcomeKind::Failed {
+                reply,
+                bounce: true,
+                ..
+            } = &outcome.kind
+            {
+                if n > 0 {
+                    record_bounce(&mut tx, issue_id, sid, reply, now).await?;
+                }
+            }
+            changed += n;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    pub(crate) async fn reclaim_expired_leases(&self, now: i64) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE deliveries SET status = 'retry', next_attempt_at = $1, \
+                 lease_until = NULL, lease_token = NULL \
+             WHERE status = 'sending' AND lease_until < $1",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    pub(crate) async fn delivery_counts(
+        &self,
+        issue_id: i64,
+    ) -> Result<DeliveryCounts, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM deliveries WHERE issue_id = $1 GROUP BY status",
+        )
+        .bind(issue_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut counts = DeliveryCounts::default();
+        for (status, n) in rows {
+            let n = n as u64;
+            match status.as_str() {
+                "queued" => counts.queued = n,
+                "sending" => counts.sending = n,
+                "sent" => counts.sent = n,
+                "retry" => counts.retry = n,
+                "failed" => counts.failed = n,
+                "skipped" => counts.skipped = n,
+                other => {
+                    return Err(StoreError::BadValue(format!(
+                        "unknown delivery status {other:?}"
+                    )))
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    pub(crate) async fn next_due_at(&self, issue_id: i64) -> Result<Option<i64>, StoreError> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(t) FROM ( \
+                 SELECT MIN(next_attempt_at) AS t FROM deliveries \
+                     WHERE issue_id = $1 AND status = 'queued' \
+                 UNION ALL \
+                 SELECT MIN(next_attempt_at) FROM deliveries \
+                     WHERE issue_id = $1 AND status = 'retry' \
+                 UNION ALL \
+                 SELECT MIN(lease_until) FROM deliveries \
+                     WHERE issue_id = $1 AND status = 'sending') AS due",
+        )
+        .bind(issue_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(at)
+    }
+
+    pub(crate) async fn finish_issue_if_done(
+        &self,
+        issue_id: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // Locked first, so an enqueue or a requeue of this issue (which update the issue row
+        // in their transactions) is either wholly before the check below or wholly after.
+        let status: Option<String> = sqlx::query_scalar(sql::ISSUE_STATUS_FOR_UPDATE)
+            .bind(issue_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(status) = status else {
+            return Ok(false);
+        };
+        let pending: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM deliveries \
+                 WHERE issue_id = $1 AND status IN ('queued', 'sending', 'retry'))",
+        )
+        .bind(issue_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if pending {
+            return Ok(false);
+        }
+        if status == "sending" {
+            sqlx::query("UPDATE issues SET status = 'sent', finished_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(issue_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(true);
+        }
+        Ok(status == "sent")
+    }
+
+    pub(crate) async fn find_delivery(
+        &self,
+        issue_id: i64,
+        subscriber_id: i64,
+    ) -> Result<Option<DeliveryRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT issue_id, subscriber_id, status, attempts, queued_at, next_attempt_at, \
+                    lease_until, lease_token, permanent, last_reply, message_id, sent_at \
+             FROM deliveries WHERE issue_id = $1 AND subscriber_id = $2",
+        )
+        .bind(issue_id)
+        .bind(subscriber_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(delivery_from_row).transpose()
+    }
+}
+
+/// Marks the subscriber `bounced` (only from `active` or `pending`) and appends a `bounce`
+/// event naming the issue and the reply.
+async fn record_bounce(
+    conn: &mut Connection,
+    issue_id: i64,
+    subscriber_id: i64,
+    reply: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE subscribers SET status = 'bounced', unsubscribed_at = $1 \
+         WHERE id = $2 AND status IN ('active', 'pending')",
+    )
+    .bind(now)
+    .bind(subscriber_id)
+    .execute(&mut *conn)
+    .await?;
+    let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM issues WHERE id = $1")
+        .bind(issue_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO events (occurred_at, kind, subscriber_id, issue_id, source, detail) \
+         VALUES ($1, 'bounce', $2, $3, 'dispatcher', $4)",
+    )
+    .bind(now)
+    .bind(subscriber_id)
+    .bind(issue_id)
+    .bind(Json(serde_json::json!({ "issue": slug, "reply": reply })))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The body of `enqueue_dated_issue`, inside a write transaction the caller holds (the
+/// scheduler adds its own checks to the same transaction).
+pub(super) async fn enqueue_in(
+    conn: &mut Connection,
+    issue: &NewIssue<'_>,
+    issue_date: Option<i64>,
+    source: &str,
+    now: i64,
+) -> Result<Enqueued, StoreError> {
+    let old_hash: Option<String> =
+        sqlx::query_scalar("SELECT source_hash FROM issues WHERE slug = $1")
+            .bind(issue.slug)
+            .fetch_optional(&mut *conn)
+            .await?;
+    // The upsert locks the issue row until commit, so two enqueues of one issue (from two
+    // nodes) take turns, and the second adds only what the first did not.
+    let issue_id: i64 = sqlx::query_scalar(
+        "INSERT INTO issues \
+         (slug, title, subject, source_hash, status, created_at, started_at, issue_date) \
+         VALUES ($1, $2, $3, $4, 'sending', $5, $5, $6) \
+         ON CONFLICT (slug) DO UPDATE SET title = excluded.title, \
+         subject = excluded.subject, source_hash = excluded.source_hash, \
+         status = 'sending', started_at = COALESCE(issues.started_at, excluded.started_at), \
+         finished_at = NULL, issue_date = COALESCE(excluded.issue_date, issues.issue_date) \
+         RETURNING id",
+    )
+    .bind(issue.slug)
+    .bind(issue.title)
+    .bind(issue.subject)
+    .bind(issue.source_hash)
+    .bind(now)
+    .bind(issue_date)
+    .fetch_one(&mut *conn)
+    .await?;
+    // The WHERE clause also keeps SQLite from reading ON CONFLICT as part of a join.
+    let added = sqlx::query(
+        "INSERT INTO deliveries \
+         (issue_id, subscriber_id, status, attempts, queued_at, next_attempt_at) \
+         SELECT $1, id, 'queued', 0, $2, $2 FROM subscribers WHERE status = 'active' \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(issue_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE issue_id = $1")
+        .bind(issue_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO events (occurred_at, kind, issue_id, source, detail) \
+         VALUES ($1, 'send_request', $2, $3, $4)",
+    )
+    .bind(now)
+    .bind(issue_id)
+    .bind(source)
+    .bind(Json(
+        serde_json::json!({ "slug": issue.slug, "added": added }),
+    ))
+    .execute(&mut *conn)
+    .await?;
+    Ok(Enqueued {
+        issue_id,
+        added,
+        total: total as u64,
+        source_changed: old_hash.is_some_and(|h| h != issue.source_hash),
+    })
+}
+
+fn issue_from_row(row: &Row) -> Result<IssueRow, StoreError> {
+    Ok(IssueRow {
+        id: row.try_get("id")?,
+        slug: row.try_get("slug")?,
+        title: row.try_get("title")?,
+        subject: row.try_get("subject")?,
+        source_hash: row.try_get("source_hash")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+fn delivery_from_row(row: &Row) -> Result<DeliveryRow, StoreError> {
+    Ok(DeliveryRow {
+        issue_id: row.try_get("issue_id")?,
+        subscriber_id: row.try_get("subscriber_id")?,
+        status: row.try_get("status")?,
+        attempts: to_u32(row.try_get("attempts")?)?,
+        queued_at: row.try_get("queued_at")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        lease_until: row.try_get("lease_until")?,
+        lease_token: row.try_get("lease_token")?,
+        permanent: row.try_get("permanent")?,
+        last_reply: row.try_get("last_reply")?,
+        message_id: row.try_get("message_id")?,
+        sent_at: row.try_get("sent_at")?,
+    })
+}

@@ -1,0 +1,76 @@
+//! Multi-row writes as SQLite does them best: one `INSERT` of up to a thousand rows with
+//! anonymous placeholders, inside the caller's write transaction.
+
+use super::sql;
+use crate::domain::SubscriberName;
+use crate::store::{status_times, NewSubscriber, StoreError};
+
+/// Rows per multi-row `INSERT`: 8 bound values a row stay far under SQLite's limit of
+/// 32,766 bound variables.
+const INSERT_CHUNK_ROWS: usize = 1_000;
+
+/// Inserts imported subscribers (skipping addresses already held, in any letter case) and a
+/// `subscribe` event for each one inserted. Returns how many were inserted.
+pub(super) async fn insert_subscribers(
+    tx: &mut sqlx::SqliteConnection,
+    rows: &[&NewSubscriber],
+    at: i64,
+    source: &str,
+) -> Result<u64, StoreError> {
+    let max_id_before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM subscribers")
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut inserted = 0;
+    for chunk in rows.chunks(INSERT_CHUNK_ROWS) {
+        inserted += insert_subscriber_rows(tx, chunk, at, source).await?;
+    }
+    if inserted > 0 {
+        // Within this write transaction (SQLite has one writer), every id above the old
+        // maximum is one of ours.
+        sqlx::query(
+            "INSERT INTO events (occurred_at, kind, subscriber_id, source, detail) \
+             SELECT ?1, 'subscribe', id, ?2, json_object('status', status) \
+             FROM subscribers WHERE id > ?3",
+        )
+        .bind(at)
+        .bind(source)
+        .bind(max_id_before)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(inserted)
+}
+
+/// One multi-row `INSERT ... ON CONFLICT DO NOTHING`; returns the rows actually inserted.
+async fn insert_subscriber_rows(
+    tx: &mut sqlx::SqliteConnection,
+    rows: &[&NewSubscriber],
+    at: i64,
+    source: &str,
+) -> Result<u64, StoreError> {
+    let sql = format!(
+        "INSERT INTO subscribers \
+         (email, name, status, attributes, confirmed_at, unsubscribed_at, created_at, source) \
+         VALUES {} ON CONFLICT DO NOTHING",
+        sql::values("(?,?,?,?,?,?,?,?)", rows.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for row in rows {
+        let (confirmed_at, unsubscribed_at) = status_times(row.status, at);
+        let attributes = if row.attributes.is_empty() {
+            "{}".to_string()
+        } else {
+            serde_json::to_string(&row.attributes).unwrap_or_else(|_| "{}".into())
+        };
+        query = query
+            .bind(row.email.as_str())
+            .bind(row.name.as_ref().map(SubscriberName::as_str))
+            .bind(row.status.as_str())
+            .bind(attributes)
+            .bind(confirmed_at)
+            .bind(unsubscribed_at)
+            .bind(at)
+            .bind(source);
+    }
+    Ok(query.execute(&mut *tx).await?.rows_affected())
+}
