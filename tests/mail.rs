@@ -649,6 +649,40 @@ fn dkim_ed25519_signature_verifies_and_covers_list_headers() {
     assert_signs_and_verifies("ed25519.pem", "ed25519.dns.txt", "ed25519-sha256");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_signed_on_the_signing_pool_verify_and_each_goes_to_its_own_reader() {
+    let composer = std::sync::Arc::new(composer(&dkim_settings("rsa2048.pem")));
+    let prepared = std::sync::Arc::new(composer.prepare(&issue("Weekly")));
+    let readers: Vec<MailRecipient> = (0..24)
+        .map(|i| MailRecipient {
+            subscriber_id: 100 + i,
+            email: EmailAddress::parse(&format!("reader{i}@example.net")).unwrap(),
+            name: SubscriberName::parse(&format!("Reader {i}")).unwrap(),
+        })
+        .collect();
+    let copies = futures::future::join_all(
+        readers
+            .iter()
+            .map(|to| composer.compose_pooled(&prepared, to)),
+    )
+    .await;
+    let record = dns_record("rsa2048.dns.txt");
+    for (to, copy) in readers.iter().zip(copies) {
+        let copy = copy.unwrap();
+        assert_eq!(copy.subscriber_id(), to.subscriber_id);
+        assert_eq!(copy.envelope_to(), to.email.as_str());
+        let bytes = copy.formatted();
+        assert_eq!(
+            verify_dkim(&bytes, &record).0,
+            Verdict::Pass,
+            "{}",
+            to.email
+        );
+        let (fields, _) = split_message(&bytes);
+        assert!(header_values(&fields, "To")[0].contains(to.email.as_str()));
+    }
+}
+
 #[test]
 fn dkim_signature_fails_against_another_key() {
     let (_, bytes) = compose(&dkim_settings("ed25519.pem"), "Weekly", &jane());

@@ -283,7 +283,8 @@ async fn attempt(shared: &RunShared, claim: Claim) -> Outcome {
     };
     let mail = match shared
         .composer
-        .compose_prepared(&shared.job.mail, &recipient)
+        .compose_pooled(&shared.job.mail, &recipient)
+        .await
     {
         Ok(mail) => mail,
         Err(e) => {

@@ -6,6 +6,15 @@
 //! then the pieces joined with its own slot values, each encoded the same way: valid
 //! quoted-printable (no line over 76 characters, since every piece starts a line), decoding
 //! to exactly the personalised text, at the cost of a few extra soft breaks.
+//!
+//! # No line starts with a dot
+//!
+//! SMTP's DATA ends at a line holding a lone "." and takes a leading "." off any other line,
+//! so a client normally "dot-stuffs" every copy on its way out, one byte at a time. herald
+//! does that work once per issue instead: the encoder writes a "." that would start a line as
+//! `=2E` (the same octet in quoted-printable). Since every literal piece and every slot value
+//! starts a line of its own and is encoded on its own, no line of a finished body starts
+//! with ".", and the transport sends the bytes as they are (see `mail::transport`).
 
 use rand::distributions::Alphanumeric;
 use rand::Rng;
@@ -107,14 +116,50 @@ impl Part {
     }
 }
 
-/// Quoted-printable in text mode, after making every line end CRLF.
+/// The longest quoted-printable line (RFC 2045 §6.7), CRLF not counted.
+const MAX_LINE: usize = 76;
+
+/// Quoted-printable in text mode, after making every line end CRLF, with no line that
+/// starts with "." (see the module docs).
 fn encode(text: &str) -> String {
     let crlf = if text.contains('\n') {
         text.replace("\r\n", "\n").replace('\n', "\r\n")
     } else {
         text.to_string()
     };
-    quoted_printable::encode_to_str(crlf)
+    escape_leading_dots(quoted_printable::encode_to_str(crlf))
+}
+
+/// Rewrites each "." that starts a line of quoted-printable `encoded` as `=2E`. Where that
+/// would make the line longer than [`MAX_LINE`], a soft break follows the `=2E`, and the
+/// rest of the line (which may start with a dot again) is treated as a line of its own.
+fn escape_leading_dots(encoded: String) -> String {
+    if !encoded.starts_with('.') && !encoded.contains("\n.") {
+        return encoded;
+    }
+    let mut out = String::with_capacity(encoded.len() + 16);
+    let mut lines = encoded.split("\r\n").peekable();
+    while let Some(mut line) = lines.next() {
+        while let Some(rest) = line.strip_prefix('.') {
+            out.push_str("=2E");
+            line = rest;
+            if line.len() + 3 <= MAX_LINE {
+                break;
+            }
+            out.push_str(SOFT_BREAK);
+        }
+        out.push_str(line);
+        if lines.peek().is_some() {
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
+/// Whether any line of `bytes` starts with "." (what SMTP would take for dot-stuffing).
+#[cfg(any(test, debug_assertions))]
+pub(crate) fn has_leading_dot(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&b'.') || bytes.windows(2).any(|w| w == b"\n.")
 }
 
 #[cfg(test)]
@@ -162,6 +207,91 @@ mod tests {
         );
         assert_eq!(
             parsed.body_html(0).unwrap(),
+            Split::new(&html, Escape::Html).personalise(&r)
+        );
+    }
+
+    fn decoded(encoded: &str) -> String {
+        let bytes = quoted_printable::decode(encoded, quoted_printable::ParseMode::Strict)
+            .unwrap_or_else(|e| panic!("{e:?} in {encoded:?}"));
+        String::from_utf8(bytes).unwrap()
+    }
+
+    fn assert_no_leading_dot_and_short_lines(encoded: &str) {
+        assert!(!has_leading_dot(encoded.as_bytes()), "{encoded:?}");
+        for line in encoded.split("\r\n") {
+            assert!(
+                line.len() <= MAX_LINE,
+                "{} > {MAX_LINE}: {line:?}",
+                line.len()
+            );
+        }
+    }
+
+    #[test]
+    fn a_dot_that_would_start_a_line_is_encoded_and_decodes_back() {
+        for text in [
+            ".",
+            ".hidden",
+            "..two",
+            "line one\n.\nline three",
+            "a\n..\n...\n",
+            &format!("{}\n.{}", "x".repeat(80), ".".repeat(200)),
+            &".".repeat(300),
+            &format!(".{}", "y".repeat(75)),
+            &format!("..{}=", "z".repeat(74)),
+        ] {
+            let encoded = encode(text);
+            assert_no_leading_dot_and_short_lines(&encoded);
+            assert_eq!(decoded(&encoded), text.replace('\n', "\r\n"), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn text_without_leading_dots_is_encoded_as_before() {
+        let text = "Hello. A sentence. Another one.\nNext line. ".repeat(20);
+        assert_eq!(
+            encode(&text),
+            quoted_printable::encode_to_str(text.replace('\n', "\r\n"))
+        );
+    }
+
+    #[test]
+    fn a_copy_has_no_line_starting_with_a_dot_whatever_the_pieces_and_values() {
+        // A dot at the start of the text, of a line, right after a slot, and in the value.
+        let text = format!(
+            ".Hello {}\n.{}\n..end\n",
+            Slot::Name.marker(),
+            Slot::UnsubscribeUrl.marker()
+        );
+        let html = format!("<p>{}</p>\n.<b>x</b>", Slot::Name.marker());
+        let body = EncodedBody::new(
+            &Split::new(&text, Escape::None),
+            &Split::new(&html, Escape::Html),
+        );
+        let r = Recipient {
+            email: "a@example.org",
+            name: Some(".Dot\n.Name"),
+            unsubscribe_url: ".https://x.example/u/.tok",
+        };
+        let bytes = body.personalise(&r);
+        assert!(!has_leading_dot(&bytes));
+        let message = format!(
+            "Content-Type: {}\r\n\r\n{}",
+            body.content_type(),
+            String::from_utf8(bytes).unwrap()
+        );
+        let parsed = mail_parser::MessageParser::default()
+            .parse(message.as_bytes())
+            .unwrap();
+        assert_eq!(
+            parsed.body_text(0).unwrap().replace("\r\n", "\n"),
+            Split::new(&text, Escape::None)
+                .personalise(&r)
+                .replace("\r\n", "\n")
+        );
+        assert_eq!(
+            parsed.body_html(0).unwrap().replace("\r\n", "\n"),
             Split::new(&html, Escape::Html).personalise(&r)
         );
     }

@@ -1,6 +1,7 @@
 //! [`Composer`]: one recipient's copy of an issue as a finished RFC 5322 message.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use lettre::address::{Address, Envelope};
 use lettre::message::dkim::DkimConfig;
@@ -12,6 +13,7 @@ use rand::Rng as _;
 use super::body::EncodedBody;
 use super::dkim;
 use super::headers::{list_id_phrase, ListId, ListUnsubscribe, ListUnsubscribePost};
+use super::signing::SigningPool;
 use super::MailError;
 use crate::config::Settings;
 use crate::domain::{EmailAddress, Purpose, SubscriberName, TokenKey};
@@ -82,6 +84,8 @@ pub struct Composer {
     links: Links,
     key: TokenKey,
     dkim: Option<DkimConfig>,
+    /// Where signed copies are composed; started on first use, only when DKIM is on.
+    signing: OnceLock<SigningPool>,
 }
 
 impl fmt::Debug for Composer {
@@ -176,6 +180,7 @@ impl Composer {
             links,
             key,
             dkim,
+            signing: OnceLock::new(),
         })
     }
 
@@ -207,6 +212,29 @@ impl Composer {
         to: &MailRecipient,
     ) -> Result<OutgoingMail, MailError> {
         self.compose_prepared(&self.prepare(issue), to)
+    }
+
+    /// [`Composer::compose_prepared`] for a dispatcher: when copies are DKIM-signed, the copy
+    /// is composed on a pool of one thread per core, in the order asked, so signing (about
+    /// 1.5 ms for RSA-2048) uses every core and never stalls the connections served by the
+    /// async runtime. Unsigned copies cost microseconds and are composed in place.
+    pub async fn compose_pooled(
+        self: &Arc<Self>,
+        issue: &Arc<IssueMail>,
+        to: &MailRecipient,
+    ) -> Result<OutgoingMail, MailError> {
+        if self.dkim.is_none() {
+            return self.compose_prepared(issue, to);
+        }
+        let pool = self.signing.get_or_init(|| {
+            let pool = SigningPool::sized_to_machine();
+            tracing::debug!(threads = pool.threads(), "DKIM signing pool started");
+            pool
+        });
+        let (composer, issue, to) = (self.clone(), issue.clone(), to.clone());
+        pool.run(move || composer.compose_prepared(&issue, &to))
+            .await
+            .unwrap_or_else(|| Err(MailError::Build("the signing thread failed".into())))
     }
 
     /// Builds `to`'s copy of a prepared issue: a concatenation, then headers and DKIM.
@@ -293,6 +321,10 @@ impl Composer {
         debug_assert!(
             is_seven_bit(&body),
             "the encoded body is 7-bit with short lines"
+        );
+        debug_assert!(
+            !super::body::has_leading_dot(&body),
+            "no line of the encoded body starts with a dot"
         );
 
         let address: Address = to

@@ -36,7 +36,9 @@ mod body;
 mod compose;
 mod dkim;
 mod headers;
+mod signing;
 mod transport;
+mod wire;
 
 pub use compose::{Composer, IssueMail, MailRecipient, OutgoingMail, TEST_SUBSCRIBER_ID};
 pub use transport::{SendOutcome, Transport};

@@ -20,14 +20,12 @@
 //! # The connection pool
 //!
 //! herald keeps its own pool of lettre [`AsyncSmtpConnection`]s rather than lettre's pooled
-//! transport, for two reasons measured here. lettre writes a message's body and its final
-//! `\r\n.\r\n` in two writes on a socket with Nagle's algorithm on, so every message waits
-//! for the relay's delayed ACK (about 40 ms on Linux) before the relay even sees the end of
-//! the data; herald connects its sockets with `TCP_NODELAY`, and lettre then speaks SMTP,
-//! STARTTLS and AUTH over them as usual. And lettre's pool caps idle connections but not open
-//! ones, while herald holds at most `smtp.pool_size`. `smtps://` (TLS before the greeting) is
-//! connected by lettre itself and keeps Nagle on. lettre does not implement PIPELINING, so
-//! throughput comes from the connections used concurrently.
+//! transport. It connects its sockets with `TCP_NODELAY` (a message's last write must not
+//! wait for the relay's delayed ACK, about 40 ms on Linux, behind Nagle's algorithm), and
+//! lettre then speaks SMTP, STARTTLS and AUTH over them as usual; `smtps://` (TLS before the
+//! greeting) is connected by lettre itself. lettre's pool caps idle connections but not open
+//! ones, while herald holds at most `smtp.pool_size`. Each connection learns the relay's
+//! extensions once and sends with PIPELINING and CHUNKING when offered (see `mail::wire`).
 
 use std::io::ErrorKind;
 use std::net::IpAddr;
@@ -43,6 +41,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::{Category, Severity};
 use secrecy::ExposeSecret;
 
+use super::wire::{self, Session};
 use super::{MailError, OutgoingMail};
 use crate::config::SmtpSettings;
 
@@ -294,7 +293,7 @@ pub struct SmtpPool {
     /// connect only, never a slow reply.
     timeout: Duration,
     size: u32,
-    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    idle: Mutex<Vec<(Session, Instant)>>,
     description: String,
 }
 
@@ -303,8 +302,8 @@ const STALE_AFTER: Duration = Duration::from_secs(10);
 
 impl SmtpPool {
     async fn send(&self, mail: &OutgoingMail) -> SendOutcome {
-        let mut conn = match tokio::time::timeout(self.timeout, self.checkout()).await {
-            Ok(Ok(conn)) => conn,
+        let mut session = match tokio::time::timeout(self.timeout, self.checkout()).await {
+            Ok(Ok(session)) => session,
             Ok(Err(failure)) => return failure,
             Err(_) => {
                 return SendOutcome::Transient {
@@ -313,16 +312,20 @@ impl SmtpPool {
             }
         };
         let bytes = mail.formatted();
-        match tokio::time::timeout(self.timeout, conn.send(mail.envelope(), &bytes)).await {
-            Ok(Ok(response)) => {
-                self.checkin(conn);
-                SendOutcome::Accepted {
-                    reply: reply_text(&response.code().to_string(), response.message()),
-                }
+        let sent = tokio::time::timeout(self.timeout, session.send(mail.envelope(), &bytes)).await;
+        match sent {
+            Ok(result) => {
+                let outcome = match &result {
+                    Ok(response) => SendOutcome::Accepted {
+                        reply: reply_text(&response.code().to_string(), response.message()),
+                    },
+                    Err(e) => classify(e, mail.envelope_from(), mail.envelope_to()),
+                };
+                self.checkin(session);
+                outcome
             }
-            // lettre has already dropped the connection.
-            Ok(Err(e)) => classify(&e, mail.envelope_from(), mail.envelope_to()),
-            // The relay may have taken the message and be slow to say so: unknown.
+            // The relay may have taken the message and be slow to say so: unknown. The
+            // connection is out of step and is dropped.
             Err(_) => SendOutcome::Transient {
                 reply: format!("no reply within {} s", self.timeout.as_secs()),
             },
@@ -330,32 +333,32 @@ impl SmtpPool {
     }
 
     /// An idle connection that still answers, or a new one.
-    async fn checkout(&self) -> Result<AsyncSmtpConnection, SendOutcome> {
+    async fn checkout(&self) -> Result<Session, SendOutcome> {
         loop {
             let idle = self.idle.lock().expect("pool lock").pop();
             match idle {
-                Some((mut conn, since)) => {
-                    if since.elapsed() < STALE_AFTER || conn.test_connected().await {
-                        return Ok(conn);
+                Some((mut session, since)) => {
+                    if since.elapsed() < STALE_AFTER || session.conn.test_connected().await {
+                        return Ok(session);
                     }
-                    conn.abort().await;
+                    session.conn.abort().await;
                 }
                 None => return self.connect().await.map_err(connect_failure),
             }
         }
     }
 
-    fn checkin(&self, conn: AsyncSmtpConnection) {
-        if conn.has_broken() {
+    fn checkin(&self, session: Session) {
+        if !session.is_usable() {
             return;
         }
         let mut idle = self.idle.lock().expect("pool lock");
         if idle.len() < self.size as usize {
-            idle.push((conn, Instant::now()));
+            idle.push((session, Instant::now()));
         }
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, ConnectError> {
+    async fn connect(&self) -> Result<Session, ConnectError> {
         let mut conn = match &self.security {
             Security::Wrapper(tls) => {
                 AsyncSmtpConnection::connect_tokio1(
@@ -382,18 +385,20 @@ impl SmtpPool {
             }
             _ => {}
         }
+        let path = wire::negotiate(&mut conn, &self.hello).await?;
         if let Some(credentials) = &self.credentials {
             conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await?;
         }
-        Ok(conn)
+        tracing::debug!(relay = %self.description, path = path.describe(), "connected");
+        Ok(Session::new(conn, path))
     }
 
     /// Says QUIT on every idle connection.
     async fn close(&self) {
         let idle: Vec<_> = std::mem::take(&mut *self.idle.lock().expect("pool lock"));
-        for (mut conn, _) in idle {
-            let _ = tokio::time::timeout(Duration::from_secs(2), conn.quit()).await;
+        for (mut session, _) in idle {
+            let _ = tokio::time::timeout(Duration::from_secs(2), session.conn.quit()).await;
         }
     }
 }

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use sqlx::Connection;
 use tokio::sync::watch;
 
-use super::smtp_server::{Faults, Received, SmtpServer};
+use super::smtp_server::{Faults, Offer, Received, SmtpServer};
 
 /// The issue every dispatch test sends.
 pub const ISSUE: &str = concat!(
@@ -63,8 +63,18 @@ impl Harness {
         subscribers: &[String],
         tweak: impl FnOnce(&mut Settings),
     ) -> Harness {
+        Self::start_offering(Offer::default(), faults, subscribers, tweak).await
+    }
+
+    /// As [`Harness::start`], with a relay that advertises the extensions `offer` names.
+    pub async fn start_offering(
+        offer: Offer,
+        faults: Faults,
+        subscribers: &[String],
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let server = SmtpServer::start(faults);
+        let server = SmtpServer::start_offering(offer, faults);
         let mut s = settings(&db_url(dir.path()), &server.url());
         tweak(&mut s);
         let app = App::build(s).await.unwrap();

@@ -1,9 +1,16 @@
 //! An in-process SMTP server for the dispatcher's integration tests, with fault injection.
 //!
-//! It speaks just enough ESMTP for lettre's `AsyncSmtpTransport` over plain TCP on loopback
-//! (no TLS, no AUTH): greeting, EHLO/HELO (advertising `PIPELINING`, `8BITMIME`, `SMTPUTF8`
-//! and `SIZE`), MAIL, RCPT, DATA (with dot-unstuffing), RSET, NOOP, QUIT; anything else gets
-//! `502`. A connection may carry any number of transactions, as lettre's pool reuses them.
+//! It speaks just enough ESMTP for herald's SMTP client over plain TCP on loopback (no TLS,
+//! no AUTH): greeting, EHLO/HELO (advertising `PIPELINING`, `8BITMIME`, `SMTPUTF8` and
+//! `SIZE`, and `CHUNKING` when asked), MAIL, RCPT, DATA (with dot-unstuffing), BDAT (RFC 3030,
+//! when `CHUNKING` is offered), RSET, NOOP, QUIT; anything else gets `502`. A connection may
+//! carry any number of transactions, as herald's pool reuses them.
+//!
+//! [`Offer`] chooses which of PIPELINING and CHUNKING the EHLO reply advertises. The server
+//! answers commands one at a time in any case, as a real relay does, and counts commands
+//! that arrived before the reply to the one before them had been sent
+//! ([`SmtpServer::pipelined_commands`]): a client that pipelines without PIPELINING on offer
+//! shows up there.
 //!
 //! Every accepted message is recorded as a [`Received`]. Faults are described by [`Faults`]
 //! and can be swapped while the server runs ([`SmtpServer::set_faults`]), so a test can let a
@@ -70,11 +77,58 @@ pub enum Stage {
     /// The reply to `RCPT TO`. An address filter is matched against that recipient.
     Rcpt,
     /// The reply to `DATA` (normally `354`). An address filter matches if any accepted
-    /// recipient of the transaction matches.
+    /// recipient of the transaction matches. With `BDAT`, which has no `354`, a fault here
+    /// answers `BDAT … LAST` in place of the final reply (checked before [`Stage::DataEnd`]).
     Data,
     /// The reply to the final "." after the message data (normally `250`). The data has been
-    /// read in full. An address filter matches as for [`Stage::Data`].
+    /// read in full. An address filter matches as for [`Stage::Data`]. Also the reply to
+    /// `BDAT … LAST`, once its chunk has been read.
     DataEnd,
+}
+
+/// Which optional extensions the EHLO reply advertises. The default offers PIPELINING and
+/// not CHUNKING.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Offer {
+    /// RFC 2920 command pipelining.
+    pub pipelining: bool,
+    /// RFC 3030 `BDAT`.
+    pub chunking: bool,
+}
+
+impl Default for Offer {
+    fn default() -> Self {
+        Self {
+            pipelining: true,
+            chunking: false,
+        }
+    }
+}
+
+impl Offer {
+    /// Neither PIPELINING nor CHUNKING: a client must send one command at a time.
+    pub fn plain() -> Self {
+        Self {
+            pipelining: false,
+            chunking: false,
+        }
+    }
+
+    /// Both PIPELINING and CHUNKING.
+    pub fn everything() -> Self {
+        Self {
+            pipelining: true,
+            chunking: true,
+        }
+    }
+
+    /// CHUNKING without PIPELINING.
+    pub fn chunking_only() -> Self {
+        Self {
+            pipelining: false,
+            chunking: true,
+        }
+    }
 }
 
 /// An SMTP reply line: code and text (the text normally starts with an enhanced status code).
@@ -248,12 +302,15 @@ impl Faults {
 /// State shared by the server handle and its tasks.
 #[derive(Default)]
 struct Shared {
+    offer: Mutex<Offer>,
     faults: Mutex<Faults>,
     received: Mutex<Vec<Received>>,
     dropped_after_data: Mutex<Vec<Received>>,
     transcript: Mutex<Vec<String>>,
     connections: AtomicUsize,
     transactions: AtomicUsize,
+    pipelined: AtomicUsize,
+    bdat: AtomicUsize,
     /// Woken whenever a message is recorded.
     received_changed: Notify,
     /// Connection tasks, aborted when the server is dropped.
@@ -288,9 +345,15 @@ impl SmtpServer {
     /// Must be called inside a tokio runtime (it spawns tasks); with a blocking client, use a
     /// multi-threaded runtime and run the client in `spawn_blocking`.
     pub fn start(faults: Faults) -> SmtpServer {
+        Self::start_offering(Offer::default(), faults)
+    }
+
+    /// As [`SmtpServer::start`], advertising the extensions `offer` names.
+    pub fn start_offering(offer: Offer, faults: Faults) -> SmtpServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address of listener");
         let shared = Arc::new(Shared {
+            offer: Mutex::new(offer),
             faults: Mutex::new(faults),
             ..Shared::default()
         });
@@ -320,6 +383,11 @@ impl SmtpServer {
     /// Replaces the faults, for connections and commands from now on (fault counts restart).
     pub fn set_faults(&self, faults: Faults) {
         *lock(&self.shared.faults) = faults;
+    }
+
+    /// Changes what EHLO advertises, for connections from now on.
+    pub fn set_offer(&self, offer: Offer) {
+        *lock(&self.shared.offer) = offer;
     }
 
     /// Removes every fault.
@@ -367,6 +435,17 @@ impl SmtpServer {
     /// `MAIL FROM` commands received so far, whatever became of them.
     pub fn transactions(&self) -> usize {
         self.shared.transactions.load(Ordering::SeqCst)
+    }
+
+    /// Commands that arrived while the reply to an earlier command was still unsent: a
+    /// pipelining client sends several; a client that waits for each reply, none.
+    pub fn pipelined_commands(&self) -> usize {
+        self.shared.pipelined.load(Ordering::SeqCst)
+    }
+
+    /// `BDAT` commands received so far.
+    pub fn bdat_commands(&self) -> usize {
+        self.shared.bdat.load(Ordering::SeqCst)
     }
 
     /// The conversation so far, one line per command (`C: `) or reply (`S: `), message data
@@ -446,6 +525,8 @@ struct Session {
     shared: Arc<Shared>,
     mail_from: Option<String>,
     rcpt_to: Vec<String>,
+    /// Chunks of a `BDAT` transaction so far.
+    chunks: Vec<u8>,
 }
 
 impl Session {
@@ -455,6 +536,7 @@ impl Session {
             shared,
             mail_from: None,
             rcpt_to: Vec::new(),
+            chunks: Vec::new(),
         }
     }
 
@@ -533,6 +615,7 @@ impl Session {
     fn reset(&mut self) {
         self.mail_from = None;
         self.rcpt_to.clear();
+        self.chunks.clear();
     }
 
     async fn converse(
@@ -560,6 +643,13 @@ impl Session {
                 return Err(End::Closed);
             }
             let command = String::from_utf8_lossy(&line).trim_end().to_owned();
+            let carries_data = command
+                .get(..5)
+                .is_some_and(|verb| verb.eq_ignore_ascii_case("BDAT "));
+            if !read.buffer().is_empty() && !carries_data {
+                // The next command was read with this one, before this one's reply.
+                self.shared.pipelined.fetch_add(1, Ordering::SeqCst);
+            }
             self.log(format!("C: {command}"));
             self.command(&command, read, write).await?;
         }
@@ -581,9 +671,17 @@ impl Session {
             }
             "EHLO" => {
                 self.reset();
-                let normal = format!(
-                    "250-{HOSTNAME}\n250-PIPELINING\n250-8BITMIME\n250-SMTPUTF8\n250 SIZE {MAX_MESSAGE_SIZE}"
-                );
+                let offer = *lock(&self.shared.offer);
+                let mut normal = format!("250-{HOSTNAME}\n");
+                if offer.pipelining {
+                    normal.push_str("250-PIPELINING\n");
+                }
+                if offer.chunking {
+                    normal.push_str("250-CHUNKING\n");
+                }
+                normal.push_str(&format!(
+                    "250-8BITMIME\n250-SMTPUTF8\n250 SIZE {MAX_MESSAGE_SIZE}"
+                ));
                 self.answer(write, Stage::Ehlo, &[], &normal).await?;
                 Ok(())
             }
@@ -596,6 +694,7 @@ impl Session {
             "MAIL" => self.mail(argument, write).await,
             "RCPT" => self.rcpt(argument, write).await,
             "DATA" => self.data(read, write).await,
+            "BDAT" => self.bdat(argument, read, write).await,
             "RSET" => {
                 self.reset();
                 self.reply(write, "250 2.0.0 Ok").await
@@ -695,6 +794,74 @@ impl Session {
             .await;
         if let Ok(true) = accepted {
             // Recorded once the client has been told, as a real server would queue it.
+            lock(&self.shared.received).push(message);
+            self.shared.received_changed.notify_waiters();
+        }
+        accepted.map(|_| ())
+    }
+}
+
+impl Session {
+    /// `BDAT size [LAST]`: reads exactly `size` octets (also when the transaction is
+    /// refused, to stay in step), and on `LAST` takes the chunks as one message.
+    async fn bdat(
+        &mut self,
+        argument: &str,
+        read: &mut BufReader<impl AsyncRead + Unpin>,
+        write: &mut (impl AsyncWriteExt + Unpin),
+    ) -> Step {
+        if !lock(&self.shared.offer).chunking {
+            return self.reply(write, "502 5.5.1 BDAT is not offered").await;
+        }
+        self.shared.bdat.fetch_add(1, Ordering::SeqCst);
+        let mut words = argument.split_whitespace();
+        let size = words.next().and_then(|n| n.parse::<usize>().ok());
+        let last = words.next().is_some_and(|w| w.eq_ignore_ascii_case("LAST"));
+        let Some(size) = size.filter(|n| *n <= MAX_MESSAGE_SIZE) else {
+            self.reply(write, "501 5.5.4 Syntax: BDAT size [LAST]")
+                .await?;
+            return Err(End::Closed);
+        };
+        let mut chunk = vec![0; size];
+        read.read_exact(&mut chunk)
+            .await
+            .map_err(|_| End::Disconnected)?;
+        self.log(format!("C: ({size} bytes of chunk)"));
+        if self.mail_from.is_none() {
+            self.reset();
+            return self.reply(write, "503 5.5.1 Need MAIL command").await;
+        }
+        if self.rcpt_to.is_empty() {
+            self.reset();
+            return self.reply(write, "554 5.5.1 No valid recipients").await;
+        }
+        self.chunks.extend_from_slice(&chunk);
+        if !last {
+            return self
+                .reply(write, &format!("250 2.0.0 {size} octets received"))
+                .await;
+        }
+        let rcpt_to = self.rcpt_to.clone();
+        let addresses: Vec<&str> = rcpt_to.iter().map(String::as_str).collect();
+        let message = Received {
+            mail_from: self.mail_from.take().unwrap_or_default(),
+            rcpt_to: rcpt_to.clone(),
+            data: std::mem::take(&mut self.chunks),
+        };
+        self.reset();
+        let action = match self.fire(Stage::Data, &addresses) {
+            Some(action) => Some(action),
+            None => self.fire(Stage::DataEnd, &addresses),
+        };
+        if action == Some(Action::Drop) {
+            self.log("S: (drops the connection)".to_owned());
+            lock(&self.shared.dropped_after_data).push(message);
+            return Err(End::Closed);
+        }
+        let accepted = self
+            .answer_with(write, action, "250 2.0.0 Ok: queued")
+            .await;
+        if let Ok(true) = accepted {
             lock(&self.shared.received).push(message);
             self.shared.received_changed.notify_waiters();
         }
