@@ -216,6 +216,10 @@ delegate! {
     /// inside a committing transaction once the WAL passes 1,000 pages rarely falls on a
     /// writer that clients are waiting for. Does nothing on PostgreSQL.
     pub async fn checkpoint_passive(&self) -> Result<(), StoreError>;
+
+    /// Proves the database takes writes: rewrites the one row of `health_probe` in a write
+    /// transaction of its own, committed like any other (for `GET /health`).
+    pub async fn probe_write(&self, now: i64) -> Result<(), StoreError>;
 }
 
 /// The current time in Unix seconds, as stored.

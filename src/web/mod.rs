@@ -1,7 +1,7 @@
 //! The public web server: the sign-up form with double opt-in (`GET /`, `POST /subscribe`,
 //! `GET /confirm/{token}`), unsubscribe links (RFC 8058 one-click) with a way back
 //! (`POST /resubscribe/{token}`), the archive of sent issues and its Atom feed, and a health
-//! check.
+//! check that proves the database takes writes.
 //!
 //! [`router`] builds the routes over an [`AppState`]; [`serve`] runs them on a listener until
 //! a shutdown future resolves, letting requests in flight finish. Every response carries
@@ -15,6 +15,7 @@ pub mod api;
 mod archive;
 mod confirm;
 mod error;
+mod health;
 pub mod pages;
 mod signup;
 mod unsubscribe;
@@ -71,6 +72,8 @@ struct Inner {
     thanks: Arc<str>,
     /// `web.trusted_proxies`, parsed.
     trusted_proxies: Vec<IpAddr>,
+    /// The database write probe behind `/health`.
+    health: health::HealthProbe,
 }
 
 impl AppState {
@@ -96,6 +99,7 @@ impl AppState {
             signups,
             signup_limiter,
             thanks: thanks.into(),
+            health: health::HealthProbe::default(),
         })))
     }
 
@@ -147,7 +151,7 @@ impl AppState {
 /// Every route, with the security headers, the body limit and request tracing.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/health", get(|| async { "ok" }))
+        .route("/health", get(health::health))
         .route("/", get(signup::form))
         .route("/subscribe", post(signup::subscribe))
         .route("/confirm/{token}", get(confirm::confirm))

@@ -230,6 +230,55 @@ secret_key = "{SECRET}"
             .unwrap_or_else(|e| panic!("cannot start herald {args:?}: {e}"))
     }
 
+    /// Starts `herald serve` on a free loopback port, with `SIGXFSZ` ignored (so a file-size
+    /// limit set on it later makes writes fail with an error instead of killing it), and
+    /// returns it with its base URL (`http://127.0.0.1:PORT`) once it listens.
+    pub async fn spawn_serve(&self) -> (tokio::process::Child, String) {
+        use tokio::io::AsyncBufReadExt;
+        let mut command = tokio::process::Command::new("sh");
+        command
+            .args([
+                "-c",
+                "trap '' XFSZ; exec \"$0\" serve",
+                env!("CARGO_BIN_EXE_herald"),
+            ])
+            .current_dir(self.dir.path())
+            .env_remove("HERALD_LOG")
+            .env_remove("RUST_LOG")
+            .env("HERALD__WEB__BIND", "127.0.0.1:0")
+            .env("HERALD__SCHEDULE__CRON", "off")
+            .env("HERALD__WEB__SIGNUP_PER_IP_PER_MINUTE", "0")
+            .env(
+                "HERALD__WEB__ADMIN_TOKEN",
+                "end-to-end-admin-token-0123456789",
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("start herald serve");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        let base = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.expect("read stderr") {
+                if let Some(url) = line.strip_prefix("herald: serving on ") {
+                    return url.trim().to_string();
+                }
+            }
+            panic!("herald serve ended before it listened")
+        })
+        .await
+        .expect("herald serve listens within a minute");
+        // Keep draining stderr, so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        (child, base)
+    }
+
+    /// The secret the site's tokens are signed with.
+    pub fn secret(&self) -> &'static str {
+        SECRET
+    }
+
     /// Runs `herald send ISSUE EXTRA` to the end.
     pub async fn send(&self, extra: &[&str]) -> RunOutput {
         let mut args = vec!["send", ISSUE];

@@ -24,6 +24,8 @@ mod sql;
 mod deliveries;
 #[path = "../shared/editor.rs"]
 mod editor;
+#[path = "../shared/health.rs"]
+mod health;
 #[path = "../shared/notices.rs"]
 mod notices;
 #[path = "../shared/schedule.rs"]
@@ -40,6 +42,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::Connection as _;
 
 use super::StoreError;
 
@@ -120,11 +123,32 @@ impl Backend {
 /// Opens the pool. Switching a new file to WAL needs an exclusive lock that SQLite does not
 /// wait for, so when two processes create the same file at once one of them is told "busy";
 /// it retries here until [`BUSY_TIMEOUT`].
+///
+/// A connection goes back to the pool only when it is outside any transaction. After an
+/// I/O error, a full disk or a refused write during a statement or a commit, SQLite may end
+/// the transaction by itself; sqlx's `ROLLBACK` on drop then fails, and the connection
+/// would stay marked as inside a transaction, refusing every later `BEGIN` until a restart.
+/// Such a connection is closed instead, and the pool opens a fresh one when needed.
 async fn open_pool(options: SqliteConnectOptions) -> Result<SqlitePool, StoreError> {
     let started = Instant::now();
     loop {
         let attempt = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    // The rollback queued when a transaction was dropped runs before this
+                    // ping answers, so the depth read next is the final one.
+                    conn.ping().await?;
+                    let clean = !conn.is_in_transaction();
+                    if !clean {
+                        tracing::warn!(
+                            "a database connection was left inside a failed transaction; \
+                             closing it"
+                        );
+                    }
+                    Ok(clean)
+                })
+            })
             .connect_with(options.clone())
             .await;
         match attempt {
