@@ -194,9 +194,9 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_stay_bounded() {
 
     // A duplicate is a message whose 250 arrived but whose `sent` mark was not committed when
     // the process died. At a kill, those are at most:
-    // - the messages in flight: min(concurrency, pool_size) = IN_FLIGHT, each holding a permit
-    //   until its outcome is queued for the writer;
-    // - the outcomes queued for the writer: the queue holds at most IN_FLIGHT;
+    // - the messages in flight and the outcomes queued for the writer: a send reserves its
+    //   place in the writer's queue before it goes out, and the queue holds 2 * IN_FLIGHT
+    //   (IN_FLIGHT = min(concurrency, pool_size));
     // - the group the writer is committing: at most GROUP_MAX (1000).
     // Rows merely claimed (up to batch_size) were never sent, so they come back without
     // duplicating anything. Each kill can thus add at most 2 * IN_FLIGHT + GROUP_MAX extra

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use herald::domain::{EmailAddress, ErasureKey, SubscriberStatus};
 use herald::store::{
-    self, Claim, NewIssue, NewSubscriber, Outcome, OutcomeKind, StatusChange, Store,
+    self, Claim, ClaimCheck, NewIssue, NewSubscriber, Outcome, OutcomeKind, StatusChange, Store,
 };
 use secrecy::SecretString;
 
@@ -83,9 +83,12 @@ impl Db {
 
     async fn record(&self, issue_id: i64, outcomes: &[Outcome]) -> u64 {
         self.store
-            .record_outcomes_at(issue_id, TOKEN, outcomes, T0)
+            .record_outcomes_at(issue_id, outcomes, T0)
             .await
             .unwrap()
+            .into_iter()
+            .filter(|applied| *applied)
+            .count() as u64
     }
 
     async fn row(&self, issue_id: i64, subscriber_id: i64) -> herald::store::DeliveryRow {
@@ -136,6 +139,7 @@ fn ids(claims: &[Claim]) -> Vec<i64> {
 fn sent(subscriber_id: i64) -> Outcome {
     Outcome {
         subscriber_id,
+        lease_token: TOKEN,
         kind: OutcomeKind::Sent {
             message_id: format!("<{subscriber_id}@herald.test>"),
             reply: "250 2.0.0 Ok: queued".into(),
@@ -245,6 +249,7 @@ async fn claim_takes_the_oldest_due_rows_up_to_the_limit() {
             early,
             &[Outcome {
                 subscriber_id: early_ids[0],
+                lease_token: TOKEN,
                 kind: OutcomeKind::Retry {
                     reply: "451 try later".into(),
                     next_attempt_at: T0 + 1_000,
@@ -273,6 +278,7 @@ async fn claim_mixes_queued_and_retry_rows_by_due_time() {
         issue_id,
         &[Outcome {
             subscriber_id: a,
+            lease_token: TOKEN,
             kind: OutcomeKind::Retry {
                 reply: "421".into(),
                 next_attempt_at: T0 - 100,
@@ -357,6 +363,7 @@ async fn outcomes_set_each_row_state() {
         sent(id[0]),
         Outcome {
             subscriber_id: id[1],
+            lease_token: TOKEN,
             kind: OutcomeKind::Retry {
                 reply: "451 4.7.1 greylisted".into(),
                 next_attempt_at: T0 + 60,
@@ -364,6 +371,7 @@ async fn outcomes_set_each_row_state() {
         },
         Outcome {
             subscriber_id: id[2],
+            lease_token: TOKEN,
             kind: OutcomeKind::Failed {
                 reply: "550 5.1.1 no such user".into(),
                 permanent: true,
@@ -372,6 +380,7 @@ async fn outcomes_set_each_row_state() {
         },
         Outcome {
             subscriber_id: id[3],
+            lease_token: TOKEN,
             kind: OutcomeKind::Failed {
                 reply: "452 mailbox full, out of attempts".into(),
                 permanent: false,
@@ -380,10 +389,12 @@ async fn outcomes_set_each_row_state() {
         },
         Outcome {
             subscriber_id: id[4],
+            lease_token: TOKEN,
             kind: OutcomeKind::Skipped,
         },
         Outcome {
             subscriber_id: id[5],
+            lease_token: TOKEN,
             kind: OutcomeKind::Release,
         },
     ];
@@ -461,6 +472,7 @@ async fn outcomes_set_each_row_state() {
         &[
             Outcome {
                 subscriber_id: id[1],
+                lease_token: TOKEN,
                 kind: OutcomeKind::Release,
             },
             sent(id[5]),
@@ -480,6 +492,7 @@ async fn bounce_does_not_resurrect_an_unsubscribed_subscriber() {
     db.set_status(0, SubscriberStatus::Unsubscribed).await;
     let failed = Outcome {
         subscriber_id: id,
+        lease_token: TOKEN,
         kind: OutcomeKind::Failed {
             reply: "550 5.1.1".into(),
             permanent: true,
@@ -522,7 +535,7 @@ async fn a_stale_lease_changes_nothing() {
     assert_eq!(db.row(issue_id, id[1]).await.status, "retry");
     assert_eq!(
         db.store
-            .renew_leases(issue_id, TOKEN, T0 + 10_000)
+            .renew_leases(issue_id, TOKEN..=TOKEN, T0 + 10_000)
             .await
             .unwrap(),
         0
@@ -540,6 +553,7 @@ async fn sent_rows_are_never_reclaimed_or_claimed_again() {
     assert_eq!(db.record(issue_id, &[sent(id[0])]).await, 0);
     let retry = Outcome {
         subscriber_id: id[0],
+        lease_token: TOKEN,
         kind: OutcomeKind::Release,
     };
     assert_eq!(db.record(issue_id, &[retry]).await, 0);
@@ -580,7 +594,7 @@ async fn expired_leases_go_back_to_retry_and_are_claimable() {
     // A heartbeat keeps the long lease alive.
     assert_eq!(
         db.store
-            .renew_leases(issue_id, 2, T0 + 2_000)
+            .renew_leases(issue_id, 2..=2, T0 + 2_000)
             .await
             .unwrap(),
         2
@@ -632,6 +646,7 @@ async fn counts_next_due_and_finishing_an_issue() {
             sent(id[0]),
             Outcome {
                 subscriber_id: id[1],
+                lease_token: TOKEN,
                 kind: OutcomeKind::Retry {
                     reply: "451".into(),
                     next_attempt_at: T0 + 30,
@@ -639,6 +654,7 @@ async fn counts_next_due_and_finishing_an_issue() {
             },
             Outcome {
                 subscriber_id: id[2],
+                lease_token: TOKEN,
                 kind: OutcomeKind::Failed {
                     reply: "554".into(),
                     permanent: true,
@@ -667,6 +683,7 @@ async fn counts_next_due_and_finishing_an_issue() {
         issue_id,
         &[Outcome {
             subscriber_id: id[1],
+            lease_token: TOKEN,
             kind: OutcomeKind::Skipped,
         }],
     )
@@ -721,6 +738,7 @@ async fn ten_thousand_outcomes_in_one_call() {
         .map(|(i, c)| match i % 10 {
             0 => Outcome {
                 subscriber_id: c.subscriber_id,
+                lease_token: TOKEN,
                 kind: OutcomeKind::Retry {
                     reply: "451 4.3.0 try again".into(),
                     next_attempt_at: T0 + 60,
@@ -738,4 +756,46 @@ async fn ten_thousand_outcomes_in_one_call() {
     assert_eq!(changed, ROWS as u64);
     let counts = db.store.delivery_counts(issue_id).await.unwrap();
     assert_eq!((counts.sent, counts.retry), (9_000, 1_000));
+}
+
+#[tokio::test]
+async fn a_claim_is_checked_before_sending_for_its_token_its_lease_and_its_subscriber() {
+    let db = Db::new().await;
+    db.add(0..3, SubscriberStatus::Active).await;
+    let issue_id = db.enqueue("checked", "h", T0).await.issue_id;
+    let id = ids(&db.claim(issue_id, 3, T0).await);
+    let check = |sid, token, now| db.store.check_claim(issue_id, sid, token, now);
+
+    assert_eq!(check(id[0], TOKEN, T0).await.unwrap(), ClaimCheck::Held);
+    assert_eq!(check(id[0], TOKEN + 1, T0).await.unwrap(), ClaimCheck::Lost);
+    assert_eq!(
+        check(id[0], TOKEN, T0 + LEASE).await.unwrap(),
+        ClaimCheck::Lost,
+        "a lease that has run out is not sent on"
+    );
+    db.set_status(1, SubscriberStatus::Unsubscribed).await;
+    assert_eq!(
+        check(id[1], TOKEN, T0).await.unwrap(),
+        ClaimCheck::SubscriberLeft
+    );
+
+    // The heartbeat renews every token of the run's range, and only those.
+    assert_eq!(
+        db.store
+            .renew_leases(issue_id, TOKEN - 1..=TOKEN + 1, T0 + 2 * LEASE)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        db.store
+            .renew_leases(issue_id, TOKEN + 1..=TOKEN + 9, T0 + 3 * LEASE)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        check(id[2], TOKEN, T0 + LEASE).await.unwrap(),
+        ClaimCheck::Held
+    );
 }

@@ -10,6 +10,21 @@
 //! - the heartbeat: renews this run's leases while rows are in flight, so a slow relay does
 //!   not let another dispatcher take them, while a crashed run's rows come back within
 //!   `sending.lease_seconds`.
+//!
+//! # When the database misbehaves
+//!
+//! - Every claim has a lease token of its own ([`LeaseTokens`]); a run renews all of its
+//!   tokens at once, and takes back expired leases ([`Store::reclaim_expired_leases`]) only
+//!   while it holds no row itself, so it never takes back, and sends again, a row it still
+//!   has in flight.
+//! - Just before sending, each row is checked ([`Store::check_claim`]): a row whose lease
+//!   ran out (a write lock held elsewhere kept the heartbeat from renewing it) is handed back,
+//!   not sent, and whoever claims it next sends it once.
+//! - A send task reserves its place in the writer's queue before it sends: when the writer
+//!   has stopped (outcomes cannot be written), nothing more goes out, and the run ends with
+//!   the writer's error. What can go out unrecorded is bounded by what was in flight.
+//! - When the heartbeat cannot renew the leases, the run stops claiming, lets what is in
+//!   flight finish, and ends with an error unless a renewal then succeeds.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,7 +39,7 @@ use super::policy::{decide, Decision};
 use super::{unix_now, DispatchError};
 use crate::config::SendingSettings;
 use crate::mail::{Composer, IssueMail, MailRecipient, SendOutcome, Transport};
-use crate::store::{Claim, DeliveryCounts, Outcome, OutcomeKind, Store};
+use crate::store::{Claim, ClaimCheck, DeliveryCounts, Outcome, OutcomeKind, Store};
 
 /// The most outcomes committed in one transaction.
 pub const GROUP_MAX: usize = 1000;
@@ -104,6 +119,45 @@ struct RunShared {
     outcomes: mpsc::Sender<WriterMessage>,
 }
 
+/// Why the heartbeat could not renew the leases, while it cannot.
+type LeaseTrouble = Arc<Mutex<Option<String>>>;
+
+/// The lease tokens of one run: a random base with room for 2^32 claims, so every claim
+/// gets a token of its own and the heartbeat renews them all with one range.
+#[derive(Debug)]
+pub struct LeaseTokens {
+    base: i64,
+    next: i64,
+}
+
+impl LeaseTokens {
+    const CLAIMS: i64 = 1 << 32;
+
+    /// A fresh range, chosen at random (two runs share one with odds of 1 in 2^30).
+    pub fn new() -> Self {
+        let base = rand::thread_rng().gen_range(1..(1i64 << 30)) * Self::CLAIMS;
+        Self { base, next: 0 }
+    }
+
+    /// The token for the next claim. After 2^32 claims the range starts over.
+    pub fn next_token(&mut self) -> i64 {
+        let token = self.base + self.next;
+        self.next = (self.next + 1) % Self::CLAIMS;
+        token
+    }
+
+    /// Every token this run can hand out.
+    pub fn range(&self) -> std::ops::RangeInclusive<i64> {
+        self.base..=self.base + (Self::CLAIMS - 1)
+    }
+}
+
+impl Default for LeaseTokens {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 enum WriterMessage {
     Outcome(Outcome),
     /// Commit what is buffered, then answer.
@@ -139,7 +193,7 @@ impl Dispatcher {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<RunEnd, DispatchError> {
         let issue_id = job.issue_id;
-        let token: i64 = rand::thread_rng().gen_range(1..i64::MAX);
+        let mut tokens = LeaseTokens::new();
         let lease = i64::try_from(self.settings.lease_seconds.max(2)).unwrap_or(60);
         let start = Progress::from_counts(&self.store.delivery_counts(issue_id).await?);
         progress.send_replace(start);
@@ -149,19 +203,19 @@ impl Dispatcher {
             None => self.settings.concurrency,
         }
         .max(1);
-        // A small queue to the writer: a send task that finds it full waits, holding its
-        // permit, so outcomes that are accepted but not yet committed stay within what is in
-        // flight, this queue, and the group being committed (the duplicates a crash can cause).
-        let (tx, rx) = mpsc::channel(in_flight_limit as usize);
-        let writer = tokio::spawn(write_outcomes(
+        // A small queue to the writer. A send task reserves its place in it before sending,
+        // so a message goes out only while its outcome can be handed to the writer, and the
+        // outcomes accepted but not yet committed stay within this queue (twice the
+        // in-flight limit: the rows in flight and as many waiting) and the group being
+        // committed (the duplicates a crash can cause).
+        let (tx, rx) = mpsc::channel(2 * in_flight_limit as usize);
+        let mut writer = tokio::spawn(write_outcomes(
             self.store.clone(),
             issue_id,
-            token,
             rx,
             progress,
             start,
         ));
-        let heartbeat = tokio::spawn(renew_leases(self.store.clone(), issue_id, token, lease));
         let shared = Arc::new(RunShared {
             job,
             store: self.store.clone(),
@@ -174,94 +228,147 @@ impl Dispatcher {
             shutdown: shutdown.clone(),
             outcomes: tx.clone(),
         });
+        let lease_trouble = LeaseTrouble::default();
+        let heartbeat = tokio::spawn(renew_leases(
+            self.store.clone(),
+            lease_trouble.clone(),
+            issue_id,
+            tokens.range(),
+            lease,
+        ));
         let permits = Arc::new(Semaphore::new(in_flight_limit as usize));
         let mut in_flight = JoinSet::new();
 
-        let end = loop {
-            if *shutdown.borrow() {
-                break RunEnd::Interrupted;
-            }
-            if let Some(reason) = shared.pause.lock().expect("pause lock").clone() {
-                break RunEnd::Paused { reason };
-            }
-            let now = unix_now();
-            let reclaimed = self.store.reclaim_expired_leases(now).await?;
-            if reclaimed > 0 {
-                tracing::warn!(
-                    reclaimed,
-                    "took back rows whose lease expired (an earlier run stopped mid-send)"
-                );
-            }
-            let claims = self
-                .store
-                .claim_deliveries(issue_id, token, now + lease, self.settings.batch_size, now)
-                .await?;
-            if claims.is_empty() {
-                // Everything claimed so far must be on disk before deciding what is left.
-                while in_flight.join_next().await.is_some() {}
-                flush(&tx).await;
-                if shared.paused.load(Ordering::SeqCst) {
-                    continue;
+        let result = async {
+            // Rows a run that stopped mid-send left behind. Taken back only here and while
+            // this run holds nothing, so it never takes back a row it still has in flight.
+            self.reclaim(unix_now()).await?;
+            let end = loop {
+                if *shutdown.borrow() {
+                    break RunEnd::Interrupted;
                 }
-                match self.store.next_due_at(issue_id).await? {
-                    None => {
-                        self.store
-                            .finish_issue_if_done(issue_id, unix_now())
-                            .await?;
-                        break RunEnd::Finished;
+                if let Some(reason) = shared.pause.lock().expect("pause lock").clone() {
+                    break RunEnd::Paused { reason };
+                }
+                if tx.is_closed() {
+                    // The writer stopped: its error ends the run below.
+                    break RunEnd::Interrupted;
+                }
+                let trouble = lease_trouble.lock().expect("lease lock").clone();
+                if let Some(reason) = trouble {
+                    // Claim nothing more; let what is in flight finish (rows whose lease
+                    // ran out are handed back unsent), then renew once more or stop.
+                    while in_flight.join_next().await.is_some() {}
+                    flush(&tx).await;
+                    let renewed = self
+                        .store
+                        .renew_leases(issue_id, tokens.range(), unix_now() + lease)
+                        .await;
+                    if renewed.is_err() {
+                        return Err(DispatchError::Leases(reason));
                     }
-                    Some(due) if due <= unix_now() => continue,
-                    Some(due) if !wait => break RunEnd::Waiting { next_due_at: due },
-                    Some(due) => {
-                        let wait_for =
-                            Duration::from_secs(u64::try_from(due - unix_now()).unwrap_or(0))
-                                .clamp(Duration::from_millis(50), IDLE_POLL);
-                        tokio::select! {
-                            _ = tokio::time::sleep(wait_for) => {}
-                            _ = stopped(&mut shutdown) => {}
-                        }
+                    *lease_trouble.lock().expect("lease lock") = None;
+                }
+                let now = unix_now();
+                let token = tokens.next_token();
+                let claims = self
+                    .store
+                    .claim_deliveries(issue_id, token, now + lease, self.settings.batch_size, now)
+                    .await?;
+                if claims.is_empty() {
+                    // Everything claimed so far must be on disk before deciding what is left.
+                    while in_flight.join_next().await.is_some() {}
+                    flush(&tx).await;
+                    if shared.paused.load(Ordering::SeqCst) || tx.is_closed() {
                         continue;
                     }
-                }
-            }
-            let mut claims = claims.into_iter();
-            while let Some(claim) = claims.next() {
-                let permit = tokio::select! {
-                    permit = permits.clone().acquire_owned() => permit.expect("semaphore open"),
-                    _ = stopped(&mut shutdown) => {
-                        // Hand back this row and the rest of the batch.
-                        release(&tx, std::iter::once(claim).chain(claims.by_ref())).await;
-                        break;
+                    if self.reclaim(unix_now()).await? > 0 {
+                        continue;
                     }
-                };
-                // Finished tasks stay in the set until joined: reap them as we go, so memory
-                // stays flat however many rows a run sends.
-                while in_flight.try_join_next().is_some() {}
-                let shared = shared.clone();
-                in_flight.spawn(async move {
-                    let outcome = attempt(&shared, claim).await;
-                    let _ = shared.outcomes.send(WriterMessage::Outcome(outcome)).await;
-                    drop(permit);
-                });
-            }
-        };
+                    match self.store.next_due_at(issue_id).await? {
+                        None => {
+                            self.store
+                                .finish_issue_if_done(issue_id, unix_now())
+                                .await?;
+                            break RunEnd::Finished;
+                        }
+                        Some(due) if due <= unix_now() => continue,
+                        Some(due) if !wait => break RunEnd::Waiting { next_due_at: due },
+                        Some(due) => {
+                            let wait_for =
+                                Duration::from_secs(u64::try_from(due - unix_now()).unwrap_or(0))
+                                    .clamp(Duration::from_millis(50), IDLE_POLL);
+                            tokio::select! {
+                                _ = tokio::time::sleep(wait_for) => {}
+                                _ = stopped(&mut shutdown) => {}
+                            }
+                            continue;
+                        }
+                    }
+                }
+                let mut claims = claims.into_iter();
+                while let Some(claim) = claims.next() {
+                    let permit = tokio::select! {
+                        permit = permits.clone().acquire_owned() => permit.expect("semaphore open"),
+                        _ = stopped(&mut shutdown) => {
+                            // Hand back this row and the rest of the batch.
+                            release(&tx, token, std::iter::once(claim).chain(claims.by_ref())).await;
+                            break;
+                        }
+                    };
+                    // Finished tasks stay in the set until joined: reap them as we go, so
+                    // memory stays flat however many rows a run sends.
+                    while in_flight.try_join_next().is_some() {}
+                    let shared = shared.clone();
+                    in_flight.spawn(async move {
+                        // No place for the outcome means the writer has stopped: send nothing.
+                        if let Ok(slot) = shared.outcomes.reserve().await {
+                            let outcome = attempt(&shared, token, claim).await;
+                            slot.send(WriterMessage::Outcome(outcome));
+                        }
+                        drop(permit);
+                    });
+                }
+            };
+            Ok(end)
+        }
+        .await;
 
         while in_flight.join_next().await.is_some() {}
         drop(shared);
         drop(tx);
         heartbeat.abort();
-        writer
+        // The writer's error explains a run that ended because it stopped.
+        let written = (&mut writer)
             .await
-            .map_err(|e| DispatchError::Writer(e.to_string()))??;
-        Ok(end)
+            .map_err(|e| DispatchError::Writer(e.to_string()))
+            .and_then(|r| r);
+        match (result, written) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(end), Ok(())) => Ok(end),
+        }
+    }
+
+    /// Takes back rows whose lease expired (see [`Store::reclaim_expired_leases`]).
+    async fn reclaim(&self, now: i64) -> Result<u64, DispatchError> {
+        let reclaimed = self.store.reclaim_expired_leases(now).await?;
+        if reclaimed > 0 {
+            tracing::warn!(
+                reclaimed,
+                "took back rows whose lease expired (a run stopped mid-send)"
+            );
+        }
+        Ok(reclaimed)
     }
 }
 
-/// One row: compose, pace, send, decide.
-async fn attempt(shared: &RunShared, claim: Claim) -> Outcome {
+/// One row: compose, pace, check it is still ours, send, decide.
+async fn attempt(shared: &RunShared, lease_token: i64, claim: Claim) -> Outcome {
     let subscriber_id = claim.subscriber_id;
     let record = |kind| Outcome {
         subscriber_id,
+        lease_token,
         kind,
     };
     if shared.paused.load(Ordering::SeqCst) || *shared.shutdown.borrow() {
@@ -303,10 +410,19 @@ async fn attempt(shared: &RunShared, claim: Claim) -> Outcome {
         }
     }
     // The row may have waited for a permit since it was claimed: honour an unsubscribe (or
-    // a bounce) that came in meanwhile.
-    match shared.store.is_subscriber_active(subscriber_id).await {
-        Ok(true) => {}
-        Ok(false) => return record(OutcomeKind::Skipped),
+    // a bounce) that came in meanwhile, and send nothing whose lease ran out (another run
+    // may hold it now).
+    let check = shared
+        .store
+        .check_claim(shared.job.issue_id, subscriber_id, lease_token, unix_now())
+        .await;
+    match check {
+        Ok(ClaimCheck::Held) => {}
+        Ok(ClaimCheck::SubscriberLeft) => return record(OutcomeKind::Skipped),
+        Ok(ClaimCheck::Lost) => {
+            tracing::warn!("a claimed row's lease ran out before it was sent; handing it back");
+            return record(OutcomeKind::Release);
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cannot check the subscriber; handing the row back");
             return record(OutcomeKind::Release);
@@ -349,10 +465,15 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     }
 }
 
-async fn release(tx: &mpsc::Sender<WriterMessage>, claims: impl Iterator<Item = Claim>) {
+async fn release(
+    tx: &mpsc::Sender<WriterMessage>,
+    lease_token: i64,
+    claims: impl Iterator<Item = Claim>,
+) {
     for claim in claims {
         let outcome = Outcome {
             subscriber_id: claim.subscriber_id,
+            lease_token,
             kind: OutcomeKind::Release,
         };
         let _ = tx.send(WriterMessage::Outcome(outcome)).await;
@@ -370,7 +491,6 @@ async fn flush(tx: &mpsc::Sender<WriterMessage>) {
 async fn write_outcomes(
     store: Store,
     issue_id: i64,
-    token: i64,
     mut rx: mpsc::Receiver<WriterMessage>,
     progress: watch::Sender<Progress>,
     mut tally: Progress,
@@ -393,8 +513,10 @@ async fn write_outcomes(
             }
         }
         if !group.is_empty() {
-            commit(&store, issue_id, token, &group).await?;
-            for outcome in &group {
+            let applied = commit(&store, issue_id, &group).await?;
+            // Only outcomes that changed their row count: one that found its row taken back
+            // by another run is that run's to count.
+            for (outcome, _) in group.iter().zip(applied).filter(|(_, applied)| *applied) {
                 match outcome.kind {
                     OutcomeKind::Sent { .. } => tally.sent += 1,
                     OutcomeKind::Failed { .. } => tally.failed += 1,
@@ -417,37 +539,70 @@ async fn write_outcomes(
 async fn commit(
     store: &Store,
     issue_id: i64,
-    token: i64,
     group: &[Outcome],
-) -> Result<(), DispatchError> {
+) -> Result<Vec<bool>, DispatchError> {
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=5 {
-        match store
-            .record_outcomes_at(issue_id, token, group, unix_now())
-            .await
-        {
-            Ok(_) => return Ok(()),
+        match store.record_outcomes_at(issue_id, group, unix_now()).await {
+            Ok(applied) => return Ok(applied),
             Err(e) if attempt < 5 => {
                 tracing::warn!(error = %e, attempt, "cannot record outcomes yet; retrying");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
-            Err(e) => return Err(e.into()),
+            Err(source) => {
+                return Err(DispatchError::Record {
+                    count: group.len(),
+                    source,
+                })
+            }
         }
     }
     unreachable!("the loop returns on its last attempt")
 }
 
-/// Extends this run's leases every third of the lease time.
-async fn renew_leases(store: Store, issue_id: i64, token: i64, lease: i64) {
+/// Extends this run's leases every third of the lease time. A failure is noted in
+/// `trouble` (the claim loop stops claiming), a later success clears it.
+async fn renew_leases(
+    store: Store,
+    trouble: LeaseTrouble,
+    issue_id: i64,
+    tokens: std::ops::RangeInclusive<i64>,
+    lease: i64,
+) {
     let every = Duration::from_secs(u64::try_from(lease / 3).unwrap_or(1).max(1));
     loop {
         tokio::time::sleep(every).await;
-        if let Err(e) = store
-            .renew_leases(issue_id, token, unix_now() + lease)
-            .await
-        {
-            tracing::warn!(error = %e, "cannot renew leases");
+        let renewed = store
+            .renew_leases(issue_id, tokens.clone(), unix_now() + lease)
+            .await;
+        let mut trouble = trouble.lock().expect("lease lock");
+        match renewed {
+            Ok(_) => *trouble = None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot renew leases; claiming nothing more");
+                *trouble = Some(e.to_string());
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LeaseTokens;
+
+    #[test]
+    fn every_claim_of_a_run_gets_a_token_of_its_own_inside_the_run_s_range() {
+        let mut tokens = LeaseTokens::new();
+        let range = tokens.range();
+        let drawn: Vec<i64> = (0..1000).map(|_| tokens.next_token()).collect();
+        let distinct: std::collections::HashSet<_> = drawn.iter().collect();
+        assert_eq!(distinct.len(), drawn.len());
+        assert!(drawn.iter().all(|t| range.contains(t) && *t > 0));
+        let other = LeaseTokens::new().range();
+        assert!(
+            other.end() < range.start() || other.start() > range.end() || other == range,
+            "two runs' ranges never overlap in part"
+        );
     }
 }

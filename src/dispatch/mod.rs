@@ -11,15 +11,17 @@
 //! A row that is `sent` is never sent again. A crash (even `kill -9`) loses nothing: rows
 //! that were in flight are `sending` under an expired lease, and the next run takes them
 //! back within `sending.lease_seconds`. The only duplicates possible are messages whose 2xx
-//! reply arrived but whose group commit had not happened yet: at most what was in flight, the
-//! outcomes queued for the writer (a queue no longer than the in-flight limit), and one commit
-//! group ([`engine::GROUP_MAX`]).
+//! reply arrived but whose group commit had not happened yet: at most what was in flight and
+//! the outcomes queued for the writer (every send reserves its place in that queue before it
+//! goes out, and the queue holds twice the in-flight limit), and one commit group
+//! ([`engine::GROUP_MAX`]). A run never sends a row whose lease it lost, nor anything once
+//! its outcomes can no longer be written.
 
 pub mod engine;
 pub mod policy;
 pub mod service;
 
-pub use engine::{Dispatcher, Job, Progress, RunEnd};
+pub use engine::{Dispatcher, Job, LeaseTokens, Progress, RunEnd};
 
 use crate::issue::Issue;
 use crate::store::{Enqueued, NewIssue, Store, StoreError};
@@ -31,6 +33,21 @@ pub enum DispatchError {
     Store(#[from] StoreError),
     #[error("the outcome writer stopped: {0}")]
     Writer(String),
+    #[error(
+        "cannot write the outcome of {count} messages to the ledger ({source}); sending \
+             stopped. Copies the relay accepted but that are not recorded may be sent again \
+             when the send resumes"
+    )]
+    Record {
+        count: usize,
+        #[source]
+        source: StoreError,
+    },
+    #[error(
+        "the database did not take lease renewals ({0}); stopped claiming rows, and the \
+             rows in flight were finished or handed back"
+    )]
+    Leases(String),
 }
 
 /// Adds `issue` to the ledger with one `queued` row per active subscriber. Running it again

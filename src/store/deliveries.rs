@@ -5,11 +5,13 @@
 //! [`Store::enqueue_issue`] inserts one `queued` row per active subscriber, due at once. The
 //! dispatcher claims due rows with [`Store::claim_deliveries`], which moves them to `sending`
 //! under a lease (`lease_until`, `lease_token`), sends them, and writes the outcomes back in
-//! one transaction per batch with [`Store::record_outcomes`]. An outcome applies only while
-//! the row is still `sending` under the same token, so a dispatcher whose lease expired and
-//! whose rows were re-claimed cannot overwrite the newer state. After a crash,
-//! [`Store::reclaim_expired_leases`] turns `sending` rows with an expired lease back into
-//! `retry`. A `sent` row never leaves `sent`.
+//! one transaction per batch with [`Store::record_outcomes`]. Every claim has a token of its
+//! own, never reused. An outcome applies only while the row is still `sending` under the
+//! token it was claimed with, so a dispatcher whose lease expired and whose rows were
+//! re-claimed cannot overwrite the newer state. Just before sending, the dispatcher checks
+//! with [`Store::check_claim`] that the row is still its own, with time left on the lease.
+//! After a crash, [`Store::reclaim_expired_leases`] turns `sending` rows with an expired lease
+//! back into `retry`. A `sent` row never leaves `sent`.
 //!
 //! Every function takes the current time from the caller, so tests control the clock.
 //! The queries are in `shared/deliveries.rs`, the claim in each backend's `claims.rs`.
@@ -92,7 +94,22 @@ impl DeliveryCounts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub subscriber_id: i64,
+    /// The token the row was claimed under: the outcome applies only while it still holds.
+    pub lease_token: i64,
     pub kind: OutcomeKind,
+}
+
+/// What [`Store::check_claim`] found just before a claimed row is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimCheck {
+    /// Still `sending` under this claim's token with time left on the lease, and the
+    /// subscriber is active: send it.
+    Held,
+    /// Still held, but the subscriber is no longer active: skip it.
+    SubscriberLeft,
+    /// The lease ran out or the row was taken back (by this process or another): do not
+    /// send it. Whoever holds it now sends it.
+    Lost,
 }
 
 /// What happened to one claimed delivery.
@@ -181,31 +198,38 @@ delegate! {
         now: i64,
     ) -> Result<Vec<Claim>, StoreError>;
 
-    /// Whether the subscriber is still `active`: checked just before each message goes out,
-    /// since a claimed row can wait a while for its turn (false for an unknown subscriber).
-    pub async fn is_subscriber_active(&self, subscriber_id: i64) -> Result<bool, StoreError>;
+    /// Checked just before each message goes out, since a claimed row can wait a while for
+    /// its turn: whether the row is still `sending` under `lease_token` with its lease
+    /// ending after `now`, and whether its subscriber is still `active`. A read only.
+    pub async fn check_claim(
+        &self,
+        issue_id: i64,
+        subscriber_id: i64,
+        lease_token: i64,
+        now: i64,
+    ) -> Result<ClaimCheck, StoreError>;
 
-    /// Extends `lease_until` of every `sending` row of this issue held under `lease_token`
-    /// (a heartbeat while a batch is in flight). Returns how many rows it extended.
+    /// Extends `lease_until` of every `sending` row of this issue held under a token in
+    /// `lease_tokens` (a heartbeat while batches are in flight; one run's claims take their
+    /// tokens from one range). Returns how many rows it extended.
     pub async fn renew_leases(
         &self,
         issue_id: i64,
-        lease_token: i64,
+        lease_tokens: std::ops::RangeInclusive<i64>,
         lease_until: i64,
     ) -> Result<u64, StoreError>;
 
     /// Writes a batch of outcomes back in ONE transaction (group commit). Each applies only
-    /// where the row is still `sending` under `lease_token`; a late write after the lease
-    /// expired and the row was re-claimed changes nothing. Every outcome clears the lease.
-    /// `now` dates a bounce. Returns how many rows changed.
-    #[tracing::instrument(skip_all, fields(issue_id, lease_token, outcomes = outcomes.len()))]
+    /// where the row is still `sending` under its outcome's `lease_token`; a late write after
+    /// the lease expired and the row was re-claimed changes nothing. Every outcome clears the
+    /// lease. `now` dates a bounce. Returns, for each outcome, whether it changed its row.
+    #[tracing::instrument(skip_all, fields(issue_id, outcomes = outcomes.len()))]
     pub async fn record_outcomes_at(
         &self,
         issue_id: i64,
-        lease_token: i64,
         outcomes: &[Outcome],
         now: i64,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<Vec<bool>, StoreError>;
 
     /// Crash recovery: every `sending` row (of any issue) whose lease ended before `now`
     /// goes back to `retry`, due at `now`, with its attempts unchanged (whether the message
@@ -256,10 +280,8 @@ impl Store {
     pub async fn record_outcomes(
         &self,
         issue_id: i64,
-        lease_token: i64,
         outcomes: &[Outcome],
-    ) -> Result<u64, StoreError> {
-        self.record_outcomes_at(issue_id, lease_token, outcomes, now())
-            .await
+    ) -> Result<Vec<bool>, StoreError> {
+        self.record_outcomes_at(issue_id, outcomes, now()).await
     }
 }

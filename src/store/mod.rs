@@ -63,7 +63,8 @@ mod subscribers;
 use futures::Stream;
 
 pub use deliveries::{
-    Claim, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome, OutcomeKind,
+    Claim, ClaimCheck, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome,
+    OutcomeKind,
 };
 pub use editor::{StoredAnswer, SubscriberPage};
 pub use notices::{NoticeClaim, NoticeOutcome, NoticeRow};
@@ -83,6 +84,8 @@ pub enum StoreError {
     BadUrl { url: String, reason: String },
     #[error("cannot open the database: {0}")]
     Open(#[source] sqlx::Error),
+    #[error("the database cannot be written (is the file or its folder read-only?): {0}")]
+    NotWritable(#[source] sqlx::Error),
     #[error("cannot bring the database schema up to date: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]

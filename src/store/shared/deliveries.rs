@@ -9,8 +9,8 @@ use sqlx::Row as _;
 
 use super::{sql, Backend, Connection, Row};
 use crate::store::{
-    to_u32, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome, OutcomeKind,
-    StoreError,
+    to_u32, ClaimCheck, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome,
+    OutcomeKind, StoreError,
 };
 
 const ISSUE_COLUMNS: &str =
@@ -59,32 +59,47 @@ impl Backend {
         rows.iter().map(issue_from_row).collect()
     }
 
-    pub(crate) async fn is_subscriber_active(
+    pub(crate) async fn check_claim(
         &self,
+        issue_id: i64,
         subscriber_id: i64,
-    ) -> Result<bool, StoreError> {
-        let active: Option<bool> =
-            sqlx::query_scalar("SELECT status = 'active' FROM subscribers WHERE id = $1")
-                .bind(subscriber_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(active.unwrap_or(false))
+        lease_token: i64,
+        now: i64,
+    ) -> Result<ClaimCheck, StoreError> {
+        let row: Option<(bool, bool)> = sqlx::query_as(
+            "SELECT d.status = 'sending' AND d.lease_token = $1 AND d.lease_until > $2, \
+                    s.status = 'active' \
+             FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id \
+             WHERE d.issue_id = $3 AND d.subscriber_id = $4",
+        )
+        .bind(lease_token)
+        .bind(now)
+        .bind(issue_id)
+        .bind(subscriber_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some((true, true)) => ClaimCheck::Held,
+            Some((true, false)) => ClaimCheck::SubscriberLeft,
+            Some((false, _)) | None => ClaimCheck::Lost,
+        })
     }
 
     pub(crate) async fn renew_leases(
         &self,
         issue_id: i64,
-        lease_token: i64,
+        lease_tokens: std::ops::RangeInclusive<i64>,
         lease_until: i64,
     ) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE deliveries SET lease_until = $1 \
-             WHERE issue_id = $2 AND status = 'sending' AND lease_token = $3",
+             WHERE issue_id = $2 AND status = 'sending' AND lease_token BETWEEN $3 AND $4",
         )
         .bind(lease_until)
         .bind(issue_id)
-        .bind(lease_token)
+        .bind(*lease_tokens.start())
+        .bind(*lease_tokens.end())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -95,10 +110,9 @@ impl Backend {
     pub(crate) async fn record_outcomes_at(
         &self,
         issue_id: i64,
-        lease_token: i64,
         outcomes: &[Outcome],
         now: i64,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<bool>, StoreError> {
         // Each statement text is a compile-time constant, so no row allocates its SQL, and
         // sqlx prepares each statement once per connection and reuses it for every row.
         macro_rules! leased_update {
@@ -112,9 +126,10 @@ impl Backend {
             };
         }
         let mut tx = self.begin_write().await?;
-        let mut changed = 0;
+        let mut applied = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             let sid = outcome.subscriber_id;
+            let lease_token = outcome.lease_token;
             let query = match &outcome.kind {
                 OutcomeKind::Sent {
                     message_id,
@@ -180,10 +195,10 @@ impl Backend {
                     record_bounce(&mut tx, issue_id, sid, reply, now).await?;
                 }
             }
-            changed += n;
+            applied.push(n > 0);
         }
         tx.commit().await?;
-        Ok(changed)
+        Ok(applied)
     }
 
     pub(crate) async fn reclaim_expired_leases(&self, now: i64) -> Result<u64, StoreError> {

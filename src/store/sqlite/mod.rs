@@ -90,7 +90,11 @@ impl Backend {
     /// Applies pending migrations inside one `BEGIN IMMEDIATE` transaction, so concurrent
     /// processes apply them once, one after the other.
     async fn apply_migrations(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::NotWritable)?;
         MIGRATOR.run(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
