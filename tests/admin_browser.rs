@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, Locator};
 use support::app::{add_subscribers, addresses, SLUG};
-use support::browser::Browser;
+use support::browser::{click_and_wait, goto, wait_for, Browser};
 use support::server::{Relay, TestServer};
 use support::smtp_server::Faults;
 
@@ -34,30 +34,21 @@ async fn screenshot(client: &Client, name: &str) {
 }
 
 async fn log_in(client: &Client, server: &TestServer) {
-    client.goto(&server.url("/admin")).await.unwrap();
-    assert!(client.current_url().await.unwrap().path() == "/admin/login");
-    let field = client.find(Locator::Css("#token")).await.unwrap();
-    field.send_keys(TOKEN).await.unwrap();
-    client
-        .find(Locator::Css("form button[type=submit]"))
+    goto(client, &server.url("/admin")).await;
+    assert_path(client, "/admin/login").await;
+    wait_for(client, Locator::Css("#token"))
         .await
-        .unwrap()
-        .click()
+        .send_keys(TOKEN)
         .await
         .unwrap();
-    wait_for_path(client, "/admin").await;
+    click_and_wait(client, Locator::Css("form button[type=submit]")).await;
+    assert_path(client, "/admin").await;
 }
 
-async fn wait_for_path(client: &Client, path: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let url = client.current_url().await.unwrap();
-        if url.path() == path {
-            return;
-        }
-        assert!(Instant::now() < deadline, "still at {url}, expected {path}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// The loaded page is at `path`.
+async fn assert_path(client: &Client, path: &str) {
+    let url = client.current_url().await.unwrap();
+    assert_eq!(url.path(), path, "at {url}");
 }
 
 /// Whether the page scrolls sideways.
@@ -91,14 +82,9 @@ async fn an_editor_tests_sends_and_watches_an_issue_go_out() {
     screenshot(client, "laptop-home-before").await;
 
     // Open the issue.
-    client
-        .find(Locator::Css(&format!("a[href='/admin/issues/{SLUG}']")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for_path(client, &format!("/admin/issues/{SLUG}")).await;
+    let issue_link = format!("a[href='/admin/issues/{SLUG}']");
+    click_and_wait(client, Locator::Css(&issue_link)).await;
+    assert_path(client, &format!("/admin/issues/{SLUG}")).await;
     let iframe = client.find(Locator::Css("iframe")).await.unwrap();
     assert_eq!(iframe.attr("sandbox").await.unwrap().as_deref(), Some(""));
 
@@ -110,37 +96,23 @@ async fn an_editor_tests_sends_and_watches_an_issue_go_out() {
         .send_keys("editor@example.net")
         .await
         .unwrap();
-    client
-        .find(Locator::XPath("//button[text()='Send test']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_and_wait(client, Locator::XPath("//button[text()='Send test']")).await;
     let smtp = server.smtp.as_ref().unwrap();
     assert!(smtp.wait_for(1, Duration::from_secs(15)).await);
     assert_eq!(smtp.received()[0].rcpt_to, vec!["editor@example.net"]);
-    let notice = client.find(Locator::Css(".notice")).await.unwrap();
+    let notice = wait_for(client, Locator::Css(".notice")).await;
     assert!(notice.text().await.unwrap().contains("test copy"));
-    // The preview has loaded by now; a moment for its images.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The page, its images and the preview frame have loaded (see click_and_wait).
     screenshot(client, "laptop-issue").await;
     client
         .execute("document.querySelector('iframe').scrollIntoView();", vec![])
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     screenshot(client, "laptop-preview").await;
 
     // Send now, through the confirmation step.
-    client
-        .find(Locator::LinkText("Send now…"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for_path(client, &format!("/admin/issues/{SLUG}/send")).await;
+    click_and_wait(client, Locator::LinkText("Send now…")).await;
+    assert_path(client, &format!("/admin/issues/{SLUG}/send")).await;
     screenshot(client, "laptop-confirm").await;
     client
         .find(Locator::Css("input[name=confirm]"))
@@ -149,14 +121,8 @@ async fn an_editor_tests_sends_and_watches_an_issue_go_out() {
         .click()
         .await
         .unwrap();
-    client
-        .find(Locator::Css("button.danger"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for_path(client, &format!("/admin/issues/{SLUG}")).await;
+    click_and_wait(client, Locator::Css("button.danger")).await;
+    assert_path(client, &format!("/admin/issues/{SLUG}")).await;
 
     // The bar moves without a reload, up to 100 %.
     let status = client
@@ -200,7 +166,7 @@ async fn an_editor_tests_sends_and_watches_an_issue_go_out() {
     assert_eq!(sent_cell.text().await.unwrap(), "50");
     assert_eq!(smtp.received().len(), 51);
     screenshot(client, "laptop-issue-sent").await;
-    client.goto(&server.url("/admin")).await.unwrap();
+    goto(client, &server.url("/admin")).await;
     screenshot(client, "laptop-home-after").await;
     assert!(!scrolls_sideways(client).await);
     browser.close().await;
@@ -216,11 +182,7 @@ async fn an_editor_tests_sends_and_watches_an_issue_go_out() {
         "the home page scrolls sideways"
     );
     screenshot(client, "phone-home").await;
-    client
-        .goto(&server.url(&format!("/admin/issues/{SLUG}")))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    goto(client, &server.url(&format!("/admin/issues/{SLUG}"))).await;
     assert!(
         !scrolls_sideways(client).await,
         "the issue page scrolls sideways"

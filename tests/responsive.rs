@@ -16,18 +16,10 @@ const r = columns.length ? columns[0].getBoundingClientRect() : { width: -1, lef
 return { scroll: d.scrollWidth, client: d.clientWidth, width: r.width, left: r.left, columns: columns.length };
 "#;
 
+/// The fixture issue (never the shipped `issues/` folder, which editors change).
 fn example_issue() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("issues");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("issues/ exists")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .next()
-        .expect("an example issue in issues/")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/issues/2026-11-27-welcome-to-herald.md")
 }
 
 fn screenshot_dir() -> PathBuf {
@@ -51,7 +43,7 @@ async fn email_fits_a_phone_and_centres_a_600px_column_on_wider_screens() {
         let Some(browser) = Browser::start(width, height).await else {
             return;
         };
-        browser.client.goto(&url).await.expect("page loads");
+        support::browser::goto(&browser.client, &url).await;
         let m = browser
             .client
             .execute(MEASURE, vec![])

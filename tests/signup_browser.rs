@@ -11,7 +11,7 @@ use std::time::Duration;
 use fantoccini::{Client, Locator};
 use herald::domain::{EmailAddress, SubscriberStatus};
 use support::app::{copies_in, eventually};
-use support::browser::Browser;
+use support::browser::{click_and_wait, goto, wait_for, Browser};
 use support::server::{Relay, TestServer};
 use support::smtp_server::Faults;
 
@@ -41,22 +41,18 @@ async fn shot(client: &Client, name: &str) {
     eprintln!("screenshot: {}", path.display());
 }
 
-/// Waits (up to 10 s) until the page's heading starts with `expected`, riding out the
-/// navigation that a click starts; returns the heading.
+/// The loaded page's heading, which must start with `expected`.
 async fn heading(client: &Client, expected: &str) -> String {
-    let mut last = String::new();
-    for _ in 0..100 {
-        if let Ok(h1) = client.find(Locator::Css("h1")).await {
-            if let Ok(text) = h1.text().await {
-                if text.starts_with(expected) {
-                    return text;
-                }
-                last = text;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the heading is {last:?}, not {expected:?}")
+    let text = wait_for(client, Locator::Css("h1"))
+        .await
+        .text()
+        .await
+        .expect("the heading's text");
+    assert!(
+        text.starts_with(expected),
+        "the heading is {text:?}, not {expected:?}"
+    );
+    text
 }
 
 fn num(m: &serde_json::Value, path: &[&str]) -> f64 {
@@ -80,7 +76,7 @@ async fn a_reader_signs_up_and_confirms_in_a_browser_on_a_phone_and_a_desktop() 
         let c = &browser.client;
         let email = format!("browser{width}@example.org");
 
-        c.goto(&server.url("/")).await.expect("the form loads");
+        goto(c, &server.url("/")).await;
         heading(c, "Subscribe to").await;
         let m = c.execute(MEASURE, vec![]).await.unwrap();
         eprintln!("{width}px form: {m}");
@@ -116,24 +112,14 @@ async fn a_reader_signs_up_and_confirms_in_a_browser_on_a_phone_and_a_desktop() 
             .send_keys("someone@localhost")
             .await
             .unwrap();
-        c.find(Locator::Css("button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        c.wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Id("email-error"))
-            .await
-            .expect("the error is shown");
+        click_and_wait(c, Locator::Css("button[type=submit]")).await;
         heading(c, "Subscribe to").await;
         let field = c.find(Locator::Id("email")).await.unwrap();
         assert_eq!(
             field.attr("aria-describedby").await.unwrap().as_deref(),
             Some("email-error")
         );
-        let error = c.find(Locator::Id("email-error")).await.unwrap();
+        let error = wait_for(c, Locator::Id("email-error")).await;
         assert!(error.text().await.unwrap().contains("email address"));
         shot(c, &format!("signup-error-{width}.png")).await;
 
@@ -145,12 +131,7 @@ async fn a_reader_signs_up_and_confirms_in_a_browser_on_a_phone_and_a_desktop() 
             .send_keys("Grace Browser")
             .await
             .unwrap();
-        c.find(Locator::Css("button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_and_wait(c, Locator::Css("button[type=submit]")).await;
         heading(c, "Please check your inbox").await;
         let m = c.execute(MEASURE, vec![]).await.unwrap();
         assert!(num(&m, &["scroll"]) <= num(&m, &["client"]), "{m}");
@@ -175,7 +156,7 @@ async fn a_reader_signs_up_and_confirms_in_a_browser_on_a_phone_and_a_desktop() 
             .as_str()
             .to_string();
 
-        c.goto(&confirm_url).await.unwrap();
+        goto(c, &confirm_url).await;
         heading(c, "You are subscribed").await;
         let m = c.execute(MEASURE, vec![]).await.unwrap();
         assert!(num(&m, &["scroll"]) <= num(&m, &["client"]), "{m}");

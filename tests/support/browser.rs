@@ -3,12 +3,19 @@
 //! [`Browser::start`] launches `chromedriver` on a free loopback port and opens one headless
 //! session with the given viewport (mobile emulation below 500 px, which a plain headless
 //! window cannot go under). Dropping the browser ends the session and kills the driver.
+//!
+//! A page is queried only once it has loaded: a click that navigates goes through
+//! [`click_and_wait`], which waits for the new document (a mark set on the old one is gone)
+//! to be complete, so no query runs against a page being torn down ("aborted by
+//! navigation"); [`goto`] does the same for an address, and [`wait_for`] finds an element
+//! that a script or a navigation brings.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use super::require_tool;
@@ -96,5 +103,74 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// How long a page may take to load, or an element to appear.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often the state of a loading page is asked for.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Marks the current document, so [`wait_for_new_page`] can tell when it has been replaced.
+async fn mark_page(client: &Client) {
+    client
+        .execute("window.__heraldOldPage = true; return true;", vec![])
+        .await
+        .expect("mark the current page");
+}
+
+/// Waits until the marked document is gone and the new one has loaded completely (its
+/// images and frames included). Errors while the browser is between documents are the
+/// navigation itself, and are waited out.
+async fn wait_for_new_page(client: &Client, what: &str) {
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    loop {
+        let state = client
+            .execute(
+                "return window.__heraldOldPage === true ? 'old' : document.readyState;",
+                vec![],
+            )
+            .await;
+        if matches!(&state, Ok(v) if v == "complete") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: no new page loaded within {PAGE_TIMEOUT:?} (last state {state:?})"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Clicks the element `locator` finds and waits for the page the click leads to.
+pub async fn click_and_wait(client: &Client, locator: Locator<'_>) {
+    let what = format!("click on {locator:?}");
+    mark_page(client).await;
+    wait_for(client, locator).await.click().await.expect(&what);
+    wait_for_new_page(client, &what).await;
+}
+
+/// Opens `url` and waits until its page has loaded completely.
+pub async fn goto(client: &Client, url: &str) {
+    mark_page(client).await;
+    client
+        .goto(url)
+        .await
+        .unwrap_or_else(|e| panic!("open {url}: {e}"));
+    wait_for_new_page(client, url).await;
+}
+
+/// The element `locator` finds, once there is one (a script or a navigation may bring it).
+pub async fn wait_for(client: &Client, locator: Locator<'_>) -> Element {
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    loop {
+        match client.find(locator).await {
+            Ok(element) => return element,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "no element {locator:?} within {PAGE_TIMEOUT:?}: {e}"
+            ),
+        }
+        tokio::time::sleep(POLL).await;
     }
 }
