@@ -157,7 +157,7 @@ fn escape_leading_dots(encoded: String) -> String {
 }
 
 /// Whether any line of `bytes` starts with "." (what SMTP would take for dot-stuffing).
-#[cfg(any(test, debug_assertions))]
+/// Checked in debug builds and tests only: release builds rely on the encoder.
 pub(crate) fn has_leading_dot(bytes: &[u8]) -> bool {
     bytes.first() == Some(&b'.') || bytes.windows(2).any(|w| w == b"\n.")
 }
