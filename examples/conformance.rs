@@ -8,6 +8,8 @@
 //! - no `href` or `src` in the HTML is relative;
 //! - every http(s), mailto or relative link and image of the Markdown source is in the
 //!   HTML, made absolute;
+//! - every relative image (and the cover) is a file in `newsletter.assets_dir`, where
+//!   `herald serve` publishes it, so no reader sees a broken image;
 //! - the HTML part is under 102 KB, where Gmail starts clipping.
 
 use std::path::{Path, PathBuf};
@@ -164,6 +166,14 @@ fn check(settings: &Settings, file: &Path) -> Result<String, Vec<String>> {
         }
     }
 
+    let mut images = markdown_images(&preview.issue.body);
+    images.extend(preview.issue.cover.clone());
+    for image in &images {
+        if let Some(problem) = missing_asset(settings, &base, image.trim()) {
+            problems.push(problem);
+        }
+    }
+
     if html.len() >= GMAIL_CLIP_BYTES {
         problems.push(format!(
             "HTML part is {} bytes, Gmail clips from {GMAIL_CLIP_BYTES}",
@@ -180,6 +190,46 @@ fn check(settings: &Settings, file: &Path) -> Result<String, Vec<String>> {
     } else {
         Err(problems)
     }
+}
+
+/// Why a relative image would not be found where `herald serve` publishes
+/// `newsletter.assets_dir`, if it would not.
+fn missing_asset(settings: &Settings, base: &url::Url, image: &str) -> Option<String> {
+    if image.is_empty() || url::Url::parse(image).is_ok() {
+        return None;
+    }
+    let absolute = base.join(image).ok()?;
+    let Some(path) = absolute.path().strip_prefix(base.path()) else {
+        return Some(format!(
+            "image {image} resolves to {absolute}, outside newsletter.base_url"
+        ));
+    };
+    let path = percent_decode(path);
+    let file = settings.newsletter.assets_dir.join(&path);
+    (!file.is_file()).then(|| {
+        format!(
+            "image {image} is served from {}, which does not exist",
+            file.display()
+        )
+    })
+}
+
+/// `%20` and friends decoded, for a file name.
+fn percent_decode(path: &str) -> String {
+    url::form_urlencoded::parse(format!("p={}", path.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| path.to_string())
+}
+
+/// Every image destination in the Markdown (not raw HTML).
+fn markdown_images(body: &str) -> Vec<String> {
+    Parser::new_ext(body, Options::ENABLE_TABLES | Options::ENABLE_FOOTNOTES)
+        .filter_map(|event| match event {
+            Event::Start(Tag::Image { dest_url, .. }) => Some(dest_url.to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Every link and image destination in the Markdown, including raw HTML `href`/`src`.
