@@ -21,18 +21,60 @@ pub enum ConfigError {
         file: String,
         source: std::io::Error,
     },
-    #[error("{file}: {message}")]
-    Syntax { file: String, message: String },
+    /// A TOML syntax error. Displays as `FILE:LINE:COLUMN: problem`; [`ConfigError::excerpt`]
+    /// shows the offending line with a caret under the column.
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+        /// The offending line as written.
+        source_line: String,
+    },
     #[error("{file}: `{key}`: {message}")]
     Key {
         file: String,
         key: String,
         message: String,
     },
-    #[error("environment variable {var}: {message}")]
+    /// An environment override that herald cannot use, named by its variable.
+    #[error("{var}: {message}")]
     Env { var: String, message: String },
     #[error("{0}")]
     Secret(String),
+}
+
+impl ConfigError {
+    /// For a syntax error, the offending line and a caret under the column, to print below
+    /// the one-line message:
+    ///
+    /// ```text
+    ///    3 | url = sqlite://herald.db
+    ///      |       ^
+    /// ```
+    pub fn excerpt(&self) -> Option<String> {
+        let ConfigError::Syntax {
+            line,
+            column,
+            source_line,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let number = line.to_string();
+        let pad = " ".repeat(number.len());
+        let before: String = source_line
+            .chars()
+            .take(column.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        Some(format!(
+            "{number} | {source_line}\n{pad} | {before}^",
+            source_line = source_line.trim_end()
+        ))
+    }
 }
 
 /// All of herald's settings, one field per `config.toml` section.
@@ -45,6 +87,10 @@ pub struct Settings {
     pub sending: SendingSettings,
     pub schedule: ScheduleSettings,
     pub web: WebSettings,
+    /// The settings file that was read; `None` when there was none and every value is an
+    /// embedded default (or an environment override).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 /// `[newsletter]`: who sends, from where, and where issues and templates live.
@@ -64,6 +110,9 @@ pub struct NewsletterSettings {
     pub postal_address: String,
     pub issues_dir: PathBuf,
     pub templates_dir: PathBuf,
+    /// Files `herald serve` serves at the site's root: the images issues link to
+    /// (`static/img/cover.png` is `{base_url}img/cover.png`).
+    pub assets_dir: PathBuf,
     /// The List-Id header's identifier, e.g. `weekly.example.org`. Defaults to one derived
     /// from the From domain.
     pub list_id: Option<String>,
@@ -84,6 +133,7 @@ impl Default for NewsletterSettings {
             postal_address: "Set newsletter.postal_address in config.toml".into(),
             issues_dir: "issues".into(),
             templates_dir: "templates".into(),
+            assets_dir: "static".into(),
             list_id: None,
             unsubscribe_mailto: None,
             consent: DEFAULT_CONSENT.into(),
@@ -240,21 +290,29 @@ impl Settings {
     }
 
     /// As [`Settings::load`], with the environment given explicitly (for tests).
+    ///
+    /// Relative paths written in the file (and the defaults of the keys it leaves out) are
+    /// relative to the file's folder, so `herald --config /srv/news/config.toml` finds
+    /// `/srv/news/herald.db` from any working directory. Relative paths from environment
+    /// overrides, and every path when there is no file, are relative to the working
+    /// directory.
     pub fn load_with_env(
         path: &Path,
         must_exist: bool,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => String::new(),
+        let (text, found) = match std::fs::read_to_string(path) {
+            Ok(text) => (text, true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+                (String::new(), false)
+            }
             Err(source) => return Err(ConfigError::Read { file, source }),
         };
-        let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
-            file: file.clone(),
-            message: one_line(&e.to_string()),
-        })?;
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| syntax_error(&file, &text, &e))?;
+        // `section.key` → the variable that set it.
+        let mut from_env: Vec<(String, String)> = Vec::new();
         for (var, value) in env {
             let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
                 continue;
@@ -263,36 +321,137 @@ impl Settings {
             let [section, key] = parts.as_slice() else {
                 return Err(ConfigError::Env {
                     var,
-                    message: "expected HERALD__SECTION__KEY".into(),
+                    message: "not a setting: overrides are named HERALD__SECTION__KEY, \
+                              as in HERALD__SMTP__URL"
+                        .into(),
                 });
             };
-            let section = table
+            let entry = table
                 .entry(section.clone())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            let toml::Value::Table(section) = section else {
+            let toml::Value::Table(entry) = entry else {
                 return Err(ConfigError::Env {
                     var,
-                    message: "that section is not a table in the file".into(),
+                    message: format!("[{section}] in {file} is not a table"),
                 });
             };
-            section.insert(key.clone(), env_value(&value));
+            entry.insert(key.clone(), env_value(&value));
+            from_env.push((format!("{section}.{key}"), var));
         }
-        let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| ConfigError::Key {
-                file: file.clone(),
-                key: e.path().to_string(),
-                message: one_line(&e.inner().to_string()),
+        let env_var = |key: &str| {
+            from_env
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, var)| var.clone())
+        };
+        let mut settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let message = plain_message(&e.inner().to_string());
+                let key = e.path().to_string();
+                // An unknown key is reported at its section: name it in full.
+                let unknown = unknown_field(&message).map(|field| match key.as_str() {
+                    "" | "." => field.to_string(),
+                    path if path == field || path.ends_with(&format!(".{field}")) => {
+                        path.to_string()
+                    }
+                    section => format!("{section}.{field}"),
+                });
+                let from_env = unknown
+                    .as_deref()
+                    .and_then(|k| {
+                        // An unknown section: any variable naming it.
+                        env_var(k).or_else(|| {
+                            from_env
+                                .iter()
+                                .find(|(env_key, _)| env_key.split('.').next() == Some(k))
+                                .map(|(_, var)| var.clone())
+                        })
+                    })
+                    .or_else(|| env_var(&key));
+                match (from_env, unknown) {
+                    (Some(var), Some(unknown)) => ConfigError::Env {
+                        var,
+                        message: format!("herald has no setting {unknown}"),
+                    },
+                    (Some(var), None) => ConfigError::Env { var, message },
+                    (None, Some(unknown)) => ConfigError::Key {
+                        file: file.clone(),
+                        key: unknown,
+                        message: "herald has no such setting".into(),
+                    },
+                    (None, None) => ConfigError::Key {
+                        file: file.clone(),
+                        key,
+                        message,
+                    },
+                }
             })?;
-        settings.check(&file)?;
+        settings.check(&file, &env_var)?;
+        if found {
+            settings.file = Some(path.to_path_buf());
+            let base = path.parent().unwrap_or(Path::new(""));
+            settings.resolve_paths(base, &|key| env_var(key).is_some());
+        }
         Ok(settings)
     }
 
+    /// Makes the relative paths of the keys `from_env` does not claim relative to `base`.
+    fn resolve_paths(&mut self, base: &Path, from_env: &dyn Fn(&str) -> bool) {
+        if base.as_os_str().is_empty() || base == Path::new(".") {
+            return;
+        }
+        let join = |key: &str, path: &mut PathBuf| {
+            if !from_env(key) && path.is_relative() && !path.as_os_str().is_empty() {
+                *path = base.join(&*path);
+            }
+        };
+        join("newsletter.issues_dir", &mut self.newsletter.issues_dir);
+        join(
+            "newsletter.templates_dir",
+            &mut self.newsletter.templates_dir,
+        );
+        join("newsletter.assets_dir", &mut self.newsletter.assets_dir);
+        join("web.admin_token_file", &mut self.web.admin_token_file);
+        join("web.secret_key_file", &mut self.web.secret_key_file);
+        if let Some(key_file) = &mut self.smtp.dkim_key_file {
+            join("smtp.dkim_key_file", key_file);
+        }
+        if !from_env("database.url") {
+            if let Some(url) = resolve_sqlite_url(&self.database.url, base) {
+                self.database.url = url;
+            }
+        }
+        if !from_env("smtp.url") {
+            if let Some(dir) = self.smtp.url.strip_prefix("file://") {
+                let dir = Path::new(dir);
+                if dir.is_relative() && !dir.as_os_str().is_empty() {
+                    self.smtp.url = format!("file://{}", base.join(dir).display());
+                }
+            }
+        }
+    }
+
+    /// The SQLite database file `database.url` names (`None` for an in-memory database or
+    /// another kind of URL), for messages.
+    pub fn database_file(&self) -> Option<PathBuf> {
+        let (path, _) = sqlite_path(&self.database.url)?;
+        (!path.is_empty() && !path.starts_with(':')).then(|| PathBuf::from(path))
+    }
+
     /// Checks that need more than a type: URLs that must parse, numbers that must be positive.
-    fn check(&self, file: &str) -> Result<(), ConfigError> {
-        let bad = |key: &str, message: String| ConfigError::Key {
-            file: file.to_string(),
-            key: key.to_string(),
-            message,
+    /// A value set by an environment override is reported under its variable's name.
+    fn check(
+        &self,
+        file: &str,
+        env_var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| match env_var(key) {
+            Some(var) => ConfigError::Env { var, message },
+            None => ConfigError::Key {
+                file: file.to_string(),
+                key: key.to_string(),
+                message,
+            },
         };
         let base = url::Url::parse(&self.newsletter.base_url)
             .map_err(|e| bad("newsletter.base_url", format!("not an absolute URL: {e}")))?;
@@ -316,6 +475,16 @@ impl Settings {
         }
         if self.sending.max_attempts == 0 {
             return Err(bad("sending.max_attempts", "must be at least 1".into()));
+        }
+        if let Some(problem) = smtp_url_problem(&self.smtp.url) {
+            return Err(bad(
+                "smtp.url",
+                format!(
+                    "{:?} {problem}: use file://DIR (a folder of .eml files), \
+                     smtp://host[:port], smtp+starttls://host[:port] or smtps://host[:port]",
+                    self.smtp.url
+                ),
+            ));
         }
         if self.smtp.pool_size == 0 {
             return Err(bad("smtp.pool_size", "must be at least 1".into()));
@@ -449,6 +618,96 @@ fn env_value(raw: &str) -> toml::Value {
     }
 }
 
+/// A TOML syntax error with its line, column and the offending line.
+fn syntax_error(file: &str, text: &str, e: &toml::de::Error) -> ConfigError {
+    let at = e.span().map_or(0, |span| span.start).min(text.len());
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    ConfigError::Syntax {
+        file: file.to_string(),
+        line: text[..at].matches('\n').count() + 1,
+        column: text[line_start..at].chars().count() + 1,
+        message: syntax_message(e.message()),
+        source_line: text[line_start..line_end].to_string(),
+    }
+}
+
+/// A deserialiser's message in the words of the file: `expected an integer` rather than
+/// `expected u32`, without the key the error already names.
+fn plain_message(message: &str) -> String {
+    let mut message = one_line(message);
+    if let Some(i) = message.rfind(" in `") {
+        if message.ends_with('`') {
+            message.truncate(i);
+        }
+    }
+    for int in ["u16", "u32", "u64", "i32", "i64", "usize"] {
+        if let Some(head) = message.strip_suffix(&format!("expected {int}")) {
+            message = format!("{head}expected an integer");
+        }
+    }
+    message
+}
+
+/// toml's message on one line, with a hint for the commonest slip: a value without quotes.
+fn syntax_message(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let text = lines.join("; ");
+    if text.starts_with("invalid string") {
+        format!("{text} (text values need quotes: key = \"value\")")
+    } else {
+        text
+    }
+}
+
+/// The field serde names in "unknown field `x`, expected ...".
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// The path part of a `sqlite:` URL and what follows it (`?mode=rwc`).
+fn sqlite_path(url: &str) -> Option<(&str, &str)> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(match rest.find('?') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    })
+}
+
+/// `sqlite://herald.db` with a relative file made relative to `base`; `None` when there is
+/// nothing to change (another scheme, an absolute path, an in-memory database).
+fn resolve_sqlite_url(url: &str, base: &Path) -> Option<String> {
+    let (path, query) = sqlite_path(url)?;
+    if path.is_empty() || path.starts_with(':') || Path::new(path).is_absolute() {
+        return None;
+    }
+    Some(format!("sqlite://{}{query}", base.join(path).display()))
+}
+
+/// What is wrong with `smtp.url`, if anything (the transport checks the rest).
+fn smtp_url_problem(raw: &str) -> Option<&'static str> {
+    if let Some(dir) = raw.strip_prefix("file://") {
+        return dir.is_empty().then_some("names no folder");
+    }
+    let Ok(url) = url::Url::parse(raw) else {
+        return Some("is not a URL");
+    };
+    if !matches!(url.scheme(), "smtp" | "smtp+starttls" | "smtps") {
+        return Some("has a scheme herald does not speak");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Some("names no host");
+    }
+    None
+}
+
 fn one_line(message: &str) -> String {
     message
         .lines()
@@ -472,13 +731,120 @@ mod tests {
 
     #[test]
     fn empty_file_gives_the_documented_defaults() {
+        let d = Settings::default();
+        assert_eq!(d.database.url, "sqlite://herald.db");
+        assert_eq!(d.smtp.url, "file://outbox");
+        assert_eq!(d.newsletter.assets_dir, Path::new("static"));
         let s = load("", &[]).unwrap();
-        assert_eq!(s.database.url, "sqlite://herald.db");
-        assert_eq!(s.smtp.url, "file://outbox");
         assert_eq!(s.newsletter.base_url, "http://127.0.0.1:8080");
         assert_eq!(s.schedule.cron, "0 0 9 * * Fri");
         assert_eq!(s.sending.concurrency, 8);
         assert_eq!(s.web.bind, "127.0.0.1:8080");
+    }
+
+    /// A file in `dir` named config.toml holding `text`.
+    fn load_in(dir: &Path, text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let path = dir.join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Settings::load_with_env(&path, true, env)
+    }
+
+    #[test]
+    fn relative_paths_in_a_file_are_relative_to_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let s = load_in(
+            d,
+            "[newsletter]\nissues_dir = \"letters\"\n[database]\nurl = \"sqlite://data/h.db?mode=rwc\"\n\
+             [smtp]\nurl = \"file://mail\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.file.as_deref(), Some(d.join("config.toml").as_path()));
+        assert_eq!(s.newsletter.issues_dir, d.join("letters"));
+        assert_eq!(
+            s.database.url,
+            format!("sqlite://{}?mode=rwc", d.join("data/h.db").display())
+        );
+        assert_eq!(s.database_file(), Some(d.join("data/h.db")));
+        assert_eq!(s.smtp.url, format!("file://{}", d.join("mail").display()));
+        // Defaults of keys the file leaves out live beside it too.
+        assert_eq!(s.newsletter.templates_dir, d.join("templates"));
+        assert_eq!(s.newsletter.assets_dir, d.join("static"));
+        assert_eq!(s.web.secret_key_file, d.join("herald.secret"));
+        assert_eq!(s.web.admin_token_file, d.join("herald.admin-token"));
+        // Absolute paths, and values from the environment, are left as they are.
+        let s = load_in(
+            d,
+            "[newsletter]\nissues_dir = \"/srv/issues\"\n",
+            &[("HERALD__DATABASE__URL", "sqlite://here.db")],
+        )
+        .unwrap();
+        assert_eq!(s.newsletter.issues_dir, Path::new("/srv/issues"));
+        assert_eq!(s.database.url, "sqlite://here.db");
+    }
+
+    #[test]
+    fn a_bad_override_names_its_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_in(dir.path(), "", &[("HERALD__SMTP__POOL_SIZE", "abc")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "HERALD__SMTP__POOL_SIZE: invalid type: string \"abc\", expected an integer"
+        );
+        let err = load_in(dir.path(), "", &[("HERALD__SMTP__POLL_SIZE", "4")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "HERALD__SMTP__POLL_SIZE: herald has no setting smtp.poll_size"
+        );
+        let err = load_in(dir.path(), "", &[("HERALD__SMPT__URL", "x")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "HERALD__SMPT__URL: herald has no setting smpt");
+        let err = load_in(dir.path(), "", &[("HERALD__SMTP__URL", "smtp//x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("HERALD__SMTP__URL: \"smtp//x\" is not a URL: use file://DIR"),
+            "{err}"
+        );
+        assert!(err.contains("smtp://host[:port]"), "{err}");
+        // The same mistakes in the file name the file and the key.
+        let err = load_in(dir.path(), "[smtp]\nurl = \"smtp//x\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("config.toml: `smtp.url`: \"smtp//x\" is not a URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_shows_line_column_and_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_in(
+            dir.path(),
+            "[newsletter]\nname = \"N\"\n[database]\nurl = sqlite://herald.db\n",
+            &[],
+        )
+        .unwrap_err();
+        let line = err.to_string();
+        assert!(
+            line.ends_with(
+                "config.toml:4:7: invalid string; expected `\"`, `'` \
+                 (text values need quotes: key = \"value\")"
+            ),
+            "{line}"
+        );
+        assert_eq!(
+            err.excerpt().unwrap(),
+            "4 | url = sqlite://herald.db\n  |       ^"
+        );
     }
 
     #[test]

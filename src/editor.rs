@@ -7,8 +7,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::config::Settings;
 use crate::dispatch::unix_now;
 use crate::domain::{
     EmailAddress, ErasureKey, IssueSlug, SubscriberName, SubscriberStatus, TokenKey,
@@ -16,9 +18,11 @@ use crate::domain::{
 use crate::issue::{self, IssueError};
 use crate::mail::SendOutcome;
 use crate::preview::{self, PreviewError};
-use crate::startup::{App, StartupError};
+use crate::schedule::{load_issues, upcoming_sends, IssueFiles, Schedule};
+use crate::startup::{App, Drafts, StartupError};
 use crate::store::{
-    AddOutcome, DeliveryCounts, IssueRow, NewSubscriber, StoreError, StoredAnswer, SubscriberPage,
+    AddOutcome, DeliveryCounts, IssueRow, NewSubscriber, Store, StoreError, StoredAnswer,
+    SubscriberPage,
 };
 use crate::subscribers::{import_csv, ImportError, ImportEvent, ImportOptions, ImportSummary};
 
@@ -44,6 +48,9 @@ pub enum EditorError {
     /// The idempotency key was first used for another request.
     #[error("this Idempotency-Key was used for another request ({0})")]
     KeyReused(String),
+    /// The issue is marked `draft: true` and the send was not forced.
+    #[error("{0}")]
+    Draft(String),
     /// The relay did not accept a test copy.
     #[error("the relay did not accept the message: {0}")]
     Relay(String),
@@ -94,10 +101,19 @@ impl Progress {
 pub struct IssueStatus {
     pub slug: String,
     pub title: String,
+    /// The front matter `description`, if any.
+    pub description: Option<String>,
     /// The issue's date from its front matter (RFC 3339).
     pub date: Option<String>,
-    /// `draft` (never enqueued), `sending`, `sent` (or `scheduled`, `cancelled`).
+    /// `draft` (marked `draft: true` and never sent), `scheduled` (the scheduler will send
+    /// it by itself, at `scheduled_for`), `unsent` (never enqueued, and the scheduler will
+    /// not send it: no date, older than the last one sent, or the schedule is off),
+    /// `sending`, `sent` (or `cancelled`).
     pub status: String,
+    /// The file says `draft: true`.
+    pub draft: bool,
+    /// When the scheduler will send it, if nothing else is sent meanwhile (RFC 3339).
+    pub scheduled_for: Option<String>,
     /// Deliveries by status.
     pub counts: DeliveryCounts,
     pub progress: Progress,
@@ -108,6 +124,24 @@ pub struct IssueStatus {
     pub has_file: bool,
 }
 
+impl IssueStatus {
+    /// Whether it was ever enqueued (it has a ledger).
+    pub fn was_queued(&self) -> bool {
+        !matches!(self.status.as_str(), "draft" | "scheduled" | "unsent")
+    }
+
+    /// Whether "send now" can do anything: there is a file, it is not a draft, and it is not
+    /// finished (a `sending` issue may take subscribers who became active since).
+    pub fn can_send(&self) -> bool {
+        self.has_file && !self.draft && self.status != "sent"
+    }
+
+    /// The time it is listed by: its date, else when its send started.
+    fn listed_at(&self) -> Option<&str> {
+        self.date.as_deref().or(self.started_at.as_deref())
+    }
+}
+
 fn rfc3339(seconds: Option<i64>) -> Option<String> {
     seconds
         .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
@@ -115,25 +149,40 @@ fn rfc3339(seconds: Option<i64>) -> Option<String> {
 }
 
 async fn status_of(
-    app: &App,
+    store: &Store,
     slug: &str,
     file: Option<&issue::Issue>,
     row: Option<&IssueRow>,
+    scheduled_for: Option<DateTime<Utc>>,
 ) -> Result<IssueStatus, EditorError> {
     let counts = match row {
-        Some(row) => app.store.delivery_counts(row.id).await?,
+        Some(row) => store.delivery_counts(row.id).await?,
         None => DeliveryCounts::default(),
     };
-    let status = row.map_or("draft", |r| r.status.as_str()).to_string();
+    let draft = file.is_some_and(|f| f.draft);
+    let status = match row {
+        Some(row) => row.status.clone(),
+        None if draft => "draft".into(),
+        None if scheduled_for.is_some() => "scheduled".into(),
+        None => "unsent".into(),
+    };
+    // As the file writes it (with its offset), else as it was when enqueued.
+    let date = match file.and_then(|f| f.date) {
+        Some(d) => Some(d.to_rfc3339()),
+        None => rfc3339(row.and_then(|r| r.issue_date)),
+    };
     Ok(IssueStatus {
         slug: slug.to_string(),
         title: file
             .map(|f| f.title.clone())
             .or_else(|| row.map(|r| r.title.clone()))
             .unwrap_or_default(),
-        date: file.and_then(|f| f.date).map(|d| d.to_rfc3339()),
+        description: file.and_then(|f| f.description.clone()),
+        date,
         progress: Progress::of(&counts, &status),
         status,
+        draft,
+        scheduled_for: rfc3339(scheduled_for.map(|t| t.timestamp())),
         counts,
         started_at: rfc3339(row.and_then(|r| r.started_at)),
         finished_at: rfc3339(row.and_then(|r| r.finished_at)),
@@ -141,28 +190,89 @@ async fn status_of(
     })
 }
 
-/// Every issue: each file in `issues_dir` (in file-name order; files that do not parse are
-/// logged and left out), then issues the ledger knows whose file is gone.
-pub async fn list_issues(app: &App) -> Result<Vec<IssueStatus>, EditorError> {
-    let rows = app.store.list_issues().await?;
+/// Every issue, and the issue files that could not be read.
+#[derive(Debug)]
+pub struct Overview {
+    /// Newest first by issue date (an issue without a date by when its send started);
+    /// issues with neither come first.
+    pub issues: Vec<IssueStatus>,
+    pub broken: Vec<IssueError>,
+}
+
+/// Every issue file in `issues_dir` and every issue the ledger knows, with its state, and
+/// when the scheduler would send each unsent one (see [`crate::schedule::upcoming_sends`]).
+pub async fn overview(store: &Store, settings: &Settings) -> Result<Overview, EditorError> {
+    let files = issue_files(&settings.newsletter.issues_dir)?;
+    let rows = store.list_issues().await?;
+    let scheduled = scheduled_sends(store, settings, &files.issues).await?;
     let mut by_slug: HashMap<&str, &IssueRow> = rows.iter().map(|r| (r.slug.as_str(), r)).collect();
-    let mut out = Vec::new();
-    for loaded in issue::load_dir(&app.settings.newsletter.issues_dir)? {
-        match loaded {
-            Ok(file) => {
-                let row = by_slug.remove(file.slug.as_str());
-                out.push(status_of(app, file.slug.as_str(), Some(&file), row).await?);
-            }
-            Err(e) => tracing::warn!(error = %e, "an issue file does not parse"),
+    let mut issues = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for file in &files.issues {
+        if !seen.insert(file.slug.as_str()) {
+            continue;
         }
+        let row = by_slug.remove(file.slug.as_str());
+        let when = scheduled.get(file.slug.as_str()).copied();
+        issues.push(status_of(store, file.slug.as_str(), Some(file), row, when).await?);
     }
     for row in rows
         .iter()
         .filter(|r| by_slug.contains_key(r.slug.as_str()))
     {
-        out.push(status_of(app, &row.slug, None, Some(row)).await?);
+        issues.push(status_of(store, &row.slug, None, Some(row), None).await?);
     }
-    Ok(out)
+    issues.sort_by(|a, b| match (a.listed_at(), b.listed_at()) {
+        (None, None) => a.slug.cmp(&b.slug),
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (Some(x), Some(y)) => parse_time(y)
+            .cmp(&parse_time(x))
+            .then_with(|| a.slug.cmp(&b.slug)),
+    });
+    Ok(Overview {
+        issues,
+        broken: files.broken,
+    })
+}
+
+/// The issue files of `dir`; none when there is no such folder (yet).
+fn issue_files(dir: &std::path::Path) -> Result<IssueFiles, EditorError> {
+    if !dir.exists() {
+        return Ok(IssueFiles::default());
+    }
+    Ok(load_issues(dir)?)
+}
+
+fn parse_time(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+/// When the scheduler will send each of `issues` by itself, by slug (empty when it is off).
+async fn scheduled_sends(
+    store: &Store,
+    settings: &Settings,
+    issues: &[issue::Issue],
+) -> Result<HashMap<String, DateTime<Utc>>, EditorError> {
+    let schedule = Schedule::from_settings(&settings.schedule)?;
+    if !schedule.is_enabled() {
+        return Ok(HashMap::new());
+    }
+    let enqueued = store.enqueued_issue_dates().await?;
+    Ok(upcoming_sends(&schedule, issues, &enqueued, Utc::now())
+        .into_iter()
+        .collect())
+}
+
+/// Every issue ([`overview`]); files that do not parse are logged and left out.
+pub async fn list_issues(app: &App) -> Result<Vec<IssueStatus>, EditorError> {
+    let overview = overview(&app.store, &app.settings).await?;
+    for e in &overview.broken {
+        tracing::warn!(error = %e, "an issue file does not parse");
+    }
+    Ok(overview.issues)
 }
 
 /// Parses a slug from a request.
@@ -172,31 +282,54 @@ pub fn parse_slug(slug: &str) -> Result<IssueSlug, EditorError> {
 
 /// One issue's status, counts and progress.
 pub async fn issue_status(app: &App, slug: &IssueSlug) -> Result<IssueStatus, EditorError> {
-    let file = issue::find(&app.settings.newsletter.issues_dir, slug)?;
-    let row = app.store.find_issue(slug.as_str()).await?;
+    issue_status_in(&app.store, &app.settings, slug).await
+}
+
+/// As [`issue_status`], over a store and settings (for `herald status`).
+pub async fn issue_status_in(
+    store: &Store,
+    settings: &Settings,
+    slug: &IssueSlug,
+) -> Result<IssueStatus, EditorError> {
+    let file = issue::find(&settings.newsletter.issues_dir, slug)?;
+    let row = store.find_issue(slug.as_str()).await?;
     if file.is_none() && row.is_none() {
         return Err(not_found(slug));
     }
-    status_of(app, slug.as_str(), file.as_ref(), row.as_ref()).await
+    // Only an issue never enqueued can be waiting for the scheduler.
+    let scheduled = match (&file, &row) {
+        (Some(f), None) if !f.draft => {
+            let files = issue_files(&settings.newsletter.issues_dir)?;
+            scheduled_sends(store, settings, &files.issues)
+                .await?
+                .get(slug.as_str())
+                .copied()
+        }
+        _ => None,
+    };
+    status_of(store, slug.as_str(), file.as_ref(), row.as_ref(), scheduled).await
 }
 
 fn not_found(slug: &IssueSlug) -> EditorError {
     EditorError::NotFound(format!("no issue {:?}", slug.as_str()))
 }
 
-/// Enqueues the issue and wakes the dispatcher ([`App::send_now`]); an unknown slug is
-/// [`EditorError::NotFound`].
+/// Enqueues the issue and wakes the dispatcher ([`App::send_now_as`]); an unknown slug is
+/// [`EditorError::NotFound`], a draft (unless `drafts` says to send it)
+/// [`EditorError::Draft`].
 pub async fn send_now(
     app: &App,
     slug: &IssueSlug,
     source: &str,
+    drafts: Drafts,
 ) -> Result<IssueStatus, EditorError> {
-    match app.send_now(slug, source).await {
+    match app.send_now_as(slug, source, drafts).await {
         Ok(enqueued) => {
             tracing::info!(slug = slug.as_str(), added = enqueued.added, %source, "send requested");
             issue_status(app, slug).await
         }
         Err(StartupError::UnknownIssue { .. }) => Err(not_found(slug)),
+        Err(e @ StartupError::Draft { .. }) => Err(EditorError::Draft(e.to_string())),
         Err(e) => Err(e.into()),
     }
 }
@@ -417,6 +550,7 @@ impl IdempotentSends {
         app: &App,
         key: &str,
         slug: &str,
+        drafts: Drafts,
     ) -> Result<StoredAnswer, EditorError> {
         if key.is_empty()
             || key.len() > MAX_IDEMPOTENCY_KEY
@@ -436,7 +570,7 @@ impl IdempotentSends {
         };
         let result = {
             let _turn = lock.lock().await;
-            self.send_once(app, key, slug, fingerprint).await
+            self.send_once(app, key, slug, fingerprint, drafts).await
         };
         drop(lock);
         let mut map = self
@@ -455,6 +589,7 @@ impl IdempotentSends {
         key: &str,
         slug: &str,
         fingerprint: String,
+        drafts: Drafts,
     ) -> Result<StoredAnswer, EditorError> {
         if let Some(stored) = app.store.find_idempotent_answer(key).await? {
             return if stored.fingerprint == fingerprint {
@@ -464,7 +599,7 @@ impl IdempotentSends {
             };
         }
         let slug = parse_slug(slug)?;
-        let status = send_now(app, &slug, SOURCE_API).await?;
+        let status = send_now(app, &slug, SOURCE_API, drafts).await?;
         let answer = StoredAnswer {
             fingerprint,
             status: 202,
@@ -557,8 +692,10 @@ pub async fn end_session(app: &App, id: i64) -> Result<(), EditorError> {
 /// The scheduler's next run, as the dashboard shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct NextRun {
-    /// In the schedule's timezone, e.g. `Fri 2026-11-27 09:00 Europe/Berlin`.
+    /// Readable, in the schedule's timezone: `Fri 27 Nov 2026, 09:00 CET`.
     pub at: String,
+    /// Exact (RFC 3339).
+    pub at_exact: String,
     /// The slug and title of the issue it would send now, if any.
     pub slug: Option<String>,
     pub title: Option<String>,
@@ -566,20 +703,17 @@ pub struct NextRun {
 
 /// When the scheduler runs next and what it would send, or `None` when it is off.
 pub async fn next_scheduled_run(app: &App) -> Result<Option<NextRun>, EditorError> {
-    let schedule = crate::schedule::Schedule::from_settings(&app.settings.schedule)?;
-    let ticks = schedule.upcoming(chrono::Utc::now(), 1);
+    let schedule = Schedule::from_settings(&app.settings.schedule)?;
+    let ticks = schedule.upcoming(Utc::now(), 1);
     let Some(&tick) = ticks.first() else {
         return Ok(None);
     };
-    let plans =
+    let forecast =
         crate::schedule::forecast(&app.store, &app.settings.newsletter.issues_dir, &ticks).await?;
-    let chosen = plans.into_iter().next().and_then(|p| p.send);
+    let chosen = forecast.plans.into_iter().next().and_then(|p| p.send);
     Ok(Some(NextRun {
-        at: format!(
-            "{} {}",
-            tick.with_timezone(&schedule.tz).format("%a %Y-%m-%d %H:%M"),
-            schedule.tz
-        ),
+        at: crate::words::readable_time(tick, schedule.tz),
+        at_exact: tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         slug: chosen.as_ref().map(|c| c.slug.clone()),
         title: chosen.map(|c| c.title),
     }))

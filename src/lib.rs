@@ -36,6 +36,7 @@
 //! - [`server`]: `herald serve`: the web server and the background tasks, stopped together.
 //! - [`web`]: the HTTP server (sign-up, confirmation, unsubscribe links, archive, feed).
 //!   Only it knows axum.
+//! - [`words`]: counts with their plural, readable dates.
 //! - [`cli`]: the `herald` commands, thin over the above.
 
 #![forbid(unsafe_code)]
@@ -58,3 +59,4 @@ pub mod startup;
 pub mod store;
 pub mod subscribers;
 pub mod web;
+pub mod words;

@@ -32,8 +32,22 @@ pub enum StartupError {
     Issue(#[from] IssueError),
     #[error(transparent)]
     Dispatch(#[from] DispatchError),
-    #[error("no issue with slug {slug:?} in {dir}")]
+    #[error("no issue with slug {slug} in {dir}")]
     UnknownIssue { slug: String, dir: String },
+    /// The issue is marked `draft: true` and the send was not forced.
+    #[error("{slug} is a draft (draft: true in its front matter): remove that line to send it")]
+    Draft { slug: String },
+}
+
+/// Whether a send goes ahead for an issue marked `draft: true`. Test copies and previews
+/// always do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Drafts {
+    /// Refuse with [`StartupError::Draft`]: the default everywhere.
+    #[default]
+    Refuse,
+    /// Send it anyway (`herald send --force`, the API's `force=true`).
+    Send,
 }
 
 /// herald's parts, built from settings.
@@ -111,12 +125,24 @@ impl App {
         Ok(self.transport.send(&mail).await)
     }
 
-    /// Puts the issue in the ledger for every active subscriber (idempotent).
+    /// Puts the issue in the ledger for every active subscriber (idempotent); refuses a
+    /// draft.
     pub async fn enqueue(
         &self,
         prepared: &PreparedIssue,
         source: &str,
     ) -> Result<(Enqueued, Job), StartupError> {
+        self.enqueue_as(prepared, source, Drafts::Refuse).await
+    }
+
+    /// As [`App::enqueue`], sending a draft when `drafts` says so.
+    pub async fn enqueue_as(
+        &self,
+        prepared: &PreparedIssue,
+        source: &str,
+        drafts: Drafts,
+    ) -> Result<(Enqueued, Job), StartupError> {
+        check_draft(&prepared.issue, drafts)?;
         let enqueued = dispatch::enqueue(&self.store, &prepared.issue, source).await?;
         let job = Job {
             issue_id: enqueued.issue_id,
@@ -142,7 +168,18 @@ impl App {
     /// second call adds only subscribers who became active since, and never sends a row
     /// twice.
     pub async fn send_now(&self, slug: &IssueSlug, source: &str) -> Result<Enqueued, StartupError> {
+        self.send_now_as(slug, source, Drafts::Refuse).await
+    }
+
+    /// As [`App::send_now`], sending a draft when `drafts` says so.
+    pub async fn send_now_as(
+        &self,
+        slug: &IssueSlug,
+        source: &str,
+        drafts: Drafts,
+    ) -> Result<Enqueued, StartupError> {
         let prepared = self.prepare_slug(slug)?;
+        check_draft(&prepared.issue, drafts)?;
         let enqueued = dispatch::enqueue(&self.store, &prepared.issue, source).await?;
         self.dispatch_wake.notify_one();
         Ok(enqueued)
@@ -157,4 +194,13 @@ impl App {
             self.settings.sending.clone(),
         )
     }
+}
+
+fn check_draft(issue: &Issue, drafts: Drafts) -> Result<(), StartupError> {
+    if issue.draft && drafts == Drafts::Refuse {
+        return Err(StartupError::Draft {
+            slug: issue.slug.as_str().to_string(),
+        });
+    }
+    Ok(())
 }

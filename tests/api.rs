@@ -266,6 +266,58 @@ async fn send_needs_a_key_and_a_known_issue() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_is_refused_unless_forced_and_shown_as_a_draft() {
+    let server = TestServer::start(Relay::Outbox, |_| {}).await;
+    add_subscribers(&server.app.store, &addresses("reader", 2)).await;
+    std::fs::write(
+        server.issues_dir().join("demo.md"),
+        "---\ntitle: Demo\ndate: 2026-01-02\ndraft: true\n---\n\nNot yet.\n",
+    )
+    .unwrap();
+    let (_, issue) = get_json(&server, "/issues/demo").await;
+    assert_eq!(issue["status"], "draft");
+    assert_eq!(issue["draft"], true);
+
+    let (status, text) = send(&server, "demo", "draft-1").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(error_code(&body), "draft");
+    assert_eq!(
+        body["error"]["message"],
+        "demo is a draft (draft: true in its front matter): remove that line to send it, \
+         or add ?force=true to send it anyway"
+    );
+    assert_eq!(send_requests(&server).await, 0);
+
+    let forced = api(&server, Method::POST, "/issues/demo/send?force=true")
+        .await
+        .header("Idempotency-Key", "draft-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forced.status(), StatusCode::ACCEPTED);
+    let body: Value = forced.json().await.unwrap();
+    assert_eq!(
+        body["counts"]["queued"].as_u64().unwrap()
+            + body["counts"]["sent"].as_u64().unwrap()
+            + body["counts"]["sending"].as_u64().unwrap(),
+        2,
+        "{body}"
+    );
+    assert_eq!(body["draft"], true);
+    assert_eq!(send_requests(&server).await, 1);
+
+    let bad = api(&server, Method::POST, "/issues/demo/send?force=maybe")
+        .await
+        .header("Idempotency-Key", "draft-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_test_copy_reaches_the_relay_and_records_nothing() {
     let faults = Faults::new().with(
         Fault::reply(Stage::Rcpt, 550, "5.7.1 refused by policy")
@@ -292,7 +344,7 @@ async fn a_test_copy_reaches_the_relay_and_records_nothing() {
     assert_eq!(count(&server, "SELECT COUNT(*) FROM deliveries").await, 0);
     assert_eq!(count(&server, "SELECT COUNT(*) FROM issues").await, 0);
     let (_, status) = get_json(&server, &format!("/issues/{SLUG}")).await;
-    assert_eq!(status["status"], "draft");
+    assert_eq!(status["status"], "unsent");
 
     let bad = api(&server, Method::POST, &format!("/issues/{SLUG}/test"))
         .await
@@ -327,7 +379,7 @@ async fn issue_status_shows_progress_up_to_100_percent() {
     let issues = list["issues"].as_array().unwrap();
     assert_eq!(issues.len(), 1);
     assert_eq!(issues[0]["slug"], SLUG);
-    assert_eq!(issues[0]["status"], "draft");
+    assert_eq!(issues[0]["status"], "unsent");
     assert_eq!(
         issues[0]["title"],
         "Welcome to herald: one binary, every Friday"

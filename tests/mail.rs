@@ -379,6 +379,11 @@ fn test_copy_goes_to_the_given_address_with_a_harmless_token() {
     assert_eq!(mail.subscriber_id(), TEST_SUBSCRIBER_ID);
     let bytes = mail.formatted();
     let parsed = MessageParser::default().parse(&bytes).unwrap();
+    assert_eq!(
+        parsed.subject(),
+        Some("[TEST] Weekly"),
+        "a test copy says so in its subject"
+    );
     let header = parsed
         .header_raw("List-Unsubscribe")
         .unwrap()

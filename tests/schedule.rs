@@ -177,6 +177,13 @@ impl Running {
     }
 }
 
+/// Records that herald's scheduler first ran on the bench's database at `t`, as if it had
+/// been running since and was down over the ticks the test looks at.
+async fn ran_since(bench: &Bench, t: &str) {
+    let at = utc(t).timestamp();
+    assert_eq!(bench.app.store.schedule_start(at).await.unwrap(), at);
+}
+
 fn enqueued(slug: &str) -> impl Fn(&TickOutcome) -> bool + '_ {
     move |o| matches!(o, TickOutcome::Enqueued { slug: s, .. } if s == slug)
 }
@@ -197,27 +204,25 @@ async fn each_friday_sends_the_newest_due_issue_once_and_future_issues_wait_for_
     bench.write_issue("d-nov-27", Some("2026-11-27T10:00:00Z"));
     bench.write_issue("undated", None);
 
-    // Thursday noon: the last tick (13 November) is days old, so it is skipped, not run.
+    // Thursday noon on a new database: the last tick (13 November) came before herald ever
+    // ran here, so it is neither run nor recorded.
     let mut s = start_scheduler(&bench.app, utc("2026-11-19T12:00:00Z"));
     s.asleep_until("2026-11-20T09:00:00Z").await;
-    assert!(matches!(
-        s.status.borrow().last.as_ref().unwrap().outcome,
-        TickOutcome::Skipped { .. }
-    ));
+    assert_eq!(s.status.borrow().ticks, 0);
     assert!(bench.enqueued().await.is_empty(), "nothing before Friday");
 
-    let o = s.tick_at("2026-11-20T09:00:00Z", 2).await;
+    let o = s.tick_at("2026-11-20T09:00:00Z", 1).await;
     assert!(enqueued("c-nov-20")(&o), "{o:?}");
     assert!(matches!(o, TickOutcome::Enqueued { added: 3, .. }));
 
-    let o = s.tick_at("2026-11-27T09:00:00Z", 3).await;
+    let o = s.tick_at("2026-11-27T09:00:00Z", 2).await;
     assert!(is_nothing(&o), "d is dated after this tick: {o:?}");
     assert_eq!(bench.enqueued().await, ["c-nov-20"]);
 
-    let o = s.tick_at("2026-12-04T09:00:00Z", 4).await;
+    let o = s.tick_at("2026-12-04T09:00:00Z", 3).await;
     assert!(enqueued("d-nov-27")(&o), "{o:?}");
 
-    let o = s.tick_at("2026-12-11T09:00:00Z", 5).await;
+    let o = s.tick_at("2026-12-11T09:00:00Z", 4).await;
     assert!(is_nothing(&o), "{o:?}");
     s.asleep_until("2026-12-18T09:00:00Z").await;
     s.stop().await;
@@ -234,7 +239,6 @@ async fn each_friday_sends_the_newest_due_issue_once_and_future_issues_wait_for_
     assert_eq!(
         runs,
         vec![
-            (at("2026-11-13T09:00:00Z"), "skipped".into(), None),
             (
                 at("2026-11-20T09:00:00Z"),
                 "enqueued".into(),
@@ -259,6 +263,8 @@ async fn a_tick_missed_by_less_than_max_lateness_runs_once_at_start() {
     let _frozen = FrozenTime::new();
     let bench = Bench::start(|_| {}).await;
     bench.write_issue("due", Some("2026-11-20T08:00:00Z"));
+    // herald first ran on this database on Monday, then was down over the Friday tick.
+    ran_since(&bench, "2026-11-16T12:00:00Z").await;
     // 90 minutes after the Friday tick; the default allows 120.
     let s = start_scheduler(&bench.app, utc("2026-11-20T10:30:00Z"));
     let mut status = s.status.clone();
@@ -308,6 +314,7 @@ async fn a_tick_missed_by_more_than_max_lateness_is_skipped_and_logged() {
     let _frozen = FrozenTime::new();
     let bench = Bench::start(|s| s.schedule.max_lateness_minutes = 60).await;
     bench.write_issue("due", Some("2026-11-20T08:00:00Z"));
+    ran_since(&bench, "2026-11-16T12:00:00Z").await;
     // 61 minutes late with a 60-minute allowance.
     let mut s = start_scheduler(&bench.app, utc("2026-11-20T10:01:00Z"));
     s.asleep_until("2026-11-27T09:00:00Z").await;
@@ -332,13 +339,58 @@ async fn a_tick_missed_by_more_than_max_lateness_is_skipped_and_logged() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_new_database_is_silent_about_ticks_from_before_it_existed() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _log = tracing::subscriber::set_default(subscriber);
+    let _frozen = FrozenTime::new();
+    let bench = Bench::start(|_| {}).await;
+    bench.write_issue("due", Some("2026-11-01T08:00:00Z"));
+    // First start on a Wednesday, five days after the last Friday tick.
+    let mut s = start_scheduler(&bench.app, utc("2026-11-25T12:00:00Z"));
+    s.asleep_until("2026-11-27T09:00:00Z").await;
+    assert_eq!(s.status.borrow().ticks, 0, "the old tick is not dealt with");
+    assert!(bench.runs().await.is_empty(), "nor recorded");
+    let text = logs.text();
+    assert!(!text.contains("WARN"), "{text}");
+    assert!(!text.contains("skipped"), "{text}");
+    // The start point is kept: a later start counts from the first one.
+    assert_eq!(
+        bench.app.store.schedule_start(0).await.unwrap(),
+        utc("2026-11-25T12:00:00Z").timestamp()
+    );
+    let o = s.tick_at("2026-11-27T09:00:00Z", 1).await;
+    assert!(enqueued("due")(&o), "{o:?}");
+    s.stop().await;
+
+    // Down over the next Friday, back on Monday: that tick was missed, and is reported.
+    let app = bench.restart().await;
+    bench.write_issue("next", Some("2026-12-03T08:00:00Z"));
+    let mut again = start_scheduler(&app, utc("2026-12-07T08:00:00Z"));
+    again.asleep_until("2026-12-11T09:00:00Z").await;
+    let last = again.status.borrow().last.clone().unwrap();
+    assert_eq!(last.tick_at, utc("2026-12-04T09:00:00Z"));
+    assert!(matches!(last.outcome, TickOutcome::Skipped { .. }));
+    assert!(
+        logs.text().contains("would_have_sent=next"),
+        "{}",
+        logs.text()
+    );
+    again.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_restart_does_not_run_a_tick_that_already_ran() {
     let _frozen = FrozenTime::new();
     let bench = Bench::start(|_| {}).await;
     bench.write_issue("c-nov-20", Some("2026-11-20T08:00:00Z"));
-    // (Its start skips the week-old 13 November tick: the first tick it counts.)
     let mut first = start_scheduler(&bench.app, utc("2026-11-20T08:30:00Z"));
-    let o = first.tick_at("2026-11-20T09:00:00Z", 2).await;
+    let o = first.tick_at("2026-11-20T09:00:00Z", 1).await;
     assert!(enqueued("c-nov-20")(&o));
     first.stop().await;
 
@@ -382,11 +434,11 @@ async fn an_issue_older_than_the_last_one_sent_is_never_sent_automatically() {
         .unwrap();
 
     let mut s = start_scheduler(&bench.app, utc("2026-11-19T12:00:00Z"));
-    let o = s.tick_at("2026-11-20T09:00:00Z", 2).await;
+    let o = s.tick_at("2026-11-20T09:00:00Z", 1).await;
     assert!(is_nothing(&o), "{o:?}");
     // An even older issue written later is not sent either.
     bench.write_issue("oldest", Some("2026-11-01T09:00:00Z"));
-    let o = s.tick_at("2026-11-27T09:00:00Z", 3).await;
+    let o = s.tick_at("2026-11-27T09:00:00Z", 2).await;
     assert!(is_nothing(&o), "{o:?}");
     s.stop().await;
     assert_eq!(bench.enqueued().await, ["manual"]);
@@ -403,7 +455,7 @@ async fn a_broken_issue_file_is_skipped_and_the_others_still_go_out() {
     )
     .unwrap();
     let mut s = start_scheduler(&bench.app, utc("2026-11-19T12:00:00Z"));
-    let o = s.tick_at("2026-11-20T09:00:00Z", 2).await;
+    let o = s.tick_at("2026-11-20T09:00:00Z", 1).await;
     assert!(enqueued("good")(&o), "{o:?}");
     s.stop().await;
 }

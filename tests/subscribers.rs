@@ -19,10 +19,29 @@ struct Site {
 }
 
 impl Site {
+    /// A folder with a settings file and a migrated database, so that commands print
+    /// nothing but their own output.
     fn new() -> Self {
-        Self {
+        let site = Self {
             dir: tempfile::tempdir().unwrap(),
-        }
+        };
+        std::fs::write(
+            site.dir.path().join("config.toml"),
+            "# The database and the secret come from the environment.\n",
+        )
+        .unwrap();
+        let out = site.herald(&["migrate"]);
+        assert!(out.status.success(), "{out:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(
+            stderr,
+            format!(
+                "herald: created a new database {}\n",
+                site.dir.path().join("herald.db").display()
+            ),
+            "a command that creates the database says where"
+        );
+        site
     }
 
     fn db_url(&self) -> String {
@@ -60,21 +79,26 @@ impl Site {
         path
     }
 
-    /// Imports `csv` and returns (stdout, stderr).
+    /// Imports `csv` and returns (stdout, stderr). The exit status must be 0 when no row
+    /// was rejected and 65 when some were.
     fn import(&self, csv: &[u8], extra: &[&str]) -> (String, String) {
         let path = self.write("import.csv", csv);
         let mut args = vec!["subscribers", "import", path.to_str().unwrap()];
         args.extend_from_slice(extra);
         let out = self.herald(&args);
-        assert!(
-            out.status.success(),
-            "import failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        let expected = if stdout.trim_end().ends_with(", rejected 0") {
+            0
+        } else {
+            65
+        };
+        assert_eq!(
+            out.status.code(),
+            Some(expected),
+            "import exit status: {stdout}{stderr}"
         );
-        (
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
+        (stdout, stderr)
     }
 
     /// `email -> status` from `list`.
@@ -144,6 +168,10 @@ fn bad_rows_of_every_kind_are_reported_with_their_line_and_never_stop_the_import
             "line {line} not reported once:\n{stderr}"
         );
     }
+    assert!(
+        stderr.ends_with("herald: 10 rows were rejected (see above); the others were imported\n"),
+        "{stderr}"
+    );
     assert!(stderr.contains("empty"), "{stderr}");
     assert!(stderr.contains("longer than 64"), "{stderr}");
     assert!(stderr.contains("domain"), "{stderr}");
@@ -167,6 +195,54 @@ fn bad_rows_of_every_kind_are_reported_with_their_line_and_never_stop_the_import
     assert_eq!(rows[1]["name"], "Doe, Jane");
     assert_eq!(rows[1]["attributes"]["company"], "Acme, Inc.\nBranch 2");
     assert_eq!(rows[0]["attributes"], serde_json::json!({}));
+}
+
+/// Every line of `--help` under Arguments and Options carries text, for every subscribers
+/// command, as the real binary prints it.
+#[test]
+fn every_subscribers_command_explains_each_argument_in_help() {
+    let site = Site::new();
+    for command in [
+        "add",
+        "list",
+        "import",
+        "export",
+        "remove",
+        "unsubscribe",
+        "count",
+    ] {
+        let out = site.herald(&["subscribers", command, "--help"]);
+        assert!(out.status.success());
+        let help = String::from_utf8(out.stdout).unwrap();
+        let mut in_list = false;
+        for line in help.lines() {
+            if line == "Arguments:" || line == "Options:" {
+                in_list = true;
+                continue;
+            }
+            if line.is_empty() {
+                in_list = false;
+                continue;
+            }
+            // An entry is `  <EMAIL>  text` or `      --name <NAME>  text`; a line indented
+            // further continues the text above.
+            if in_list && line.starts_with("  ") && !line.starts_with("          ") {
+                let entry = line.trim_start();
+                let text = entry.split_once("  ").map(|(_, t)| t.trim());
+                assert!(
+                    text.is_some_and(|t| !t.is_empty()),
+                    "`herald subscribers {command} --help`: no text for {entry:?}\n{help}"
+                );
+            }
+        }
+        assert!(help.contains("Options:"), "{help}");
+    }
+    let add = String::from_utf8(site.herald(&["subscribers", "add", "--help"]).stdout).unwrap();
+    assert!(
+        add.contains("<EMAIL>  The subscriber's email address"),
+        "{add}"
+    );
+    assert!(add.contains("--status <STATUS>  pending, active"), "{add}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
@@ -20,7 +21,8 @@ pub use subscribers::SubscribersCommand;
 #[derive(Debug, Parser)]
 #[command(name = "herald", version, about)]
 pub struct Cli {
-    /// Settings file [default: ./config.toml; all defaults when it does not exist]
+    /// Settings file [default: ./config.toml; all defaults when it does not exist]. Relative
+    /// paths in it are relative to its folder
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
@@ -58,6 +60,12 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("herald: {}", one_line(&e));
+            if let Some(excerpt) = e
+                .downcast_ref::<crate::config::ConfigError>()
+                .and_then(crate::config::ConfigError::excerpt)
+            {
+                eprintln!("{excerpt}");
+            }
             ExitCode::from(1)
         }
     }
@@ -72,7 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => subscribers::migrate(&settings)?,
         Command::Serve => serve::run(settings, &config_name(&cli.config))?,
         Command::Schedule => schedule::run(&settings, &config_name(&cli.config))?,
-        Command::Subscribers { command } => subscribers::run(&settings, command)?,
+        Command::Subscribers { command } => return subscribers::run(&settings, command),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -86,6 +94,43 @@ pub fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
     Ok(Settings::load(&path, must_exist)?)
 }
 
+/// When no settings file was found, says so on stderr, once per run, before a command
+/// first uses the files the defaults name (the database, the secret, the outbox), so that
+/// a command run in the wrong folder is noticed before it leaves files there.
+pub(crate) fn note_defaults(settings: &Settings) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if settings.file.is_some() {
+        return;
+    }
+    ONCE.call_once(|| {
+        let here = std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|_| ".".into());
+        eprintln!(
+            "herald: no config.toml in {here}: using the built-in defaults, with their files \
+             in this folder (--config FILE names a settings file)"
+        );
+    });
+}
+
+/// Opens the database, saying where when this creates it.
+pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<crate::store::Store> {
+    note_defaults(settings);
+    let store = crate::store::connect(&settings.database.url)
+        .await
+        .with_context(|| format!("database {}", settings.database.url))?;
+    report_new_database(&store);
+    Ok(store)
+}
+
+/// Says where a new database file was created, so a command run in the wrong folder is
+/// noticed at once.
+pub(crate) fn report_new_database(store: &crate::store::Store) {
+    if let Some(file) = store.created_file() {
+        eprintln!("herald: created a new database {}", file.display());
+    }
+}
+
 /// The settings file as named in error messages.
 fn config_name(config: &Option<PathBuf>) -> String {
     config
@@ -96,12 +141,24 @@ fn config_name(config: &Option<PathBuf>) -> String {
 }
 
 fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let colour = use_colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
+}
+
+/// Log lines are coloured only on a terminal, and never when `NO_COLOR` is set to anything
+/// but the empty string (<https://no-color.org>).
+fn use_colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// An error chain as one line: `outer: inner: root`.
@@ -152,4 +209,44 @@ pub(crate) async fn stop_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))));
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(false, None));
+    }
+
+    /// Every argument and option of every command explains itself in `--help`.
+    #[test]
+    fn every_help_line_has_text() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {}", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "herald", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
 }

@@ -22,6 +22,7 @@ pub enum Format {
 pub struct PreviewArgs {
     /// The issue's Markdown file.
     pub issue: PathBuf,
+    /// What to print: the HTML part, the text part, or the whole message.
     #[arg(long, value_enum, default_value_t = Format::Html)]
     pub format: Format,
     /// Write here instead of standard output.
@@ -30,6 +31,7 @@ pub struct PreviewArgs {
 }
 
 pub fn run(settings: &Settings, args: PreviewArgs) -> anyhow::Result<()> {
+    super::note_defaults(settings);
     let preview = preview::sample(settings, &args.issue)?;
     let bytes = match args.format {
         Format::Html => preview.html.into_bytes(),

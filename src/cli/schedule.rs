@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::config::Settings;
-use crate::schedule::{forecast, Plan, Schedule};
+use crate::schedule::{forecast, Forecast, Plan, Schedule};
+use crate::words::count;
 
 /// How many upcoming runs are shown.
 const RUNS_SHOWN: usize = 3;
@@ -26,30 +27,35 @@ pub fn run(settings: &Settings, config_file: &str) -> anyhow::Result<()> {
     let now = Utc::now();
     let ticks = schedule.upcoming(now, RUNS_SHOWN);
     let dir = settings.newsletter.issues_dir.clone();
-    let (plans, last_run) = super::runtime()?.block_on(async {
-        let store = crate::store::connect(&settings.database.url).await?;
-        let plans = forecast(&store, &dir, &ticks).await?;
+    let (forecast, last_run) = super::runtime()?.block_on(async {
+        let store = super::open_store(settings).await?;
+        let forecast = forecast(&store, &dir, &ticks).await?;
         let last_run = store.list_schedule_runs().await?.pop();
         store.close().await;
-        anyhow::Ok((plans, last_run))
+        anyhow::Ok((forecast, last_run))
     })?;
-    print!("{}", report(&schedule, &plans, last_run.as_ref()));
+    print!("{}", report(&schedule, &forecast, last_run.as_ref()));
     Ok(())
 }
 
 fn report(
     schedule: &Schedule,
-    plans: &[Plan],
+    forecast: &Forecast,
     last_run: Option<&crate::store::ScheduleRun>,
 ) -> String {
     let tz = schedule.tz;
+    let plans = &forecast.plans;
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "schedule: {} (timezone {}, max lateness {} minutes)",
+        "schedule: {} (timezone {}, max lateness {})",
         schedule.expression,
         tz,
-        schedule.max_lateness.num_minutes()
+        count(
+            schedule.max_lateness.num_minutes().unsigned_abs(),
+            "minute",
+            "minutes"
+        )
     );
     if let Some(warning) = schedule.weekday_warning() {
         let _ = writeln!(out, "note: {warning}");
@@ -81,7 +87,7 @@ fn report(
     }
     for plan in plans {
         let what = match &plan.send {
-            Some(c) => format!("{} {:?}", c.slug, c.title),
+            Some(c) => format!("{} \"{}\"", c.slug, c.title),
             None => Plan::NOTHING.to_string(),
         };
         let _ = writeln!(out, "  {}: {what}", both(plan.at, tz));
@@ -110,12 +116,25 @@ fn report(
                 plan.undated.join(", ")
             );
         }
+        if !plan.drafts.is_empty() {
+            let _ = writeln!(
+                out,
+                "never sent automatically, drafts (draft: true): {}",
+                plan.drafts.join(", ")
+            );
+        }
+    }
+    for broken in &forecast.broken {
+        let _ = writeln!(out, "never sent automatically, cannot be read: {broken}");
     }
     out
 }
 
-/// `Fri 2026-11-27 09:00 CET (2026-11-27 08:00 UTC)`.
+/// `Fri 2026-11-27 09:00 CET (2026-11-27 08:00 UTC)`; the time once when the zone is UTC.
 fn both(t: DateTime<Utc>, tz: Tz) -> String {
+    if tz == Tz::UTC || tz == Tz::Etc__UTC {
+        return t.format("%a %Y-%m-%d %H:%M UTC").to_string();
+    }
     format!(
         "{} ({})",
         t.with_timezone(&tz).format("%a %Y-%m-%d %H:%M %Z"),

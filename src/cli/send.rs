@@ -5,15 +5,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::dispatch::{Progress, RunEnd};
 use crate::domain::{EmailAddress, IssueSlug};
+use crate::editor::{self, EditorError, IssueStatus};
 use crate::mail::SendOutcome;
-use crate::startup::App;
+use crate::startup::{App, Drafts, StartupError};
 use crate::store::DeliveryCounts;
+use crate::words::count;
 
 /// Exit code when the relay is down and the send paused (EX_TEMPFAIL).
 const EXIT_PAUSED: u8 = 75;
@@ -33,6 +35,9 @@ pub struct SendArgs {
     /// Send one test copy to this address only; nothing is recorded.
     #[arg(long, value_name = "ADDRESS")]
     pub to: Option<String>,
+    /// Send the issue even though its front matter says `draft: true`.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,8 +60,10 @@ pub fn send(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
             args.issue.display()
         );
     }
+    super::note_defaults(&settings);
     super::runtime()?.block_on(async move {
         let app = App::build(settings).await?;
+        super::report_new_database(&app.store);
         let prepared = app.prepare(&args.issue)?;
         if let Some(to) = test_address {
             return match app.send_test(&prepared, &to).await? {
@@ -67,11 +74,17 @@ pub fn send(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
                 other => bail!("test copy to {to} not sent: {}", describe(&other)),
             };
         }
-        let (enqueued, job) = app.enqueue(&prepared, "cli").await?;
+        let drafts = if args.force { Drafts::Send } else { Drafts::Refuse };
+        let (enqueued, job) = match app.enqueue_as(&prepared, "cli", drafts).await {
+            Err(e @ StartupError::Draft { .. }) => {
+                bail!("{e}, or add --force to send it anyway (--to ADDRESS sends a test copy)")
+            }
+            other => other?,
+        };
         eprintln!(
-            "{}: {} recipients ({} new) via {}",
+            "{}: {} ({} new) via {}",
             prepared.issue.slug,
-            enqueued.total,
+            count(enqueued.total, "recipient", "recipients"),
             enqueued.added,
             app.transport.describe()
         );
@@ -121,61 +134,100 @@ pub fn send(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
 
 pub fn status(settings: Settings, args: StatusArgs) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async move {
-        let store = crate::store::connect(&settings.database.url).await?;
-        let issues = match &args.slug {
-            Some(slug) => {
-                let slug = IssueSlug::parse(slug)?;
-                match store.find_issue(slug.as_str()).await? {
-                    Some(issue) => vec![issue],
-                    None => bail!("no issue with slug {slug:?} has been queued"),
+        let store = super::open_store(&settings).await?;
+        let (issues, broken) = match &args.slug {
+            Some(raw) => {
+                let slug = IssueSlug::parse(raw).map_err(|e| anyhow!("{raw:?}: {e}"))?;
+                match editor::issue_status_in(&store, &settings, &slug).await {
+                    Ok(issue) => (vec![issue], Vec::new()),
+                    Err(EditorError::NotFound(_)) => bail!(
+                        "no issue {slug}: no file in {} has that slug, and none was queued",
+                        settings.newsletter.issues_dir.display()
+                    ),
+                    Err(e) => return Err(e.into()),
                 }
             }
-            None => store.list_issues().await?,
+            None => {
+                let overview = editor::overview(&store, &settings).await?;
+                (overview.issues, overview.broken)
+            }
         };
-        let mut rows = Vec::with_capacity(issues.len());
-        for issue in issues {
-            let counts = store.delivery_counts(issue.id).await?;
-            rows.push((issue, counts));
-        }
+        store.close().await;
         if args.json {
-            let json: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|(issue, c)| {
-                    serde_json::json!({
-                        "slug": issue.slug, "status": issue.status,
-                        "queued": c.queued, "sending": c.sending, "sent": c.sent,
-                        "retry": c.retry, "failed": c.failed, "skipped": c.skipped,
-                    })
-                })
-                .collect();
+            let json: Vec<serde_json::Value> = issues.iter().map(status_json).collect();
             let out = match (&args.slug, json.as_slice()) {
                 (Some(_), [one]) => serde_json::to_string_pretty(one)?,
                 _ => serde_json::to_string_pretty(&json)?,
             };
             println!("{out}");
-        } else if rows.is_empty() {
-            println!("no issue has been queued yet");
-        } else {
+        } else if issues.is_empty() {
             println!(
-                "{:<40} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                "slug", "status", "queued", "sending", "sent", "retry", "failed", "skipped"
+                "no issues: {} holds no issue file and none was ever queued",
+                settings.newsletter.issues_dir.display()
             );
-            for (issue, c) in rows {
-                println!(
-                    "{:<40} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                    issue.slug,
-                    issue.status,
-                    c.queued,
-                    c.sending,
-                    c.sent,
-                    c.retry,
-                    c.failed,
-                    c.skipped
-                );
-            }
+        } else {
+            print!("{}", status_table(&issues, &settings));
+        }
+        for e in &broken {
+            eprintln!("herald: cannot read {e}");
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// One issue in `herald status --json`: the counts at the top level, as before, with the
+/// issue's state beside them.
+fn status_json(issue: &IssueStatus) -> serde_json::Value {
+    let c = &issue.counts;
+    serde_json::json!({
+        "slug": issue.slug, "title": issue.title, "status": issue.status,
+        "draft": issue.draft, "date": issue.date, "scheduled_for": issue.scheduled_for,
+        "queued": c.queued, "sending": c.sending, "sent": c.sent,
+        "retry": c.retry, "failed": c.failed, "skipped": c.skipped,
+    })
+}
+
+/// The table of `herald status`: one line per issue, newest first, with the delivery counts
+/// of those that were queued and when the scheduler sends those it will.
+fn status_table(issues: &[IssueStatus], settings: &Settings) -> String {
+    use std::fmt::Write as _;
+    let tz = crate::schedule::Schedule::from_settings(&settings.schedule)
+        .map_or(chrono_tz::Tz::UTC, |s| s.tz);
+    let width = issues
+        .iter()
+        .map(|i| i.slug.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "slug", "status", "queued", "sending", "sent", "retry", "failed", "skipped"
+    );
+    for issue in issues {
+        if issue.was_queued() {
+            let c = &issue.counts;
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:<9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+                issue.slug, issue.status, c.queued, c.sending, c.sent, c.retry, c.failed, c.skipped
+            );
+            continue;
+        }
+        let note = match (&issue.status[..], issue.scheduled_for.as_deref()) {
+            ("scheduled", Some(at)) => {
+                let at = chrono::DateTime::parse_from_rfc3339(at)
+                    .map(|t| crate::words::readable_time(t.with_timezone(&chrono::Utc), tz))
+                    .unwrap_or_else(|_| at.to_string());
+                format!("goes out by itself {at}")
+            }
+            ("draft", _) => "draft: true; never sent until that line is removed".into(),
+            _ => "never queued; not sent automatically (see herald schedule)".into(),
+        };
+        let _ = writeln!(out, "{:<width$}  {:<9} {note}", issue.slug, issue.status);
+    }
+    out
 }
 
 /// The contract's last line: `sent N, failed N, pending N`.

@@ -14,6 +14,7 @@ use crate::startup::App;
 pub fn run(settings: Settings, config_file: &str) -> anyhow::Result<()> {
     let schedule =
         Schedule::from_settings(&settings.schedule).map_err(|e| anyhow!("{config_file}: {e}"))?;
+    super::note_defaults(&settings);
     super::runtime()?.block_on(async move {
         let bind = settings.web.bind.clone();
         // Creates the token file on first use; says where it is, never what it holds.
@@ -24,17 +25,46 @@ pub fn run(settings: Settings, config_file: &str) -> anyhow::Result<()> {
             );
         }
         let app = Arc::new(App::build(settings).await?);
+        super::report_new_database(&app.store);
         let listener = tokio::net::TcpListener::bind(&bind)
             .await
             .with_context(|| format!("cannot listen on {bind} (web.bind)"))?;
         let address = listener.local_addr().context("the bound address")?;
         tracing::info!(%address, "serving");
+        for line in what_it_uses(&app) {
+            eprintln!("herald: {line}");
+        }
         eprintln!("herald: serving on http://{address}");
         eprintln!("herald: {}", next_run(&app, &schedule).await);
         crate::server::run(app, listener, super::stop_signal()).await?;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// The files and the relay `herald serve` works with, one line each, so an editor sees at
+/// once which installation this is.
+fn what_it_uses(app: &App) -> Vec<String> {
+    let settings = &app.settings;
+    let config = match &settings.file {
+        Some(file) => format!("settings from {}", file.display()),
+        None => "settings: the built-in defaults (no config file)".into(),
+    };
+    let database = match settings.database_file() {
+        Some(file) => format!("database {}", file.display()),
+        None => format!("database {}", settings.database.url),
+    };
+    let mail = match app.transport.describe() {
+        outbox if outbox.starts_with("file://") => {
+            format!("mail written to {} (smtp.url)", &outbox["file://".len()..])
+        }
+        relay => format!("mail sent through {relay}"),
+    };
+    let assets = format!(
+        "files served from {} (newsletter.assets_dir)",
+        settings.newsletter.assets_dir.display()
+    );
+    vec![config, database, mail, assets]
 }
 
 /// One line on the scheduler: off, or its next run and what that would send now.
@@ -50,7 +80,7 @@ async fn next_run(app: &App, schedule: &Schedule) -> String {
         .format("%a %Y-%m-%d %H:%M %Z");
     let dir = &app.settings.newsletter.issues_dir;
     match forecast(&app.store, dir, &[next]).await {
-        Ok(plans) => match plans.first().and_then(|p| p.send.as_ref()) {
+        Ok(forecast) => match forecast.plans.first().and_then(|p| p.send.as_ref()) {
             Some(issue) => format!("next scheduled run {when}: would send {}", issue.slug),
             None => format!("next scheduled run {when}: {}", Plan::NOTHING),
         },

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -12,8 +13,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Settings;
 use crate::domain::{EmailAddress, ErasureKey, SubscriberName, SubscriberStatus};
-use crate::store::{self, AddOutcome, NewSubscriber, StatusChange, Store};
+use crate::store::{AddOutcome, NewSubscriber, StatusChange, Store};
 use crate::subscribers::{self as list, ImportEvent, ImportOptions};
+use crate::words::count;
 
 /// The `source` recorded for changes made from the command line.
 const SOURCE: &str = "cli";
@@ -23,9 +25,12 @@ const SOURCE: &str = "cli";
 pub enum SubscribersCommand {
     /// Add one subscriber (active unless --status says otherwise).
     Add {
+        /// The subscriber's email address.
         email: String,
+        /// The subscriber's name, as mail greets them.
         #[arg(long)]
         name: Option<String>,
+        /// pending, active, unsubscribed, bounced or complained.
         #[arg(long, default_value = "active")]
         status: SubscriberStatus,
     },
@@ -39,8 +44,10 @@ pub enum SubscribersCommand {
         json: bool,
     },
     /// Import a CSV file whose header names an `email` column (`name`, `status` and any
-    /// other columns are optional; others become attributes).
+    /// other columns are optional; others become attributes). The good rows are imported
+    /// even when some are rejected; the exit status is then 65, so scripts notice.
     Import {
+        /// The CSV file.
         file: PathBuf,
         /// Status of rows without a `status` value.
         #[arg(long, default_value = "active")]
@@ -54,39 +61,74 @@ pub enum SubscribersCommand {
     },
     /// Erase a subscriber: delete their data, keep only a keyed hash of the address so that
     /// no import adds it back.
-    Remove { email: String },
+    Remove {
+        /// The address to erase.
+        email: String,
+    },
     /// Mark a subscriber unsubscribed.
-    Unsubscribe { email: String },
+    Unsubscribe {
+        /// The subscriber's email address.
+        email: String,
+    },
     /// Count subscribers by status.
     Count,
 }
 
+/// Exit status of an import that rejected rows (EX_DATAERR): the good rows are in.
+pub const EXIT_ROWS_REJECTED: u8 = 65;
+
 /// `herald migrate`: create the database or bring its schema up to date.
 pub fn migrate(settings: &Settings) -> anyhow::Result<()> {
     runtime()?.block_on(async {
-        let store = open(settings).await?;
+        let store = super::open_store(settings).await?;
         let n = store.count_applied_migrations().await?;
         store.close().await;
-        println!("database is up to date ({n} migrations applied)");
+        println!(
+            "database is up to date ({} applied)",
+            count(n.unsigned_abs(), "migration", "migrations")
+        );
         Ok(())
     })
 }
 
 /// Runs one `herald subscribers` command.
-pub fn run(settings: &Settings, command: SubscribersCommand) -> anyhow::Result<()> {
+pub fn run(settings: &Settings, command: SubscribersCommand) -> anyhow::Result<ExitCode> {
+    check_arguments(&command)?;
     runtime()?.block_on(async {
-        let store = open(settings).await?;
+        let store = super::open_store(settings).await?;
         let result = dispatch(settings, &store, command).await;
         store.close().await;
         result
     })
 }
 
+/// Bad input on the command line is refused before the database is opened (or created).
+fn check_arguments(command: &SubscribersCommand) -> anyhow::Result<()> {
+    match command {
+        SubscribersCommand::Add { email, name, .. } => {
+            parse_email(email)?;
+            if let Some(n) = name {
+                SubscriberName::parse(n).context("--name")?;
+            }
+        }
+        SubscribersCommand::Remove { email } | SubscribersCommand::Unsubscribe { email } => {
+            parse_email(email)?;
+        }
+        SubscribersCommand::Import { file, .. } => {
+            File::open(file).with_context(|| format!("{}", file.display()))?;
+        }
+        SubscribersCommand::List { .. }
+        | SubscribersCommand::Export { .. }
+        | SubscribersCommand::Count => {}
+    }
+    Ok(())
+}
+
 async fn dispatch(
     settings: &Settings,
     store: &Store,
     command: SubscribersCommand,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ExitCode> {
     match command {
         SubscribersCommand::Add {
             email,
@@ -150,6 +192,13 @@ async fn dispatch(
             .with_context(|| format!("{}", file.display()))?;
             bar.finish_and_clear();
             println!("{summary}");
+            if summary.rejected > 0 {
+                eprintln!(
+                    "herald: {} rejected (see above); the others were imported",
+                    count(summary.rejected, "row was", "rows were")
+                );
+                return Ok(ExitCode::from(EXIT_ROWS_REJECTED));
+            }
         }
         SubscribersCommand::Export { output } => match output {
             Some(path) => {
@@ -157,7 +206,11 @@ async fn dispatch(
                 let n = list::export_csv(store, BufWriter::with_capacity(256 * 1024, file))
                     .await
                     .with_context(|| format!("{}", path.display()))?;
-                eprintln!("exported {n} subscribers to {}", path.display());
+                eprintln!(
+                    "exported {} to {}",
+                    count(n, "subscriber", "subscribers"),
+                    path.display()
+                );
             }
             None => {
                 let stdout = io::stdout().lock();
@@ -205,7 +258,7 @@ async fn dispatch(
             println!("{:<13}{total}", "total");
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn write_list(
@@ -269,12 +322,6 @@ fn parse_email(input: &str) -> anyhow::Result<EmailAddress> {
 
 fn erasure_key(settings: &Settings) -> anyhow::Result<ErasureKey> {
     Ok(ErasureKey::new(&settings.secret_key()?))
-}
-
-async fn open(settings: &Settings) -> anyhow::Result<Store> {
-    store::connect(&settings.database.url)
-        .await
-        .with_context(|| format!("database {}", settings.database.url))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -109,7 +109,9 @@ pub(super) struct FrontMatter {
     pub author: Option<String>,
     pub authorlink: Option<String>,
     pub cover: Option<String>,
+    pub cover_alt: Option<String>,
     pub slug: Option<String>,
+    pub draft: Option<bool>,
     pub tags: OneOrMany,
     pub categories: OneOrMany,
 }

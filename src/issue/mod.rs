@@ -33,6 +33,11 @@ pub struct Issue {
     pub authorlink: Option<String>,
     /// Hero image URL (may be relative to `newsletter.base_url`).
     pub cover: Option<String>,
+    /// The cover's text alternative: front matter `cover_alt`, else the title.
+    pub cover_alt: String,
+    /// `draft: true` in the front matter: the scheduler never sends it, and `herald send`,
+    /// the API and the dashboard refuse to unless forced. Test copies and previews work.
+    pub draft: bool,
     pub tags: Vec<String>,
     pub categories: Vec<String>,
     /// The Markdown body, after the front matter.
@@ -119,8 +124,12 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Result<Issue, IssueError>>, IssueError
 
 /// The issue in `dir` whose slug is `slug`: `dir/{slug}.md` when that file has this slug,
 /// otherwise the first file (by name) whose front matter sets it. `Ok(None)` when no file
-/// has it; an error when `dir` cannot be listed or `dir/{slug}.md` is broken.
+/// has it (or there is no `dir` at all); an error when `dir` cannot be listed or
+/// `dir/{slug}.md` is broken.
 pub fn find(dir: &Path, slug: &IssueSlug) -> Result<Option<Issue>, IssueError> {
+    if !dir.exists() {
+        return Ok(None);
+    }
     let direct = dir.join(format!("{}.md", slug.as_str()));
     if direct.is_file() {
         let issue = load(&direct)?;
@@ -188,6 +197,7 @@ pub fn parse(bytes: &[u8], stem: &str) -> Result<Issue, (Option<usize>, IssueErr
             .filter(|s| !s.is_empty())
     };
     let description = clean(fm.description);
+    let cover_alt = clean(fm.cover_alt).unwrap_or_else(|| title.clone());
     Ok(Issue {
         path: PathBuf::new(),
         slug,
@@ -199,6 +209,8 @@ pub fn parse(bytes: &[u8], stem: &str) -> Result<Issue, (Option<usize>, IssueErr
         author: clean(fm.author),
         authorlink: clean(fm.authorlink),
         cover: clean(fm.cover),
+        cover_alt,
+        draft: fm.draft.unwrap_or(false),
         tags: fm.tags.into_vec(),
         categories: fm.categories.into_vec(),
         body: split.body.to_string(),

@@ -123,3 +123,22 @@ fn load_error_message_is_one_line_with_file_and_line() {
     );
     assert!(!message.contains('\n'));
 }
+
+#[test]
+fn draft_and_cover_alt_come_from_the_front_matter() {
+    let issue = parse_str("---\ntitle: T\ncover: c.png\n---\nBody\n").unwrap();
+    assert!(!issue.draft, "an issue is not a draft unless it says so");
+    assert_eq!(
+        issue.cover_alt, "T",
+        "the cover's alt text defaults to the title"
+    );
+    let issue =
+        parse_str("---\ntitle: T\ndraft: true\ncover: c.png\ncover_alt: A chart\n---\nBody\n")
+            .unwrap();
+    assert!(issue.draft);
+    assert_eq!(issue.cover_alt, "A chart");
+    let issue = parse_str("+++\ntitle = \"T\"\ndraft = true\n+++\nBody\n").unwrap();
+    assert!(issue.draft);
+    let (line, kind) = parse_str("---\ntitle: T\ndraft: maybe\n---\nBody\n").unwrap_err();
+    assert_eq!(line, Some(3), "{kind}");
+}

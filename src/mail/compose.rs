@@ -391,14 +391,17 @@ impl Composer {
         })
     }
 
-    /// A copy for an address outside the list (`herald send --to`, `herald preview`): see
-    /// [`MailRecipient::test_copy`].
+    /// A test copy for an address outside the list (`herald send --to`, the dashboard's and
+    /// the API's "send a test copy"): see [`MailRecipient::test_copy`]. Its subject starts
+    /// with [`TEST_SUBJECT_PREFIX`], so nobody mistakes it for the issue itself.
     pub fn compose_test(
         &self,
         issue: &RenderedIssue,
         to: &EmailAddress,
     ) -> Result<OutgoingMail, MailError> {
-        self.compose(issue, &MailRecipient::test_copy(to.clone()))
+        let mut prepared = self.prepare(issue);
+        prepared.subject = format!("{TEST_SUBJECT_PREFIX}{}", prepared.subject);
+        self.compose_prepared(&prepared, &MailRecipient::test_copy(to.clone()))
     }
 
     /// `<128 random bits in hex>.<slug>@<our domain>`: unique, and greppable by issue.
@@ -409,6 +412,9 @@ impl Composer {
         format!("<{random:032x}.{slug}@{}>", self.message_id_domain)
     }
 }
+
+/// What a test copy's subject starts with.
+pub const TEST_SUBJECT_PREFIX: &str = "[TEST] ";
 
 /// An issue prepared for composing many copies: its subject and its pre-encoded body.
 #[derive(Debug, Clone)]

@@ -40,7 +40,9 @@ mod signing;
 mod transport;
 mod wire;
 
-pub use compose::{Composer, IssueMail, MailRecipient, OutgoingMail, TEST_SUBSCRIBER_ID};
+pub use compose::{
+    Composer, IssueMail, MailRecipient, OutgoingMail, TEST_SUBJECT_PREFIX, TEST_SUBSCRIBER_ID,
+};
 pub use transport::{SendOutcome, Transport};
 
 /// Everything that can go wrong while setting up the composer or building a message.

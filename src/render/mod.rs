@@ -127,6 +127,7 @@ fn layout_context(
         author => &issue.author,
         authorlink => resolve_http(&issue.authorlink),
         cover => resolve_http(&issue.cover),
+        cover_alt => &issue.cover_alt,
         tags => &issue.tags,
         body => Value::from_safe_string(fragment),
         archive_url => links.archive(&issue.slug),

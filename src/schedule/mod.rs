@@ -25,6 +25,7 @@
 //! recorded as `skipped` with a warning otherwise. Older missed ticks are not looked at. The
 //! same guard applies to a tick the process wakes up for late (after a suspend, say).
 
+mod fields;
 mod plan;
 mod service;
 
@@ -38,7 +39,10 @@ use crate::issue::IssueError;
 use crate::store::StoreError;
 
 pub use plan::{plan, Candidate, Plan};
-pub use service::{forecast, load_issues, Scheduler, SchedulerStatus, TickOutcome, TickReport};
+pub use service::{
+    forecast, load_issues, upcoming_sends, Forecast, IssueFiles, Scheduler, SchedulerStatus,
+    TickOutcome, TickReport,
+};
 
 /// Values of `schedule.cron` that turn the scheduler off (compared trimmed, ignoring case).
 pub const OFF_VALUES: [&str; 3] = ["", "off", "none"];
@@ -101,6 +105,10 @@ impl Schedule {
                     message: format!("it has {fields} fields"),
                 });
             }
+            fields::check(&expression).map_err(|message| ScheduleError::Cron {
+                expression: expression.clone(),
+                message,
+            })?;
             let parsed =
                 cron::Schedule::from_str(&expression).map_err(|e| ScheduleError::Cron {
                     expression: expression.clone(),

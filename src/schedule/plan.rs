@@ -34,10 +34,13 @@ pub struct Plan {
     pub not_yet_due: Vec<Candidate>,
     /// Never-enqueued issues without a `date`: never sent automatically.
     pub undated: Vec<String>,
+    /// Never-enqueued issues marked `draft: true`: never sent automatically.
+    pub drafts: Vec<String>,
 }
 
-/// The plan for a tick at `at`: the newest issue among `issues` dated at or before `at`,
-/// never enqueued, and dated after the newest issue in `enqueued`. An enqueued issue whose
+/// The plan for a tick at `at`: the newest issue among `issues` that is not a draft, is
+/// dated at or before `at`, was never enqueued, and is dated after the newest issue in
+/// `enqueued`. An enqueued issue whose
 /// date was not recorded (enqueued before herald stored dates) counts with the date of the
 /// issue file of the same slug. Among files sharing a slug, the first one counts.
 pub fn plan(issues: &[Issue], enqueued: &[EnqueuedIssueDate], at: DateTime<Utc>) -> Plan {
@@ -66,10 +69,15 @@ pub fn plan(issues: &[Issue], enqueued: &[EnqueuedIssueDate], at: DateTime<Utc>)
         older_than_last: Vec::new(),
         not_yet_due: Vec::new(),
         undated: Vec::new(),
+        drafts: Vec::new(),
     };
     for issue in issues {
         let slug = issue.slug.as_str();
         if !seen.insert(slug) || sent.contains(slug) {
+            continue;
+        }
+        if issue.draft {
+            plan.drafts.push(slug.to_string());
             continue;
         }
         let Some(date) = issue.date.map(|d| d.with_timezone(&Utc)) else {

@@ -86,7 +86,20 @@ impl Scheduler {
         if let Some(warning) = self.schedule.weekday_warning() {
             tracing::warn!("{warning}");
         }
-        if let Some(missed) = self.schedule.latest_at_or_before(started) {
+        // Ticks from before the scheduler first ran on this database were never missed: a
+        // new installation neither runs nor warns about them.
+        let first_start = match app.store.schedule_start(started.timestamp()).await {
+            Ok(at) => at,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the schedule record");
+                started.timestamp()
+            }
+        };
+        let missed = self
+            .schedule
+            .latest_at_or_before(started)
+            .filter(|tick| tick.timestamp() >= first_start);
+        if let Some(missed) = missed {
             match app.store.find_schedule_run(missed.timestamp()).await {
                 Ok(Some(_)) => {}
                 Ok(None) => {
@@ -154,7 +167,10 @@ impl Scheduler {
         let local = self.local(tick_at);
         if !self.schedule.on_time(tick_at, now) {
             let late_minutes = (now - tick_at).num_minutes();
-            let detail = format!("{late_minutes} minutes late");
+            let detail = format!(
+                "{} late",
+                crate::words::count(late_minutes.unsigned_abs(), "minute", "minutes")
+            );
             return match store
                 .claim_schedule_tick(at, "skipped", Some(&detail), now.timestamp())
                 .await
@@ -201,8 +217,13 @@ impl Scheduler {
         tick_at: DateTime<Utc>,
     ) -> Result<TickOutcome, ScheduleError> {
         let local = self.local(tick_at);
-        let issues = load_issues(&app.settings.newsletter.issues_dir)?;
-        let plan = plan(&issues, &app.store.enqueued_issue_dates().await?, tick_at);
+        let files = load_issues(&app.settings.newsletter.issues_dir)?;
+        warn_broken(&files.broken);
+        let plan = plan(
+            &files.issues,
+            &app.store.enqueued_issue_dates().await?,
+            tick_at,
+        );
         if !plan.older_than_last.is_empty() {
             tracing::info!(
                 tick = %local,
@@ -272,7 +293,7 @@ impl Scheduler {
         let max = self.schedule.max_lateness.num_minutes();
         let dir = &app.settings.newsletter.issues_dir;
         let would = match forecast(&app.store, dir, &[tick_at]).await {
-            Ok(plans) => plans.into_iter().next().and_then(|p| p.send),
+            Ok(f) => f.plans.into_iter().next().and_then(|p| p.send),
             Err(_) => None,
         };
         match would {
@@ -298,8 +319,10 @@ impl Scheduler {
     async fn log_next(&self, app: &App, next: DateTime<Utc>) {
         let dir = &app.settings.newsletter.issues_dir;
         match forecast(&app.store, dir, &[next]).await {
-            Ok(plans) => {
-                let would = plans
+            Ok(f) => {
+                warn_broken(&f.broken);
+                let would = f
+                    .plans
                     .first()
                     .and_then(|p| p.send.as_ref())
                     .map_or_else(|| Plan::NOTHING.to_string(), |c| c.slug.clone());
@@ -329,20 +352,39 @@ fn failed(local: &str, error: &str) -> TickOutcome {
     }
 }
 
-/// The parseable issues in `dir`; each broken file is logged and left out.
-pub fn load_issues(dir: &Path) -> Result<Vec<Issue>, ScheduleError> {
-    let mut issues = Vec::new();
-    for loaded in issue::load_dir(dir).map_err(ScheduleError::Issues)? {
-        match loaded {
-            Ok(issue) => issues.push(issue),
-            Err(e) => warn_broken(&e),
-        }
-    }
-    Ok(issues)
+/// The issue files of a folder: those that parse, and why each of the others does not.
+#[derive(Debug, Default)]
+pub struct IssueFiles {
+    pub issues: Vec<Issue>,
+    /// Files that do not parse: never sent automatically until fixed.
+    pub broken: Vec<IssueError>,
 }
 
-fn warn_broken(e: &IssueError) {
-    tracing::warn!(error = %e, "issue file skipped by the scheduler");
+/// Every `*.md` file in `dir`, parsed; a broken file is kept apart with its error, so one
+/// bad file never hides the others.
+pub fn load_issues(dir: &Path) -> Result<IssueFiles, ScheduleError> {
+    let mut files = IssueFiles::default();
+    for loaded in issue::load_dir(dir).map_err(ScheduleError::Issues)? {
+        match loaded {
+            Ok(issue) => files.issues.push(issue),
+            Err(e) => files.broken.push(e),
+        }
+    }
+    Ok(files)
+}
+
+fn warn_broken(broken: &[IssueError]) {
+    for e in broken {
+        tracing::warn!(error = %e, "issue file skipped by the scheduler");
+    }
+}
+
+/// What the next ticks would send ([`forecast`]), and the issue files that could not be read.
+#[derive(Debug)]
+pub struct Forecast {
+    /// One plan per tick asked about, in order.
+    pub plans: Vec<Plan>,
+    pub broken: Vec<IssueError>,
 }
 
 /// What each of the ticks `at` (in order) would send if nothing else were sent meanwhile:
@@ -351,12 +393,12 @@ pub async fn forecast(
     store: &Store,
     issues_dir: &Path,
     at: &[DateTime<Utc>],
-) -> Result<Vec<Plan>, ScheduleError> {
-    let issues = load_issues(issues_dir)?;
+) -> Result<Forecast, ScheduleError> {
+    let files = load_issues(issues_dir)?;
     let mut enqueued = store.enqueued_issue_dates().await?;
     let mut plans = Vec::with_capacity(at.len());
     for &tick in at {
-        let p = plan(&issues, &enqueued, tick);
+        let p = plan(&files.issues, &enqueued, tick);
         if let Some(chosen) = &p.send {
             enqueued.push(crate::store::EnqueuedIssueDate {
                 slug: chosen.slug.clone(),
@@ -365,5 +407,47 @@ pub async fn forecast(
         }
         plans.push(p);
     }
-    Ok(plans)
+    Ok(Forecast {
+        plans,
+        broken: files.broken,
+    })
+}
+
+/// The most ticks [`upcoming_sends`] looks at.
+const MAX_FORESEEN_SENDS: usize = 520;
+
+/// Every issue the scheduler will send by itself, each with the tick that sends it, if
+/// nothing else is sent meanwhile. Between sends, the walk jumps straight to the first tick
+/// at or after the next issue's date, so a far-off date costs one step, not a step per tick.
+pub fn upcoming_sends(
+    schedule: &Schedule,
+    issues: &[Issue],
+    enqueued: &[crate::store::EnqueuedIssueDate],
+    now: DateTime<Utc>,
+) -> Vec<(String, DateTime<Utc>)> {
+    let mut enqueued = enqueued.to_vec();
+    let mut out = Vec::new();
+    let mut cursor = now;
+    while out.len() < MAX_FORESEEN_SENDS {
+        let Some(tick) = schedule.next_after(cursor) else {
+            break;
+        };
+        let p = plan(issues, &enqueued, tick);
+        match p.send {
+            Some(chosen) => {
+                enqueued.push(crate::store::EnqueuedIssueDate {
+                    slug: chosen.slug.clone(),
+                    issue_date: Some(chosen.date.timestamp()),
+                });
+                out.push((chosen.slug, tick));
+                cursor = tick;
+            }
+            None => match p.not_yet_due.first() {
+                // The first tick at or after the next date is the first that can send it.
+                Some(next) => cursor = (next.date - chrono::TimeDelta::seconds(1)).max(tick),
+                None => break,
+            },
+        }
+    }
+    out
 }

@@ -105,7 +105,7 @@ fn a_bad_expression_is_one_line_naming_the_key() {
     );
     assert!(!text.contains('\n'), "{text}");
     assert!(
-        text.contains("'Fryday' is not a valid day of the week"),
+        text.contains("\"Fryday\" is not a day of the week"),
         "{text}"
     );
 
@@ -116,6 +116,14 @@ fn a_bad_expression_is_one_line_naming_the_key() {
 
     let e = Schedule::from_settings(&settings("0 61 9 * * Fri", "UTC")).unwrap_err();
     assert!(e.to_string().starts_with("`schedule.cron`:"), "{e}");
+
+    // Out of range: the field, the value and the real range.
+    let e = Schedule::from_settings(&settings("0 0 25 * * Fri", "UTC")).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("hour 25 is out of range: hours run from 0 to 23"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -274,4 +282,24 @@ fn dates_without_an_offset_are_utc() {
     assert_eq!(plan(&issues, &[], at).send, None);
     let at = Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).unwrap();
     assert_eq!(plan(&issues, &[], at).send.unwrap().slug, "plain");
+}
+
+fn draft(slug: &str, date: &str) -> Issue {
+    let text = format!("---\ntitle: \"Issue {slug}\"\ndate: {date}\ndraft: true\n---\n\nBody.\n");
+    let mut issue = crate::issue::parse(text.as_bytes(), slug).unwrap();
+    issue.path = format!("{slug}.md").into();
+    issue
+}
+
+#[test]
+fn a_draft_is_never_planned_even_when_it_is_the_newest_due_issue() {
+    let issues = vec![
+        issue("ready", Some("2026-11-13T09:00:00Z")),
+        draft("demo", "2026-11-20T09:00:00Z"),
+    ];
+    let p = plan(&issues, &[], utc("2026-11-27T09:00:00Z"));
+    assert_eq!(p.send.unwrap().slug, "ready");
+    assert_eq!(p.drafts, ["demo"]);
+    let only_draft = plan(&issues[1..], &[], utc("2026-11-27T09:00:00Z"));
+    assert_eq!(only_draft.send, None);
 }

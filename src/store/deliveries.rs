@@ -41,6 +41,8 @@ pub struct IssueRow {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// The date the issue file carried when it was last enqueued (Unix seconds).
+    pub issue_date: Option<i64>,
 }
 
 /// What [`Store::enqueue_issue`] did.

@@ -174,6 +174,14 @@ macro_rules! delegate {
 use delegate;
 
 impl Store {
+    /// The database file, when [`connect`] created it (so a command can say where). Always
+    /// `None` for a database server.
+    pub fn created_file(&self) -> Option<&std::path::Path> {
+        match &self.engine {
+            Engine::Sqlite(db) => db.created_file(),
+        }
+    }
+
     /// Which database this store runs on.
     pub fn backend(&self) -> BackendKind {
         match &self.engine {

@@ -69,6 +69,10 @@ delegate! {
     /// Every tick dealt with, oldest first.
     pub async fn list_schedule_runs(&self) -> Result<Vec<ScheduleRun>, StoreError>;
 
+    /// When the scheduler first started on this database (Unix seconds): the stored time,
+    /// or `now`, stored by this call when none was. Ticks before it were never missed.
+    pub async fn schedule_start(&self, now: i64) -> Result<i64, StoreError>;
+
     /// The slug and stored date of every issue in the ledger.
     pub async fn enqueued_issue_dates(&self) -> Result<Vec<EnqueuedIssueDate>, StoreError>;
 

@@ -1,6 +1,7 @@
 //! The public web server: the sign-up form with double opt-in (`GET /`, `POST /subscribe`,
 //! `GET /confirm/{token}`), unsubscribe links (RFC 8058 one-click) with a way back
-//! (`POST /resubscribe/{token}`), the archive of sent issues and its Atom feed, and a health
+//! (`POST /resubscribe/{token}`), the archive of sent issues and its Atom feed, the files of
+//! `newsletter.assets_dir` (the images issues link to) at every other path, and a health
 //! check that proves the database takes writes.
 //!
 //! [`router`] builds the routes over an [`AppState`]; [`serve`] runs them on a listener until
@@ -13,6 +14,7 @@
 mod admin;
 pub mod api;
 mod archive;
+mod assets;
 mod confirm;
 mod error;
 mod health;
@@ -164,7 +166,7 @@ pub fn router(state: AppState) -> Router {
         .route("/archive", get(archive::list))
         .route("/archive/{slug}", get(archive::issue))
         .route("/feed.xml", get(archive::feed))
-        .fallback(|| async { WebError::NotFound })
+        .fallback(assets::serve)
         .layer(middleware::map_response_with_state(
             state.clone(),
             error_pages,

@@ -99,6 +99,7 @@ fn environment() -> Environment<'static> {
         }
     });
     env.set_formatter(crate::render::templates::escape_formatter);
+    crate::words::register(&mut env);
     env
 }
 

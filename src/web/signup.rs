@@ -222,8 +222,10 @@ fn form_fields(body: &[u8]) -> SignupFields {
 fn too_many(state: &AppState, format: Format, wait: Duration) -> Result<Response, WebError> {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let seconds = seconds.max(1);
-    let message =
-        format!("Too many sign-ups from your network. Please try again in {seconds} seconds.");
+    let message = format!(
+        "Too many sign-ups from your network. Please try again in {}.",
+        crate::words::count(seconds, "second", "seconds")
+    );
     let mut response = match format {
         Format::Json => json_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", &message),
         Format::Form => {

@@ -64,6 +64,7 @@ impl TestServer {
         let base = format!("http://{addr}");
         let mut s = settings(&db_url(dir.path()), &smtp_url);
         s.newsletter.issues_dir = issues.clone();
+        s.newsletter.assets_dir = dir.path().join("static");
         s.newsletter.base_url = format!("{base}/");
         s.web.bind = addr.to_string();
         s.web.admin_token = Some("test-admin-token-0123456789abcdef".to_string().into());
@@ -105,6 +106,11 @@ impl TestServer {
     /// The issues folder.
     pub fn issues_dir(&self) -> PathBuf {
         self.dir.path().join("issues")
+    }
+
+    /// The folder `herald serve` publishes (`newsletter.assets_dir`); not created.
+    pub fn assets_dir(&self) -> PathBuf {
+        self.dir.path().join("static")
     }
 
     /// Stops the server gracefully and returns how it ended.

@@ -13,8 +13,8 @@ use crate::store::{
     OutcomeKind, StoreError,
 };
 
-const ISSUE_COLUMNS: &str =
-    "id, slug, title, subject, source_hash, status, created_at, started_at, finished_at";
+const ISSUE_COLUMNS: &str = "id, slug, title, subject, source_hash, status, created_at, \
+     started_at, finished_at, issue_date";
 
 impl Backend {
     pub(crate) async fn enqueue_dated_issue(
@@ -434,6 +434,7 @@ fn issue_from_row(row: &Row) -> Result<IssueRow, StoreError> {
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
+        issue_date: row.try_get("issue_date")?,
     })
 }
 

@@ -12,6 +12,20 @@ use crate::store::{EnqueuedIssueDate, NewIssue, ScheduleRun, ScheduledEnqueue, S
 const RUN_COLUMNS: &str = "tick_at, ran_at, outcome, slug, detail";
 
 impl Backend {
+    pub(crate) async fn schedule_start(&self, now: i64) -> Result<i64, StoreError> {
+        sqlx::query(
+            "INSERT INTO schedule_start (id, started_at) VALUES (1, $1) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let started: i64 = sqlx::query_scalar("SELECT started_at FROM schedule_start WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(started)
+    }
+
     pub(crate) async fn claim_schedule_tick(
         &self,
         tick_at: i64,

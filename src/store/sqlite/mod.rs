@@ -35,6 +35,7 @@ mod signup;
 #[path = "../shared/subscribers.rs"]
 mod subscribers;
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 #[derive(Debug, Clone)]
 pub(crate) struct Backend {
     pool: SqlitePool,
+    /// The database file, when [`Backend::connect`] created it.
+    created: Option<PathBuf>,
 }
 
 impl Backend {
@@ -80,9 +83,11 @@ impl Backend {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .synchronous(SqliteSynchronous::Full);
-        let backend = Self {
-            pool: open_pool(options).await?,
-        };
+        let file = options.get_filename().to_path_buf();
+        let existed = file.exists();
+        let pool = open_pool(options).await?;
+        let created = (!existed && file.exists()).then_some(file);
+        let backend = Self { pool, created };
         backend.apply_migrations().await?;
         Ok(backend)
     }
@@ -98,6 +103,11 @@ impl Backend {
         MIGRATOR.run(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The database file, when this handle created it.
+    pub(crate) fn created_file(&self) -> Option<&Path> {
+        self.created.as_deref()
     }
 
     /// A transaction that holds the write lock from its first statement.

@@ -13,6 +13,8 @@ use super::{AdminError, AppState, COOKIE, PREVIEW_CSP};
 use crate::dispatch::unix_now;
 use crate::domain::SubscriberStatus;
 use crate::editor::{self, SOURCE_DASHBOARD};
+use crate::startup::Drafts;
+use crate::words::count;
 
 type Result<T, E = AdminError> = std::result::Result<T, E>;
 
@@ -128,7 +130,10 @@ pub async fn login(
     if let Some(wait) = throttle.blocked(client, now) {
         let mut response = refuse(
             StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many wrong tokens from this address. Try again in {wait} seconds."),
+            format!(
+                "Too many wrong tokens from this address. Try again in {}.",
+                count(wait.unsigned_abs(), "second", "seconds")
+            ),
         );
         response
             .headers_mut()
@@ -372,7 +377,7 @@ pub async fn send_now(
                 "Tick the confirmation box to send the issue.".into(),
             ));
         }
-        editor::send_now(state.app(), &slug, SOURCE_DASHBOARD).await?;
+        editor::send_now(state.app(), &slug, SOURCE_DASHBOARD, Drafts::Refuse).await?;
         Ok(
             Redirect::to(&format!("/admin/issues/{}?notice=sending", slug.as_str()))
                 .into_response(),

@@ -96,7 +96,9 @@ impl From<crate::editor::EditorError> for AdminError {
         use crate::editor::EditorError;
         match e {
             EditorError::NotFound(_) => Self::NotFound,
-            EditorError::BadInput(m) | EditorError::Conflict(m) => Self::BadRequest(m),
+            EditorError::BadInput(m) | EditorError::Conflict(m) | EditorError::Draft(m) => {
+                Self::BadRequest(m)
+            }
             other => Self::Internal(Box::new(other)),
         }
     }

@@ -16,7 +16,7 @@ pub enum ApiError {
     #[error("no such API route")]
     NoRoute,
     /// Too many wrong tokens from this address; the seconds to wait.
-    #[error("too many wrong tokens from this address; try again in {0} seconds")]
+    #[error("too many wrong tokens from this address; try again in {}", crate::words::count(.0.unsigned_abs(), "second", "seconds"))]
     TooManyAttempts(i64),
     #[error("{0}")]
     BadRequest(String),
@@ -24,6 +24,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The issue is a draft and the send was not forced.
+    #[error("{0}, or add ?force=true to send it anyway")]
+    Draft(String),
     #[error("{0}")]
     KeyReused(String),
     #[error("{0}")]
@@ -43,6 +46,7 @@ impl From<EditorError> for ApiError {
             EditorError::NotFound(m) => Self::NotFound(m),
             EditorError::BadInput(m) => Self::BadRequest(m),
             EditorError::Conflict(m) => Self::Conflict(m),
+            EditorError::Draft(m) => Self::Draft(m),
             e @ EditorError::KeyReused(_) => Self::KeyReused(e.to_string()),
             e @ EditorError::Relay(_) => Self::BadGateway(e.to_string()),
             other => Self::Internal(Box::new(other)),
@@ -84,6 +88,7 @@ impl IntoResponse for ApiError {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Draft(_) => (StatusCode::CONFLICT, "draft"),
             Self::KeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")

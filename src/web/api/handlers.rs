@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::{ApiError, AppState, OPENAPI};
 use crate::editor::{self, SOURCE_API};
+use crate::startup::Drafts;
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(v)| v)
@@ -53,12 +54,27 @@ pub async fn issue_status(
     Ok(Json(editor::issue_status(state.app(), &slug).await?).into_response())
 }
 
-/// `POST /api/issues/{slug}/send` with an `Idempotency-Key` header.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendParams {
+    /// Send even if the issue is marked `draft: true`.
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST /api/issues/{slug}/send[?force=true]` with an `Idempotency-Key` header.
 pub async fn send(
     State(state): State<AppState>,
     Path(slug): Path<String>,
+    params: Result<Query<SendParams>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|r| ApiError::BadRequest(r.body_text()))?;
+    let drafts = if params.force {
+        Drafts::Send
+    } else {
+        Drafts::Refuse
+    };
     let key = headers
         .get("idempotency-key")
         .ok_or_else(|| {
@@ -66,7 +82,12 @@ pub async fn send(
         })?
         .to_str()
         .map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".into()))?;
-    let answer = state.0.editor.sends.send(state.app(), key, &slug).await?;
+    let answer = state
+        .0
+        .editor
+        .sends
+        .send(state.app(), key, &slug, drafts)
+        .await?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED);
     Ok((
         status,
