@@ -160,7 +160,8 @@ impl Default for DatabaseSettings {
     }
 }
 
-/// `[smtp]`: the relay, or a folder of `.eml` files.
+/// `[smtp]`: the default relay (or a folder of `.eml` files), DKIM, and any further relays
+/// with the routes that choose between them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmtpSettings {
@@ -173,9 +174,20 @@ pub struct SmtpSettings {
     pub tls: Option<String>,
     pub pool_size: u32,
     pub timeout_seconds: u64,
+    /// The most messages per second this relay takes (a relay's own limit, such as Amazon
+    /// SES's); 0 means no limit.
+    pub rate_per_second: f64,
+    /// Messages sent over one connection before it is closed and a new one opened; 0 means
+    /// no limit.
+    pub max_per_connection: u32,
     pub dkim_selector: Option<String>,
     pub dkim_domain: Option<String>,
     pub dkim_key_file: Option<PathBuf>,
+    /// Further relays (`[[smtp.relays]]`). `[smtp]` itself is the relay named `default`.
+    pub relays: Vec<RelaySettings>,
+    /// Which relays carry which mail (`[[smtp.routes]]`), the first match winning; mail no
+    /// route matches goes through `default`.
+    pub routes: Vec<RouteSettings>,
 }
 
 impl Default for SmtpSettings {
@@ -187,10 +199,81 @@ impl Default for SmtpSettings {
             tls: None,
             pool_size: 8,
             timeout_seconds: 30,
+            rate_per_second: 0.0,
+            max_per_connection: 0,
             dkim_selector: None,
             dkim_domain: None,
             dkim_key_file: None,
+            relays: Vec::new(),
+            routes: Vec::new(),
         }
+    }
+}
+
+/// The name of the relay `[smtp]` describes.
+pub const DEFAULT_RELAY: &str = "default";
+
+/// One `[[smtp.relays]]` entry: a relay besides `[smtp]`, with its own pool and limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelaySettings {
+    /// What routes call it: letters, digits, `-` and `_`.
+    pub name: String,
+    /// As `smtp.url`.
+    pub url: String,
+    pub username: Option<String>,
+    /// The password itself; better kept out of the file with `password_env`.
+    pub password: Option<SecretString>,
+    /// The name of an environment variable holding the password.
+    pub password_env: Option<String>,
+    pub tls: Option<String>,
+    pub pool_size: u32,
+    /// Per SMTP command; `smtp.timeout_seconds` when left out.
+    pub timeout_seconds: Option<u64>,
+    pub rate_per_second: f64,
+    pub max_per_connection: u32,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            url: String::new(),
+            username: None,
+            password: None,
+            password_env: None,
+            tls: None,
+            pool_size: 8,
+            timeout_seconds: None,
+            rate_per_second: 0.0,
+            max_per_connection: 0,
+        }
+    }
+}
+
+/// One `[[smtp.routes]]` entry: mail to these domains, of this kind, goes through these
+/// relays, the first that is up.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteSettings {
+    /// Recipient domains (a subdomain does not match its parent); empty matches any.
+    pub domains: Vec<String>,
+    /// `"issue"` or `"notice"` (sign-up confirmation and welcome mails); unset matches both.
+    pub kind: Option<String>,
+    /// The relay, for a route with one.
+    pub relay: Option<String>,
+    /// The relays in order of preference, for a route that fails over.
+    pub relays: Vec<String>,
+}
+
+impl RouteSettings {
+    /// The relays this route names, in order.
+    pub fn relay_names(&self) -> Vec<&str> {
+        self.relay
+            .iter()
+            .chain(&self.relays)
+            .map(String::as_str)
+            .collect()
     }
 }
 
@@ -209,6 +292,25 @@ pub struct SendingSettings {
     /// How long a claimed row stays reserved without a heartbeat: after a crash, the next
     /// run takes the row back after this many seconds.
     pub lease_seconds: u64,
+    /// The most messages per second to one mailbox provider (see `providers`), or to one
+    /// domain that belongs to none, unless the provider's own entry says otherwise; 0 means
+    /// no limit. A provider that throttles herald is slowed down whatever this says.
+    pub provider_rate_per_second: f64,
+    /// Mailbox providers beyond (or added to) the built-in ones (`[[sending.providers]]`).
+    pub providers: Vec<ProviderSettings>,
+}
+
+/// One `[[sending.providers]]` entry: domains whose mail one provider receives, paced as
+/// one group. An entry named like a built-in provider (`google`, `microsoft`, `yahoo`,
+/// `apple`, `tencent`, `netease`) adds its domains to it and may set its rate.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderSettings {
+    pub name: String,
+    /// `example.com`, or `example.*` for the name under any top-level domain.
+    pub domains: Vec<String>,
+    /// Messages per second to this provider; `sending.provider_rate_per_second` when unset.
+    pub rate_per_second: Option<f64>,
 }
 
 impl Default for SendingSettings {
@@ -222,6 +324,8 @@ impl Default for SendingSettings {
             retry_max_seconds: 3600,
             give_up_after_hours: 48,
             lease_seconds: 20,
+            provider_rate_per_second: 0.0,
+            providers: Vec::new(),
         }
     }
 }
@@ -313,7 +417,8 @@ impl Settings {
             toml::from_str(&text).map_err(|e| syntax_error(&file, &text, &e))?;
         // `section.key` → the variable that set it.
         let mut from_env: Vec<(String, String)> = Vec::new();
-        for (var, value) in env {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        for (var, value) in env.iter().cloned() {
             let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
@@ -386,6 +491,21 @@ impl Settings {
                     },
                 }
             })?;
+        for (i, relay) in settings.smtp.relays.iter_mut().enumerate() {
+            let Some(var) = &relay.password_env else {
+                continue;
+            };
+            match env.iter().find(|(name, _)| name == var) {
+                Some((_, value)) => relay.password = Some(SecretString::from(value.clone())),
+                None => {
+                    return Err(ConfigError::Key {
+                        file: file.clone(),
+                        key: format!("smtp.relays[{i}].password_env"),
+                        message: format!("the environment variable {var} is not set"),
+                    })
+                }
+            }
+        }
         settings.check(&file, &env_var)?;
         if found {
             settings.file = Some(path.to_path_buf());
@@ -486,9 +606,11 @@ impl Settings {
                 ),
             ));
         }
+        self.check_providers(file)?;
         if self.smtp.pool_size == 0 {
             return Err(bad("smtp.pool_size", "must be at least 1".into()));
         }
+        self.check_relays(file)?;
         let dkim = [
             self.smtp.dkim_selector.is_some(),
             self.smtp.dkim_domain.is_some(),
@@ -499,6 +621,141 @@ impl Settings {
                 "smtp.dkim_selector",
                 "DKIM needs all three of dkim_selector, dkim_domain and dkim_key_file".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// `[[sending.providers]]`: names, domains and rates that make sense.
+    fn check_providers(&self, file: &str) -> Result<(), ConfigError> {
+        let bad = |key: String, message: String| ConfigError::Key {
+            file: file.to_string(),
+            key,
+            message,
+        };
+        let rate_ok = |rate: f64| rate.is_finite() && rate >= 0.0;
+        if !rate_ok(self.sending.provider_rate_per_second) {
+            return Err(bad(
+                "sending.provider_rate_per_second".into(),
+                "must be 0 (no limit) or a positive number".into(),
+            ));
+        }
+        for (i, provider) in self.sending.providers.iter().enumerate() {
+            let key = |field: &str| format!("sending.providers[{i}].{field}");
+            if provider.name.trim().is_empty() {
+                return Err(bad(key("name"), "is required".into()));
+            }
+            if let Some(domain) = provider.domains.iter().find(|d| {
+                let d = d.trim();
+                d.is_empty()
+                    || d.contains(['@', ' '])
+                    || (d.contains('*') && !(d.ends_with(".*") && d.matches('*').count() == 1))
+            }) {
+                return Err(bad(
+                    key("domains"),
+                    format!("{domain:?} is not a domain like example.com or example.*"),
+                ));
+            }
+            if provider.rate_per_second.is_some_and(|r| !rate_ok(r)) {
+                return Err(bad(
+                    key("rate_per_second"),
+                    "must be 0 (no limit) or a positive number".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `[[smtp.relays]]` and `[[smtp.routes]]`: names that are unique and known, numbers in
+    /// range. URLs and credentials are checked where the relays are built (`mail`).
+    fn check_relays(&self, file: &str) -> Result<(), ConfigError> {
+        let bad = |key: String, message: String| ConfigError::Key {
+            file: file.to_string(),
+            key,
+            message,
+        };
+        let rate_ok = |rate: f64| rate.is_finite() && rate >= 0.0;
+        if !rate_ok(self.smtp.rate_per_second) {
+            return Err(bad(
+                "smtp.rate_per_second".into(),
+                "must be 0 (no limit) or a positive number".into(),
+            ));
+        }
+        let mut names = vec![DEFAULT_RELAY];
+        for (i, relay) in self.smtp.relays.iter().enumerate() {
+            let key = |field: &str| format!("smtp.relays[{i}].{field}");
+            let name_ok = !relay.name.is_empty()
+                && relay
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+            if !name_ok {
+                return Err(bad(
+                    key("name"),
+                    format!(
+                        "{:?} is not a relay name (letters, digits, '-' and '_')",
+                        relay.name
+                    ),
+                ));
+            }
+            if names.contains(&relay.name.as_str()) {
+                let message = if relay.name == DEFAULT_RELAY {
+                    "\"default\" is the relay [smtp] describes; pick another name".to_string()
+                } else {
+                    format!("another relay is already called {:?}", relay.name)
+                };
+                return Err(bad(key("name"), message));
+            }
+            names.push(&relay.name);
+            if relay.url.trim().is_empty() {
+                return Err(bad(key("url"), "is required".into()));
+            }
+            if relay.pool_size == 0 {
+                return Err(bad(key("pool_size"), "must be at least 1".into()));
+            }
+            if !rate_ok(relay.rate_per_second) {
+                return Err(bad(
+                    key("rate_per_second"),
+                    "must be 0 (no limit) or a positive number".into(),
+                ));
+            }
+        }
+        for (i, route) in self.smtp.routes.iter().enumerate() {
+            let key = |field: &str| format!("smtp.routes[{i}].{field}");
+            let relays = route.relay_names();
+            if relays.is_empty() {
+                return Err(bad(
+                    key("relay"),
+                    "a route needs `relay = \"name\"` or `relays = [\"first\", \"fallback\"]`"
+                        .into(),
+                ));
+            }
+            if let Some(unknown) = relays.iter().find(|name| !names.contains(name)) {
+                return Err(bad(
+                    key("relays"),
+                    format!(
+                        "no relay is called {unknown:?} (known: {})",
+                        names.join(", ")
+                    ),
+                ));
+            }
+            if let Some(kind) = &route.kind {
+                if !matches!(kind.as_str(), "issue" | "notice") {
+                    return Err(bad(
+                        key("kind"),
+                        format!("{kind:?} is not \"issue\" or \"notice\""),
+                    ));
+                }
+            }
+            if let Some(domain) = route
+                .domains
+                .iter()
+                .find(|d| d.trim().is_empty() || d.contains(['@', ' ', '*']))
+            {
+                return Err(bad(
+                    key("domains"),
+                    format!("{domain:?} is not a domain like example.org"),
+                ));
+            }
         }
         Ok(())
     }
@@ -884,6 +1141,76 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("newsletter.base_url"), "{err}");
+    }
+
+    const RELAYS: &str = r#"
+[smtp]
+url = "smtp://127.0.0.1:2525"
+routes = [
+    { domains = ["qq.com", "163.com"], relays = ["cn", "default"] },
+    { kind = "notice", relay = "ses" },
+]
+
+[[smtp.relays]]
+name = "cn"
+url = "smtp://127.0.0.1:2526"
+rate_per_second = 2
+max_per_connection = 100
+
+[[smtp.relays]]
+name = "ses"
+url = "smtp+starttls://email-smtp.example.com"
+username = "AKIA"
+password_env = "SES_SMTP_PASSWORD"
+rate_per_second = 14.5
+"#;
+
+    #[test]
+    fn relays_and_routes_are_read_with_passwords_from_the_environment() {
+        let s = load(RELAYS, &[("SES_SMTP_PASSWORD", "ses-secret-value")]).unwrap();
+        assert_eq!(s.smtp.relays.len(), 2);
+        assert_eq!(s.smtp.relays[0].name, "cn");
+        assert_eq!(s.smtp.relays[0].rate_per_second, 2.0);
+        assert_eq!(s.smtp.relays[0].max_per_connection, 100);
+        assert_eq!(s.smtp.relays[0].pool_size, 8);
+        assert_eq!(
+            s.smtp.relays[1].password.as_ref().unwrap().expose_secret(),
+            "ses-secret-value"
+        );
+        assert!(!format!("{s:?}").contains("ses-secret-value"));
+        assert_eq!(s.smtp.routes[0].relay_names(), ["cn", "default"]);
+        assert_eq!(s.smtp.routes[1].relay_names(), ["ses"]);
+    }
+
+    #[test]
+    fn a_relay_or_route_that_cannot_work_is_an_error_naming_it() {
+        let err = |text: &str, env: &[(&str, &str)]| load(text, env).unwrap_err().to_string();
+        let e = err(RELAYS, &[]);
+        assert!(e.contains("smtp.relays[1].password_env"), "{e}");
+        assert!(e.contains("SES_SMTP_PASSWORD"), "{e}");
+        let env = [("SES_SMTP_PASSWORD", "x")];
+        let e = err(
+            &RELAYS.replace("\"cn\", \"default\"", "\"cn\", \"hk\""),
+            &env,
+        );
+        assert!(e.contains("smtp.routes[0]") && e.contains("\"hk\""), "{e}");
+        let e = err(&RELAYS.replace("name = \"ses\"", "name = \"cn\""), &env);
+        assert!(e.contains("smtp.relays[1].name"), "{e}");
+        let e = err(
+            &RELAYS.replace("kind = \"notice\"", "kind = \"welcome\""),
+            &env,
+        );
+        assert!(e.contains("smtp.routes[1].kind"), "{e}");
+        let e = err(
+            &RELAYS.replace("rate_per_second = 2\n", "rate_per_second = -1\n"),
+            &env,
+        );
+        assert!(e.contains("smtp.relays[0].rate_per_second"), "{e}");
+        let e = err(
+            "[[sending.providers]]\nname = \"corp\"\ndomains = [\"*.corp\"]\n",
+            &[],
+        );
+        assert!(e.contains("sending.providers[0].domains"), "{e}");
     }
 
     #[test]

@@ -381,7 +381,7 @@ pub async fn send_test(app: &App, slug: &IssueSlug, to: &str) -> Result<TestSent
                 reply,
             })
         }
-        SendOutcome::Transient { reply } | SendOutcome::Permanent { reply, .. } => {
+        SendOutcome::Transient { reply, .. } | SendOutcome::Permanent { reply, .. } => {
             Err(EditorError::Relay(reply))
         }
         SendOutcome::RelayDown { reason } => Err(EditorError::Relay(reason)),

@@ -5,7 +5,8 @@
 //! worker claims due rows under a lease, composes each mail (rendered once, see
 //! [`render::notice`]), hands it to the app's [`Transport`](crate::mail::Transport), and
 //! records what happened with the delivery ledger's rules ([`policy::decide`]): a 2xx reply
-//! is `sent`; a 4xx, a timeout or a lost connection is retried with backoff; a 5xx is
+//! is `sent`; a 4xx, a timeout or a lost connection is retried with backoff (a throttling
+//! reply waits a few seconds without counting an attempt); a 5xx is
 //! `failed`; a relay that cannot be reached hands the rows back without counting an attempt
 //! and the worker waits (1 s, doubling up to 30 s) before trying again. A crash leaves rows
 //! `sending` under a lease that expires, and they are taken back. The worker wakes when a
@@ -35,6 +36,9 @@ const MAX_IDLE: Duration = Duration::from_secs(60);
 /// The first wait after the relay could not be reached; it doubles up to [`RELAY_PAUSE_MAX`].
 const RELAY_PAUSE_MIN: Duration = Duration::from_secs(1);
 const RELAY_PAUSE_MAX: Duration = Duration::from_secs(30);
+/// How long a notice waits after a throttling reply (421, "rate limited"), without counting
+/// an attempt.
+const THROTTLED_NOTICE_WAIT_SECONDS: i64 = 15;
 
 /// The notice mails, rendered once at start-up.
 #[derive(Debug, Clone)]
@@ -225,6 +229,14 @@ async fn attempt(
         &app.settings.sending,
     ) {
         Decision::Record(kind) => (record(kind), false),
+        // A notice is one message, not a stream: it waits a little and costs no attempt.
+        Decision::Throttle { reply } => (
+            record(OutcomeKind::Defer {
+                reply: Some(reply),
+                next_attempt_at: unix_now() + THROTTLED_NOTICE_WAIT_SECONDS,
+            }),
+            false,
+        ),
         Decision::Pause { reason } => {
             tracing::warn!(%reason, "the relay is unusable; notices wait");
             (record(OutcomeKind::Release), true)

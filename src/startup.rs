@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::config::{ConfigError, Settings};
+use crate::dispatch::pacing::Pacer;
 use crate::dispatch::{self, DispatchError, Dispatcher, Job};
 use crate::domain::{EmailAddress, IssueSlug, TokenKey};
 use crate::issue::{self, Issue, IssueError};
@@ -58,6 +59,9 @@ pub struct App {
     pub links: Links,
     pub composer: Arc<Composer>,
     pub transport: Arc<Transport>,
+    /// The pace of each destination and relay, shared by every send of this process (the
+    /// progress line and the dashboard show the throttled ones).
+    pub pacer: Arc<Pacer>,
     /// Wakes the long-running dispatcher of `herald serve` when work was enqueued.
     pub dispatch_wake: Arc<Notify>,
     /// The confirmation and welcome mails, rendered once.
@@ -84,6 +88,12 @@ impl App {
         let key = TokenKey::new(&settings.secret_key()?);
         let composer = Arc::new(Composer::new(&settings, key)?);
         let transport = Arc::new(Transport::from_settings(&settings.smtp)?);
+        let relay_rates = transport
+            .relays()
+            .into_iter()
+            .map(|r| r.rate_per_second)
+            .collect();
+        let pacer = Arc::new(Pacer::new(&settings.sending, relay_rates));
         let templates = Templates::load(&settings.newsletter.templates_dir)?;
         let notices = Notices::render(&templates, &settings.newsletter, &links)?;
         let store = store::connect(&settings.database.url).await?;
@@ -94,6 +104,7 @@ impl App {
             links,
             composer,
             transport,
+            pacer,
             dispatch_wake: Arc::new(Notify::new()),
             notices,
             notice_wake: Arc::new(Notify::new()),
@@ -191,6 +202,7 @@ impl App {
             self.store.clone(),
             self.transport.clone(),
             self.composer.clone(),
+            self.pacer.clone(),
             self.settings.sending.clone(),
         )
     }

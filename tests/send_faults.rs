@@ -62,7 +62,7 @@ async fn a_write_lock_held_longer_than_the_lease_sends_no_duplicate() {
     assert_eq!(duplicates(&h), vec![], "no address got two copies");
     assert_eq!(h.server.received_count(), emails.len());
     assert_eq!(h.rows_with_status("sent").await as usize, emails.len());
-    let progress = *progress_rx.borrow();
+    let progress = progress_rx.borrow().clone();
     assert_eq!(
         (progress.sent, progress.total),
         (emails.len() as u64, emails.len() as u64),

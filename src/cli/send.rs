@@ -243,7 +243,7 @@ fn summary(c: &DeliveryCounts) -> String {
 fn describe(outcome: &SendOutcome) -> String {
     match outcome {
         SendOutcome::Accepted { reply } => reply.clone(),
-        SendOutcome::Transient { reply } => format!("temporary failure: {reply}"),
+        SendOutcome::Transient { reply, .. } => format!("temporary failure: {reply}"),
         SendOutcome::Permanent { reply, .. } => format!("refused: {reply}"),
         SendOutcome::RelayDown { reason } => format!("relay unusable: {reason}"),
     }
@@ -253,6 +253,26 @@ fn format_time(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| unix.to_string())
+}
+
+/// `; throttled: google 12/s, example.org 0.5/s` when destinations are slowed down.
+fn throttled_note(p: &Progress) -> String {
+    if p.throttled.is_empty() {
+        return String::new();
+    }
+    let groups: Vec<String> = p
+        .throttled
+        .iter()
+        .map(|g| {
+            let rate = g.rate_per_second;
+            if rate >= 10.0 {
+                format!("{} {rate:.0}/s", g.name)
+            } else {
+                format!("{} {rate:.1}/s", g.name)
+            }
+        })
+        .collect();
+    format!("; throttled: {}", groups.join(", "))
 }
 
 /// A bar with rate and ETA on a terminal; otherwise a line every few seconds.
@@ -272,20 +292,21 @@ async fn show_progress(mut rx: watch::Receiver<Progress>) {
     let mut last_line = Instant::now();
     let mut first = None;
     while rx.changed().await.is_ok() {
-        let p = *rx.borrow_and_update();
+        let p = rx.borrow_and_update().clone();
         let first_done = *first.get_or_insert(p.done());
+        let throttled = throttled_note(&p);
         match &bar {
             Some(bar) => {
                 bar.set_length(p.total);
                 bar.set_position(p.done());
-                bar.set_message(format!("sent {} failed {}", p.sent, p.failed));
+                bar.set_message(format!("sent {} failed {}{throttled}", p.sent, p.failed));
             }
             None if last_line.elapsed() >= Duration::from_secs(5) => {
                 last_line = Instant::now();
                 let rate =
                     (p.done() - first_done) as f64 / started.elapsed().as_secs_f64().max(0.001);
                 eprintln!(
-                    "progress: {}/{} done (sent {}, failed {}, skipped {}), {rate:.0} msg/s",
+                    "progress: {}/{} done (sent {}, failed {}, skipped {}), {rate:.0} msg/s{throttled}",
                     p.done(),
                     p.total,
                     p.sent,

@@ -2,14 +2,21 @@
 //! limits, and write outcomes back in group commits.
 //!
 //! Three tasks cooperate during [`Dispatcher::run`]:
-//! - the claim loop (this task): takes up to `batch_size` due rows, spawns one send task per
-//!   row as a concurrency permit frees up, and when nothing is due decides whether to wait,
-//!   stop, or finish;
+//! - the claim loop (this task): takes up to `batch_size` due rows and gives each its turn
+//!   from the [`Pacer`] (its destination group's and its relay's pace): a row whose turn is
+//!   now gets a send task as a concurrency permit frees up, a row whose turn is a moment
+//!   away waits for it in a task of its own, and a row whose turn is further off goes back
+//!   to the ledger, due then, without counting an attempt. When nothing is due, it decides
+//!   whether to wait, stop, or finish;
 //! - the writer: gathers outcomes for a few milliseconds (or up to [`GROUP_MAX`]) and commits
 //!   them in one transaction, so the ledger costs one fsync per group, not per message;
 //! - the heartbeat: renews this run's leases while rows are in flight, so a slow relay does
 //!   not let another dispatcher take them, while a crashed run's rows come back within
 //!   `sending.lease_seconds`.
+//!
+//! The concurrency permits belong to the [`Dispatcher`], not to a run: several issues sent
+//! at once (as `herald serve` does) take turns at them, first come first served, so each
+//! gets a fair share of the connections.
 //!
 //! # When the database misbehaves
 //!
@@ -28,17 +35,18 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 
+use super::pacing::{Pacer, ThrottledGroup, Turn, HORIZON};
 use super::policy::{decide, Decision};
 use super::{unix_now, DispatchError};
 use crate::config::SendingSettings;
-use crate::mail::{Composer, IssueMail, MailRecipient, SendOutcome, Transport};
+use crate::mail::{Composer, IssueMail, MailKind, MailRecipient, SendOutcome, Transport};
 use crate::store::{Claim, ClaimCheck, DeliveryCounts, Outcome, OutcomeKind, Store};
 
 /// The most outcomes committed in one transaction.
@@ -57,13 +65,15 @@ pub struct Job {
 }
 
 /// Counts for a progress display, updated after every group commit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Progress {
     /// Rows in the ledger for this issue.
     pub total: u64,
     pub sent: u64,
     pub failed: u64,
     pub skipped: u64,
+    /// Destination groups slowed down by throttling replies, slowest first.
+    pub throttled: Vec<ThrottledGroup>,
 }
 
 impl Progress {
@@ -78,6 +88,7 @@ impl Progress {
             sent: c.sent,
             failed: c.failed,
             skipped: c.skipped,
+            throttled: Vec::new(),
         }
     }
 }
@@ -95,13 +106,18 @@ pub enum RunEnd {
     Interrupted,
 }
 
-/// Sends issues: owns the transport, the composer and the pacing.
+/// Sends issues: owns the transport, the composer and the pacing. One dispatcher can run
+/// several issues at once; they share its concurrency permits.
 pub struct Dispatcher {
     store: Store,
     transport: Arc<Transport>,
     composer: Arc<Composer>,
+    pacer: Arc<Pacer>,
     settings: SendingSettings,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// Messages in flight, across every run of this dispatcher.
+    permits: Arc<Semaphore>,
+    in_flight_limit: u32,
 }
 
 /// State shared by the send tasks of one run.
@@ -110,6 +126,7 @@ struct RunShared {
     store: Store,
     transport: Arc<Transport>,
     composer: Arc<Composer>,
+    pacer: Arc<Pacer>,
     settings: SendingSettings,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
     /// Set by the first send that finds the relay down; later sends hand their rows back.
@@ -169,16 +186,25 @@ impl Dispatcher {
         store: Store,
         transport: Arc<Transport>,
         composer: Arc<Composer>,
+        pacer: Arc<Pacer>,
         settings: SendingSettings,
     ) -> Self {
         let limiter = std::num::NonZeroU32::new(settings.rate_per_second)
             .map(|rate| Arc::new(RateLimiter::direct(Quota::per_second(rate))));
+        let in_flight_limit = match transport.max_in_flight() {
+            Some(cap) => settings.concurrency.min(cap),
+            None => settings.concurrency,
+        }
+        .max(1);
         Self {
             store,
             transport,
             composer,
+            pacer,
             settings,
             limiter,
+            permits: Arc::new(Semaphore::new(in_flight_limit as usize)),
+            in_flight_limit,
         }
     }
 
@@ -196,13 +222,9 @@ impl Dispatcher {
         let mut tokens = LeaseTokens::new();
         let lease = i64::try_from(self.settings.lease_seconds.max(2)).unwrap_or(60);
         let start = Progress::from_counts(&self.store.delivery_counts(issue_id).await?);
-        progress.send_replace(start);
+        progress.send_replace(start.clone());
 
-        let in_flight_limit = match self.transport.max_in_flight() {
-            Some(cap) => self.settings.concurrency.min(cap),
-            None => self.settings.concurrency,
-        }
-        .max(1);
+        let in_flight_limit = self.in_flight_limit;
         // A small queue to the writer. A send task reserves its place in it before sending,
         // so a message goes out only while its outcome can be handed to the writer, and the
         // outcomes accepted but not yet committed stay within this queue (twice the
@@ -211,6 +233,7 @@ impl Dispatcher {
         let (tx, rx) = mpsc::channel(2 * in_flight_limit as usize);
         let mut writer = tokio::spawn(write_outcomes(
             self.store.clone(),
+            self.pacer.clone(),
             issue_id,
             rx,
             progress,
@@ -221,6 +244,7 @@ impl Dispatcher {
             store: self.store.clone(),
             transport: self.transport.clone(),
             composer: self.composer.clone(),
+            pacer: self.pacer.clone(),
             settings: self.settings.clone(),
             limiter: self.limiter.clone(),
             pause: Mutex::new(None),
@@ -236,8 +260,14 @@ impl Dispatcher {
             tokens.range(),
             lease,
         ));
-        let permits = Arc::new(Semaphore::new(in_flight_limit as usize));
+        let permits = self.permits.clone();
+        // Rows waiting in memory for a turn a moment away.
+        let waiting_capacity = self.settings.batch_size.max(in_flight_limit);
+        let waiting = Arc::new(Semaphore::new(waiting_capacity as usize));
         let mut in_flight = JoinSet::new();
+        // Smaller while the run is held back by pacing, so it does not claim rows only to
+        // send them back (see below).
+        let mut claim_size = self.settings.batch_size;
 
         let result = async {
             // Rows a run that stopped mid-send left behind. Taken back only here and while
@@ -273,7 +303,7 @@ impl Dispatcher {
                 let token = tokens.next_token();
                 let claims = self
                     .store
-                    .claim_deliveries(issue_id, token, now + lease, self.settings.batch_size, now)
+                    .claim_deliveries(issue_id, token, now + lease, claim_size, now)
                     .await?;
                 if claims.is_empty() {
                     // Everything claimed so far must be on disk before deciding what is left.
@@ -306,28 +336,113 @@ impl Dispatcher {
                         }
                     }
                 }
+                let claimed = claims.len() as u32;
+                let (mut now_rows, mut deferred) = (0u32, 0u32);
                 let mut claims = claims.into_iter();
                 while let Some(claim) = claims.next() {
-                    let permit = tokio::select! {
-                        permit = permits.clone().acquire_owned() => permit.expect("semaphore open"),
-                        _ = stopped(&mut shutdown) => {
-                            // Hand back this row and the rest of the batch.
-                            release(&tx, token, std::iter::once(claim).chain(claims.by_ref())).await;
-                            break;
+                    let domain = claim
+                        .email
+                        .rsplit_once('@')
+                        .map_or(String::new(), |(_, d)| d.to_ascii_lowercase());
+                    let group = self.pacer.group_of(&domain);
+                    let relay = self.transport.relay_for(&domain, MailKind::Issue);
+                    let epoch = self.pacer.epoch(&group);
+                    let at = match self.pacer.reserve(&group, relay, Instant::now()) {
+                        Turn::At(at) => at,
+                        Turn::Defer(wait) => {
+                            deferred += 1;
+                            // Too far off: back to the ledger, due at its turn.
+                            let outcome = Outcome {
+                                subscriber_id: claim.subscriber_id,
+                                lease_token: token,
+                                kind: OutcomeKind::Defer {
+                                    reply: None,
+                                    next_attempt_at: unix_now() + whole_seconds(wait),
+                                },
+                            };
+                            let _ = tx.send(WriterMessage::Outcome(outcome)).await;
+                            continue;
                         }
                     };
                     // Finished tasks stay in the set until joined: reap them as we go, so
                     // memory stays flat however many rows a run sends.
                     while in_flight.try_join_next().is_some() {}
                     let shared = shared.clone();
-                    in_flight.spawn(async move {
-                        // No place for the outcome means the writer has stopped: send nothing.
-                        if let Ok(slot) = shared.outcomes.reserve().await {
-                            let outcome = attempt(&shared, token, claim).await;
-                            slot.send(WriterMessage::Outcome(outcome));
+                    if at <= Instant::now() {
+                        now_rows += 1;
+                        let permit = tokio::select! {
+                            permit = permits.clone().acquire_owned() => permit.expect("semaphore open"),
+                            _ = stopped(&mut shutdown) => {
+                                // Hand back this row and the rest of the batch.
+                                release(&tx, token, std::iter::once(claim).chain(claims.by_ref())).await;
+                                break;
+                            }
+                        };
+                        in_flight.spawn(send_one(shared, token, claim, group, permit));
+                        continue;
+                    }
+                    let hold = tokio::select! {
+                        hold = waiting.clone().acquire_owned() => hold.expect("semaphore open"),
+                        _ = stopped(&mut shutdown) => {
+                            release(&tx, token, std::iter::once(claim).chain(claims.by_ref())).await;
+                            break;
                         }
-                        drop(permit);
+                    };
+                    let permits = permits.clone();
+                    in_flight.spawn(async move {
+                        let mut shutdown = shared.shutdown.clone();
+                        let turn = wait_for_turn(&shared, &group, relay, epoch, at);
+                        let turn = tokio::select! {
+                            turn = turn => turn,
+                            _ = stopped(&mut shutdown) => {
+                                release(&shared.outcomes, token, std::iter::once(claim)).await;
+                                return;
+                            }
+                        };
+                        if let Some(wait) = turn {
+                            // Slowed down meanwhile, and the new turn is too far off.
+                            let outcome = Outcome {
+                                subscriber_id: claim.subscriber_id,
+                                lease_token: token,
+                                kind: OutcomeKind::Defer {
+                                    reply: None,
+                                    next_attempt_at: unix_now() + whole_seconds(wait),
+                                },
+                            };
+                            let _ = shared.outcomes.send(WriterMessage::Outcome(outcome)).await;
+                            return;
+                        }
+                        let permit = tokio::select! {
+                            permit = permits.acquire_owned() => permit.expect("semaphore open"),
+                            _ = stopped(&mut shutdown) => {
+                                release(&shared.outcomes, token, std::iter::once(claim)).await;
+                                return;
+                            }
+                        };
+                        drop(hold);
+                        send_one(shared, token, claim, group, permit).await;
                     });
+                }
+                // A run held back by pacing (most of the batch sent back, too few rows to go
+                // now to fill the connections) claims what its turns can take, and only once
+                // the rows it kept have had them: otherwise it would claim and send back the
+                // whole list over and over.
+                let paced = deferred * 2 > claimed && now_rows < in_flight_limit;
+                if paced {
+                    let kept = claimed - deferred;
+                    claim_size = (kept * 2).clamp(16, self.settings.batch_size.max(16));
+                    let all = waiting_capacity;
+                    tokio::select! {
+                        _ = async {
+                            if kept == 0 {
+                                tokio::time::sleep(HORIZON).await;
+                            }
+                            let _ = waiting.clone().acquire_many_owned(all).await;
+                        } => {}
+                        _ = stopped(&mut shutdown) => {}
+                    }
+                } else {
+                    claim_size = self.settings.batch_size;
                 }
             };
             Ok(end)
@@ -363,8 +478,55 @@ impl Dispatcher {
     }
 }
 
+/// Sends one row whose turn has come, holding a concurrency permit, and hands its outcome
+/// to the writer.
+async fn send_one(
+    shared: Arc<RunShared>,
+    token: i64,
+    claim: Claim,
+    group: String,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    // No place for the outcome means the writer has stopped: send nothing.
+    if let Ok(slot) = shared.outcomes.reserve().await {
+        let outcome = attempt(&shared, token, claim, &group).await;
+        slot.send(WriterMessage::Outcome(outcome));
+    }
+    drop(permit);
+}
+
+/// Sleeps until the row's turn. When its group was slowed down meanwhile (the turn was
+/// given at the old pace), takes a new turn and waits for that one. `Some(wait)`: the new
+/// turn is too far off, and the row goes back to the ledger for that long.
+async fn wait_for_turn(
+    shared: &RunShared,
+    group: &str,
+    relay: usize,
+    mut epoch: u64,
+    mut at: Instant,
+) -> Option<Duration> {
+    loop {
+        tokio::time::sleep_until(at.into()).await;
+        let now_epoch = shared.pacer.epoch(group);
+        if now_epoch == epoch {
+            return None;
+        }
+        epoch = now_epoch;
+        match shared.pacer.reserve(group, relay, Instant::now()) {
+            Turn::At(next) => at = next,
+            Turn::Defer(wait) => return Some(wait),
+        }
+    }
+}
+
+/// Whole seconds, at least one: the ledger keeps due times in seconds. Rounded down, so a
+/// row comes back a little before its turn and waits the rest in memory.
+fn whole_seconds(wait: Duration) -> i64 {
+    i64::try_from(wait.as_secs()).unwrap_or(i64::MAX).max(1)
+}
+
 /// One row: compose, pace, check it is still ours, send, decide.
-async fn attempt(shared: &RunShared, lease_token: i64, claim: Claim) -> Outcome {
+async fn attempt(shared: &RunShared, lease_token: i64, claim: Claim, group: &str) -> Outcome {
     let subscriber_id = claim.subscriber_id;
     let record = |kind| Outcome {
         subscriber_id,
@@ -446,6 +608,13 @@ async fn attempt(shared: &RunShared, lease_token: i64, claim: Claim) -> Outcome 
         &shared.settings,
     ) {
         Decision::Record(kind) => record(kind),
+        Decision::Throttle { reply } => {
+            let wait = shared.pacer.throttled(group, Instant::now());
+            record(OutcomeKind::Defer {
+                reply: Some(reply),
+                next_attempt_at: unix_now() + whole_seconds(wait),
+            })
+        }
         Decision::Pause { reason } => {
             let mut pause = shared.pause.lock().expect("pause lock");
             if pause.is_none() {
@@ -490,6 +659,7 @@ async fn flush(tx: &mpsc::Sender<WriterMessage>) {
 /// The group-commit writer. Ends when every sender is gone and the buffer is written.
 async fn write_outcomes(
     store: Store,
+    pacer: Arc<Pacer>,
     issue_id: i64,
     mut rx: mpsc::Receiver<WriterMessage>,
     progress: watch::Sender<Progress>,
@@ -521,10 +691,13 @@ async fn write_outcomes(
                     OutcomeKind::Sent { .. } => tally.sent += 1,
                     OutcomeKind::Failed { .. } => tally.failed += 1,
                     OutcomeKind::Skipped => tally.skipped += 1,
-                    OutcomeKind::Retry { .. } | OutcomeKind::Release => {}
+                    OutcomeKind::Retry { .. }
+                    | OutcomeKind::Release
+                    | OutcomeKind::Defer { .. } => {}
                 }
             }
-            progress.send_replace(tally);
+            tally.throttled = pacer.throttled_groups();
+            progress.send_replace(tally.clone());
             group.clear();
         }
         for done in waiting.drain(..) {

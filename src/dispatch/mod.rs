@@ -18,6 +18,7 @@
 //! its outcomes can no longer be written.
 
 pub mod engine;
+pub mod pacing;
 pub mod policy;
 pub mod service;
 

@@ -12,6 +12,11 @@ use crate::store::OutcomeKind;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Record(OutcomeKind),
+    /// The destination asks herald to slow down: slow its group and hand the row back
+    /// without counting an attempt (see [`pacing`](super::pacing)).
+    Throttle {
+        reply: String,
+    },
     /// The relay is down: hand the row back untouched and pause.
     Pause {
         reason: String,
@@ -40,9 +45,23 @@ pub fn decide(
             permanent: true,
             bounce,
         }),
-        SendOutcome::Transient { reply } => {
-            let lifetime = i64::try_from(settings.give_up_after_hours.saturating_mul(3600))
-                .unwrap_or(i64::MAX);
+        SendOutcome::Transient {
+            reply,
+            throttled: true,
+        } => {
+            // Throttling costs no attempt, but the retry lifetime still ends it.
+            if now.saturating_sub(queued_at) > lifetime_seconds(settings) {
+                Decision::Record(OutcomeKind::Failed {
+                    reply,
+                    permanent: false,
+                    bounce: false,
+                })
+            } else {
+                Decision::Throttle { reply }
+            }
+        }
+        SendOutcome::Transient { reply, .. } => {
+            let lifetime = lifetime_seconds(settings);
             let next = now.saturating_add(backoff_seconds(attempts_after, settings));
             if attempts_after >= settings.max_attempts || next.saturating_sub(queued_at) > lifetime
             {
@@ -60,6 +79,11 @@ pub fn decide(
         }
         SendOutcome::RelayDown { reason } => Decision::Pause { reason },
     }
+}
+
+/// `sending.give_up_after_hours` in seconds.
+fn lifetime_seconds(settings: &SendingSettings) -> i64 {
+    i64::try_from(settings.give_up_after_hours.saturating_mul(3600)).unwrap_or(i64::MAX)
 }
 
 /// `min(base · 2^(attempts − 1), max)` plus up to 10 % jitter, so retries of one batch do
@@ -131,6 +155,7 @@ mod tests {
         let s = settings();
         let t = || SendOutcome::Transient {
             reply: "451 later".into(),
+            throttled: false,
         };
         match decide(t(), "", 0, 0, 1000, &s) {
             Decision::Record(OutcomeKind::Retry {
@@ -156,6 +181,7 @@ mod tests {
         let d = decide(
             SendOutcome::Transient {
                 reply: "421 busy".into(),
+                throttled: false,
             },
             "",
             1,
@@ -165,6 +191,28 @@ mod tests {
         );
         assert!(matches!(
             d,
+            Decision::Record(OutcomeKind::Failed {
+                permanent: false,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_throttle_costs_no_attempt_until_the_lifetime_is_over() {
+        let throttled = || SendOutcome::Transient {
+            reply: "421 4.7.0 slow down".into(),
+            throttled: true,
+        };
+        // Attempts do not matter: even the last one is handed back.
+        assert_eq!(
+            decide(throttled(), "", 3, 0, 1000, &settings()),
+            Decision::Throttle {
+                reply: "421 4.7.0 slow down".into()
+            }
+        );
+        assert!(matches!(
+            decide(throttled(), "", 0, 0, 3601, &settings()),
             Decision::Record(OutcomeKind::Failed {
                 permanent: false,
                 ..

@@ -25,6 +25,25 @@ use crate::render::{Escape, NoticeKind, Recipient, RenderedIssue, RenderedNotice
 /// (SQLite ids start at 1), so their unsubscribe links verify but unsubscribe nobody.
 pub const TEST_SUBSCRIBER_ID: i64 = 0;
 
+/// What a message is, for routing: an issue (or a test copy of one), or a sign-up notice
+/// (confirmation or welcome mail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MailKind {
+    Issue,
+    Notice,
+}
+
+impl MailKind {
+    /// `issue` or `notice`, as `smtp.routes[].kind` names them.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "issue" => Some(Self::Issue),
+            "notice" => Some(Self::Notice),
+            _ => None,
+        }
+    }
+}
+
 /// Who one copy is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailRecipient {
@@ -133,14 +152,14 @@ impl Composer {
                 EmailAddress::parse(bare)
                     .map(|address| format!(", <mailto:{address}?subject=unsubscribe>"))
                     .map_err(|e| MailError::Config {
-                        key: "newsletter.unsubscribe_mailto",
+                        key: "newsletter.unsubscribe_mailto".into(),
                         message: e.to_string(),
                     })
             })
             .transpose()?;
 
         let links = Links::new(&newsletter.base_url).map_err(|e| MailError::Config {
-            key: "newsletter.base_url",
+            key: "newsletter.base_url".into(),
             message: format!("not an absolute URL: {e}"),
         })?;
 
@@ -164,7 +183,7 @@ impl Composer {
             }
             _ => {
                 return Err(MailError::Config {
-                    key: "smtp.dkim_selector",
+                    key: "smtp.dkim_selector".into(),
                     message: "DKIM needs all three of dkim_selector, dkim_domain and dkim_key_file"
                         .into(),
                 })
@@ -298,14 +317,16 @@ impl Composer {
             unsubscribe_url: unsubscribe_url.as_deref().unwrap_or_default(),
         };
         let bytes = body.personalise(&recipient);
-        self.build(
+        let mut mail = self.build(
             &one_line(&copy.subject),
             bytes,
             &body.content_type(),
             to,
             notice.kind.as_str(),
             unsubscribe_url.as_deref(),
-        )
+        )?;
+        mail.kind = MailKind::Notice;
+        Ok(mail)
     }
 
     /// The message around a finished 7-bit body: every header, then DKIM when configured.
@@ -388,6 +409,7 @@ impl Composer {
             subscriber_id: to.subscriber_id,
             envelope_from,
             envelope_to,
+            kind: MailKind::Issue,
         })
     }
 
@@ -424,7 +446,8 @@ pub struct IssueMail {
     body: EncodedBody,
 }
 
-/// One recipient's finished message.
+/// One recipient's finished message. No line of it starts with "." (see `mail::body`), so
+/// it goes on the wire as it is.
 #[derive(Debug, Clone)]
 pub struct OutgoingMail {
     message: Message,
@@ -432,6 +455,7 @@ pub struct OutgoingMail {
     subscriber_id: i64,
     envelope_from: String,
     envelope_to: String,
+    kind: MailKind,
 }
 
 impl OutgoingMail {
@@ -460,6 +484,11 @@ impl OutgoingMail {
     /// [`EmailAddress::masked`].
     pub fn envelope_to(&self) -> &str {
         &self.envelope_to
+    }
+
+    /// An issue's copy or a sign-up notice, for routing.
+    pub fn kind(&self) -> MailKind {
+        self.kind
     }
 
     /// The lettre envelope, for transports that send pre-formatted bytes.
@@ -492,7 +521,10 @@ fn is_seven_bit(body: &[u8]) -> bool {
 
 /// Parses a From or Reply-To setting: `Name <address>` or a bare address.
 fn parse_mailbox(key: &'static str, raw: &str) -> Result<(Mailbox, EmailAddress), MailError> {
-    let bad = |message: String| MailError::Config { key, message };
+    let bad = |message: String| MailError::Config {
+        key: key.into(),
+        message,
+    };
     // lettre panics when it writes a display name holding CR or LF; refuse them here.
     if raw.chars().any(char::is_control) {
         return Err(bad("contains a line break or control character".into()));
@@ -525,7 +557,7 @@ fn parse_list_label(raw: &str) -> Result<String, MailError> {
         Ok(label)
     } else {
         Err(MailError::Config {
-            key: "newsletter.list_id",
+            key: "newsletter.list_id".into(),
             message: format!(
                 "{raw:?} is not a list identifier like weekly.example.org (ASCII letters, digits, '-', '_' and dots)"
             ),

@@ -83,7 +83,7 @@ fn check_label(key: &'static str, value: &str) -> Result<(), MailError> {
         Ok(())
     } else {
         Err(MailError::Config {
-            key,
+            key: key.into(),
             message: format!(
                 "{value:?} is not a DNS label list (letters, digits, '-', '_', separated by dots)"
             ),

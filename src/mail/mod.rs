@@ -36,21 +36,24 @@ mod body;
 mod compose;
 mod dkim;
 mod headers;
+mod pool;
+mod reply;
 mod signing;
 mod transport;
 mod wire;
 
 pub use compose::{
-    Composer, IssueMail, MailRecipient, OutgoingMail, TEST_SUBJECT_PREFIX, TEST_SUBSCRIBER_ID,
+    Composer, IssueMail, MailKind, MailRecipient, OutgoingMail, TEST_SUBJECT_PREFIX,
+    TEST_SUBSCRIBER_ID,
 };
-pub use transport::{SendOutcome, Transport};
+pub use transport::{RelayInfo, SendOutcome, Transport, DOWN_FOR};
 
 /// Everything that can go wrong while setting up the composer or building a message.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     /// A mail setting is present but unusable; `key` is its config.toml name.
     #[error("`{key}`: {message}")]
-    Config { key: &'static str, message: String },
+    Config { key: String, message: String },
     /// The DKIM key file cannot be read or holds no usable key.
     #[error("`smtp.dkim_key_file` ({file}): {message}")]
     DkimKey { file: String, message: String },

@@ -1,49 +1,51 @@
-//! Where finished messages go: a pooled SMTP relay, or a folder of `.eml` files.
+//! Where finished messages go: one or more relays, chosen per message by routes.
 //!
-//! [`Transport::from_settings`] reads `smtp.url`:
+//! [`Transport::from_settings`] builds the relay named `default` from `[smtp]` and one relay
+//! per `[[smtp.relays]]` entry. Each relay's URL is one of:
 //!
 //! | URL | connection |
 //! | --- | --- |
 //! | `file://DIR` | one `.eml` file per message in DIR (the default, `file://outbox`) |
-//! | `smtp://host[:25]` | STARTTLS when offered; plain text only to a loopback host, or with `smtp.tls = "none"` |
+//! | `smtp://host[:25]` | STARTTLS when offered; plain text only to a loopback host, or with `tls = "none"` |
 //! | `smtp+starttls://host[:587]` | STARTTLS required |
 //! | `smtps://host[:465]` | TLS from the first byte |
 //!
 //! Certificates are always verified (webpki roots); there is no switch to turn that off.
 //! Credentials are never sent over plain text to a host that is not on loopback.
 //!
-//! [`Transport::send`] reports a [`SendOutcome`] decided from lettre's error predicates
-//! (`is_transient`, `is_permanent`, `is_timeout`, `is_tls`, `status`) and the I/O error kinds
-//! in the error's source chain, never from message strings. A failure while connecting
-//! (refused, TLS, AUTH, a 5xx greeting) is the relay's, never the recipient's.
+//! # Routes and failover
 //!
-//! # The connection pool
+//! `[[smtp.routes]]` send mail by recipient domain and by kind ([`MailKind`]: issues, or
+//! sign-up notices) through a list of relays; the first route that matches wins, and mail
+//! no route matches goes through `default`. When a relay is unusable (refused connection,
+//! TLS or AUTH failure, a refused sender) the message goes to the next relay of its route,
+//! and the relay is passed over for [`DOWN_FOR`] before it is tried again. When every relay
+//! of the route is down, the outcome is [`SendOutcome::RelayDown`] and the send pauses.
 //!
-//! herald keeps its own pool of lettre [`AsyncSmtpConnection`]s rather than lettre's pooled
-//! transport. It connects its sockets with `TCP_NODELAY` (a message's last write must not
-//! wait for the relay's delayed ACK, about 40 ms on Linux, behind Nagle's algorithm), and
-//! lettre then speaks SMTP, STARTTLS and AUTH over them as usual; `smtps://` (TLS before the
-//! greeting) is connected by lettre itself. lettre's pool caps idle connections but not open
-//! ones, while herald holds at most `smtp.pool_size`. Each connection learns the relay's
-//! extensions once and sends with PIPELINING and CHUNKING when offered (see `mail::wire`).
+//! Each relay has its own pool (see `mail::pool`) and may have its own pace
+//! (`rate_per_second`, a relay's own limit such as Amazon SES's), which every message
+//! through it waits for. The dispatcher paces issues by relay and by destination before a
+//! message gets here ([`Transport::relays`], [`Transport::relay_for`]), so this wait is short;
+//! it also holds notices and test copies to the relay's pace.
+//!
+//! [`Transport::send`] reports a [`SendOutcome`] decided in `mail::reply`.
 
-use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::response::{Category, Severity};
-use secrecy::ExposeSecret;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::TlsParameters;
+use secrecy::{ExposeSecret, SecretString};
 
-use super::wire::{self, Session};
-use super::{MailError, OutgoingMail};
-use crate::config::SmtpSettings;
+use super::pool::{PoolConfig, Security, SmtpPool};
+use super::{MailError, MailKind, OutgoingMail};
+use crate::config::{SmtpSettings, DEFAULT_RELAY};
+
+/// How long a relay found unusable is passed over when its route has another.
+pub const DOWN_FOR: Duration = Duration::from_secs(30);
 
 /// What became of one message handed to the transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,8 +53,10 @@ pub enum SendOutcome {
     /// The relay accepted it (2xx after the data).
     Accepted { reply: String },
     /// Try again later: a 4xx reply, a timeout, or a connection lost mid-transaction (in which
-    /// case the relay may or may not have taken the message).
-    Transient { reply: String },
+    /// case the relay may or may not have taken the message). `throttled` when the reply asks
+    /// herald to slow down (421, a 4.7.x policy deferral, "rate limited" and the like; see
+    /// `mail::reply`) rather than saying something about this message.
+    Transient { reply: String, throttled: bool },
     /// The relay refused it for good (5xx). `bounce` when the reply says the address itself
     /// is bad (enhanced status 5.1.x, or a 550 that names the recipient).
     Permanent { reply: String, bounce: bool },
@@ -67,7 +71,14 @@ impl SendOutcome {
     pub fn summary(&self) -> String {
         let (kind, reply) = match self {
             Self::Accepted { reply } => ("accepted", reply.as_str()),
-            Self::Transient { reply } => ("transient", reply.as_str()),
+            Self::Transient {
+                reply,
+                throttled: false,
+            } => ("transient", reply.as_str()),
+            Self::Transient {
+                reply,
+                throttled: true,
+            } => ("throttled", reply.as_str()),
             Self::Permanent { reply, .. } => ("permanent", reply.as_str()),
             Self::RelayDown { .. } => return "relay down".into(),
         };
@@ -86,10 +97,20 @@ impl SendOutcome {
     }
 }
 
-/// A message sink chosen by `smtp.url`.
-pub enum Transport {
-    Smtp(SmtpPool),
-    File { dir: PathBuf },
+/// One relay as the dispatcher sees it, for pacing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelayInfo {
+    pub name: String,
+    /// Its `rate_per_second`, when it has one.
+    pub rate_per_second: Option<f64>,
+    /// How many messages it carries at once (its `pool_size`); `None` for a folder.
+    pub in_flight: Option<u32>,
+}
+
+/// The relays and the routes between them.
+pub struct Transport {
+    relays: Vec<Relay>,
+    routes: Vec<Route>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -98,54 +119,302 @@ impl std::fmt::Debug for Transport {
     }
 }
 
+struct Relay {
+    name: String,
+    sink: Sink,
+    description: String,
+    rate: Option<f64>,
+    limiter: Option<DefaultDirectRateLimiter>,
+    /// Until when the relay is passed over, after it was found unusable.
+    down_until: Mutex<Option<Instant>>,
+}
+
+enum Sink {
+    Smtp(Box<SmtpPool>),
+    File { dir: PathBuf },
+}
+
+struct Route {
+    /// Lower-case; empty matches every domain.
+    domains: Vec<String>,
+    kind: Option<MailKind>,
+    /// Indexes into `Transport::relays`, in order of preference.
+    relays: Vec<usize>,
+}
+
+impl Route {
+    fn matches(&self, domain: &str, kind: MailKind) -> bool {
+        self.kind.is_none_or(|k| k == kind)
+            && (self.domains.is_empty() || self.domains.iter().any(|d| d == domain))
+    }
+}
+
+/// The settings one relay is built from, with the config keys to name in errors.
+struct RelayInput<'a> {
+    /// `smtp` or `smtp.relays[N]`.
+    key: String,
+    name: &'a str,
+    url: &'a str,
+    username: Option<&'a String>,
+    password: Option<&'a SecretString>,
+    tls: Option<&'a str>,
+    pool_size: u32,
+    timeout_seconds: u64,
+    rate_per_second: f64,
+    max_per_connection: u32,
+}
+
 impl Transport {
-    /// Builds the transport from `[smtp]`. Errors name the key at fault.
+    /// Builds every relay and route from `[smtp]`. Errors name the key at fault.
     pub fn from_settings(smtp: &SmtpSettings) -> Result<Self, MailError> {
+        let mut inputs = vec![RelayInput {
+            key: "smtp".into(),
+            name: DEFAULT_RELAY,
+            url: &smtp.url,
+            username: smtp.username.as_ref(),
+            password: smtp.password.as_ref(),
+            tls: smtp.tls.as_deref(),
+            pool_size: smtp.pool_size,
+            timeout_seconds: smtp.timeout_seconds,
+            rate_per_second: smtp.rate_per_second,
+            max_per_connection: smtp.max_per_connection,
+        }];
+        for (i, relay) in smtp.relays.iter().enumerate() {
+            inputs.push(RelayInput {
+                key: format!("smtp.relays[{i}]"),
+                name: &relay.name,
+                url: &relay.url,
+                username: relay.username.as_ref(),
+                password: relay.password.as_ref(),
+                tls: relay.tls.as_deref(),
+                pool_size: relay.pool_size,
+                timeout_seconds: relay.timeout_seconds.unwrap_or(smtp.timeout_seconds),
+                rate_per_second: relay.rate_per_second,
+                max_per_connection: relay.max_per_connection,
+            });
+        }
+        let relays = inputs
+            .iter()
+            .map(Relay::build)
+            .collect::<Result<Vec<_>, _>>()?;
+        let index = |name: &str, key: String| {
+            relays
+                .iter()
+                .position(|r| r.name == name)
+                .ok_or_else(|| MailError::Config {
+                    key,
+                    message: format!("no relay is called {name:?}"),
+                })
+        };
+        let mut routes = Vec::new();
+        for (i, route) in smtp.routes.iter().enumerate() {
+            let key = format!("smtp.routes[{i}]");
+            let kind = match route.kind.as_deref() {
+                None => None,
+                Some(kind) => Some(MailKind::parse(kind).ok_or_else(|| MailError::Config {
+                    key: format!("{key}.kind"),
+                    message: format!("{kind:?} is not \"issue\" or \"notice\""),
+                })?),
+            };
+            let relays = route
+                .relay_names()
+                .into_iter()
+                .map(|name| index(name, format!("{key}.relays")))
+                .collect::<Result<Vec<_>, _>>()?;
+            if relays.is_empty() {
+                return Err(MailError::Config {
+                    key: format!("{key}.relay"),
+                    message: "a route needs at least one relay".into(),
+                });
+            }
+            routes.push(Route {
+                domains: route
+                    .domains
+                    .iter()
+                    .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+                    .collect(),
+                kind,
+                relays,
+            });
+        }
+        Ok(Self { relays, routes })
+    }
+
+    /// A description for logs and progress output. Never holds a secret.
+    pub fn describe(&self) -> String {
+        match self.relays.as_slice() {
+            [only] => only.description.clone(),
+            all => all
+                .iter()
+                .map(|r| format!("{} {}", r.name, r.description))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// The most messages this transport should have in flight at once: the relays' pool
+    /// sizes together, or `None` (unbounded) when a relay writes files.
+    pub fn max_in_flight(&self) -> Option<u32> {
+        self.relays
+            .iter()
+            .map(|r| match &r.sink {
+                Sink::Smtp(pool) => Some(pool.size()),
+                Sink::File { .. } => None,
+            })
+            .sum()
+    }
+
+    /// Every relay, in the order [`Transport::relay_for`] numbers them.
+    pub fn relays(&self) -> Vec<RelayInfo> {
+        self.relays
+            .iter()
+            .map(|r| RelayInfo {
+                name: r.name.clone(),
+                rate_per_second: r.rate,
+                in_flight: match &r.sink {
+                    Sink::Smtp(pool) => Some(pool.size()),
+                    Sink::File { .. } => None,
+                },
+            })
+            .collect()
+    }
+
+    /// The relay a message of `kind` to `domain` would go through now: the first of its
+    /// route not passed over as down (or the first, when all are).
+    pub fn relay_for(&self, domain: &str, kind: MailKind) -> usize {
+        let route = self.route(domain, kind);
+        let now = Instant::now();
+        route
+            .iter()
+            .copied()
+            .find(|&i| !self.relays[i].is_down(now))
+            .unwrap_or(route[0])
+    }
+
+    /// Closes idle relay connections politely (QUIT). Sending again reconnects.
+    pub async fn close(&self) {
+        for relay in &self.relays {
+            if let Sink::Smtp(pool) = &relay.sink {
+                pool.close().await;
+            }
+        }
+    }
+
+    /// Hands `mail` to the relays of its route, in order, until one is usable, and
+    /// classifies what happened.
+    pub async fn send(&self, mail: &OutgoingMail) -> SendOutcome {
+        let domain = mail
+            .envelope_to()
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase())
+            .unwrap_or_default();
+        let route = self.route(&domain, mail.kind());
+        let now = Instant::now();
+        // Relays up first, in route order; relays passed over as down after them.
+        let (up, down): (Vec<usize>, Vec<usize>) =
+            route.iter().partition(|&&i| !self.relays[i].is_down(now));
+        let mut first_reason: Option<String> = None;
+        for i in up.into_iter().chain(down) {
+            let relay = &self.relays[i];
+            match relay.send(mail).await {
+                SendOutcome::RelayDown { reason } => {
+                    let reason = if route.len() > 1 {
+                        format!("relay {}: {reason}", relay.name)
+                    } else {
+                        reason
+                    };
+                    if route.len() > 1 {
+                        tracing::warn!(relay = %relay.name, %reason, "relay unusable; trying the next one of the route");
+                    }
+                    relay.mark_down();
+                    first_reason.get_or_insert(reason);
+                }
+                other => {
+                    relay.mark_up();
+                    return other;
+                }
+            }
+        }
+        SendOutcome::RelayDown {
+            reason: first_reason.unwrap_or_else(|| "no relay".into()),
+        }
+    }
+
+    fn route(&self, domain: &str, kind: MailKind) -> &[usize] {
+        const DEFAULT: &[usize] = &[0];
+        self.routes
+            .iter()
+            .find(|route| route.matches(domain, kind))
+            .map_or(DEFAULT, |route| route.relays.as_slice())
+    }
+}
+
+impl Relay {
+    fn build(input: &RelayInput<'_>) -> Result<Self, MailError> {
+        let key = |field: &str| format!("{}.{field}", input.key);
         let bad = |message: String| MailError::Config {
-            key: "smtp.url",
+            key: key("url"),
             message,
         };
-        if let Some(dir) = smtp.url.strip_prefix("file://") {
+        let rate = (input.rate_per_second > 0.0).then_some(input.rate_per_second);
+        let limiter = rate.map(|rate| {
+            let period = Duration::from_secs_f64(1.0 / rate).max(Duration::from_nanos(1));
+            RateLimiter::direct(Quota::with_period(period).expect("a positive period"))
+        });
+        let relay = |sink, description| Relay {
+            name: input.name.to_string(),
+            sink,
+            description,
+            rate,
+            limiter,
+            down_until: Mutex::new(None),
+        };
+        if let Some(dir) = input.url.strip_prefix("file://") {
             if dir.is_empty() {
                 return Err(bad("file:// needs a folder, as in file://outbox".into()));
             }
-            return Ok(Transport::File {
-                dir: PathBuf::from(dir),
-            });
+            let dir = PathBuf::from(dir);
+            let description = format!("file://{}", dir.display());
+            return Ok(relay(Sink::File { dir }, description));
         }
-        let url = url::Url::parse(&smtp.url).map_err(|e| bad(format!("{:?}: {e}", smtp.url)))?;
+        let url = url::Url::parse(input.url).map_err(|e| bad(format!("{:?}: {e}", input.url)))?;
         let host = url
             .host_str()
             .filter(|h| !h.is_empty())
-            .ok_or_else(|| bad(format!("{:?} has no host", smtp.url)))?
+            .ok_or_else(|| bad(format!("{:?} has no host", input.url)))?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(bad(
-                "put credentials in smtp.username and HERALD__SMTP__PASSWORD, not in the URL"
-                    .into(),
-            ));
+            return Err(bad(format!(
+                "put credentials in {} and {}, not in the URL",
+                key("username"),
+                if input.key == "smtp" {
+                    "HERALD__SMTP__PASSWORD".to_string()
+                } else {
+                    key("password_env")
+                }
+            )));
         }
         let loopback = is_loopback(&host);
-        let tls_none = match smtp.tls.as_deref() {
+        let tls_none = match input.tls {
             None => false,
             Some("none") => true,
             Some(other) => {
                 return Err(MailError::Config {
-                    key: "smtp.tls",
+                    key: key("tls"),
                     message: format!("{other:?} is not a choice; leave it unset or use \"none\""),
                 })
             }
         };
         let parameters = || {
             TlsParameters::new(host.clone()).map_err(|e| MailError::Config {
-                key: "smtp.url",
+                key: key("url"),
                 message: format!("cannot set up TLS for {host}: {e}"),
             })
         };
-        let (tls, port, mode) = match url.scheme() {
-            "smtp" if tls_none => (Security::None, 25, "plain text (smtp.tls = \"none\")"),
+        let (security, port, mode) = match url.scheme() {
+            "smtp" if tls_none => (Security::None, 25, "plain text (tls = \"none\")"),
             "smtp" if loopback => (
                 Security::Opportunistic(parameters()?),
                 25,
@@ -160,80 +429,82 @@ impl Transport {
                 )))
             }
         };
-        let plain = matches!(tls, Security::None | Security::Opportunistic(_));
+        let plain = matches!(security, Security::None | Security::Opportunistic(_));
         let port = url.port().unwrap_or(port);
-        let mut credentials = None;
-        match (&smtp.username, &smtp.password) {
+        let credentials = match (input.username, input.password) {
             (Some(user), Some(password)) => {
                 if plain && !loopback {
                     return Err(MailError::Config {
-                        key: "smtp.username",
+                        key: key("username"),
                         message: "refusing to send a password over plain text to a host that is not on loopback".into(),
                     });
                 }
-                credentials = Some(Credentials::new(
+                Some(Credentials::new(
                     user.clone(),
                     password.expose_secret().to_string(),
-                ));
+                ))
             }
             (Some(_), None) => {
                 return Err(MailError::Config {
-                    key: "smtp.password",
-                    message:
-                        "smtp.username is set but the password is not (set HERALD__SMTP__PASSWORD)"
-                            .into(),
+                    key: key("password"),
+                    message: format!(
+                        "{} is set but the password is not (set {})",
+                        key("username"),
+                        if input.key == "smtp" {
+                            "HERALD__SMTP__PASSWORD".to_string()
+                        } else {
+                            key("password_env")
+                        }
+                    ),
                 })
             }
             (None, Some(_)) => {
                 return Err(MailError::Config {
-                    key: "smtp.username",
+                    key: key("username"),
                     message: "a password is set but no username".into(),
                 })
             }
-            (None, None) => {}
-        }
-        Ok(Transport::Smtp(SmtpPool {
-            description: format!("{}://{host}:{port} ({mode})", url.scheme()),
+            (None, None) => None,
+        };
+        let description = format!("{}://{host}:{port} ({mode})", url.scheme());
+        let pool = SmtpPool::new(PoolConfig {
             host,
             port,
-            security: tls,
+            security,
             credentials,
-            hello: ClientId::default(),
-            timeout: Duration::from_secs(smtp.timeout_seconds.max(1)),
-            size: smtp.pool_size.max(1),
-            idle: Mutex::new(Vec::new()),
-        }))
+            timeout: Duration::from_secs(input.timeout_seconds.max(1)),
+            size: input.pool_size,
+            max_per_connection: input.max_per_connection,
+        });
+        Ok(relay(Sink::Smtp(Box::new(pool)), description))
     }
 
-    /// A description for logs and progress output. Never holds a secret.
-    pub fn describe(&self) -> String {
-        match self {
-            Transport::Smtp(pool) => pool.description.clone(),
-            Transport::File { dir } => format!("file://{}", dir.display()),
+    fn is_down(&self, now: Instant) -> bool {
+        self.down_until
+            .lock()
+            .expect("relay lock")
+            .is_some_and(|until| now < until)
+    }
+
+    fn mark_down(&self) {
+        *self.down_until.lock().expect("relay lock") = Some(Instant::now() + DOWN_FOR);
+    }
+
+    fn mark_up(&self) {
+        let mut down = self.down_until.lock().expect("relay lock");
+        if down.is_some() {
+            tracing::info!(relay = %self.name, "relay usable again");
+            *down = None;
         }
     }
 
-    /// The most messages this transport should have in flight at once: `smtp.pool_size`
-    /// for a relay (one connection each), unbounded for files.
-    pub fn max_in_flight(&self) -> Option<u32> {
-        match self {
-            Transport::Smtp(pool) => Some(pool.size),
-            Transport::File { .. } => None,
+    async fn send(&self, mail: &OutgoingMail) -> SendOutcome {
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
         }
-    }
-
-    /// Closes idle relay connections politely (QUIT). Sending again reconnects.
-    pub async fn close(&self) {
-        if let Transport::Smtp(pool) = self {
-            pool.close().await;
-        }
-    }
-
-    /// Hands `mail` to the relay (or writes it to the folder) and classifies what happened.
-    pub async fn send(&self, mail: &OutgoingMail) -> SendOutcome {
-        match self {
-            Transport::Smtp(pool) => pool.send(mail).await,
-            Transport::File { dir } => match write_eml(dir, mail).await {
+        match &self.sink {
+            Sink::Smtp(pool) => pool.send(mail, mail.kind() == MailKind::Notice).await,
+            Sink::File { dir } => match write_eml(dir, mail).await {
                 Ok(path) => SendOutcome::Accepted {
                     reply: format!("written to {}", path.display()),
                 },
@@ -248,276 +519,6 @@ impl Transport {
 fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-fn reply_text<'a>(code: &str, lines: impl Iterator<Item = &'a str>) -> String {
-    let text: Vec<&str> = lines.collect();
-    if text.is_empty() {
-        code.to_string()
-    } else {
-        format!("{code} {}", text.join(" "))
-    }
-}
-
-/// The I/O error kind in `e`'s source chain, if any.
-fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
-    let mut source = e.source();
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        source = err.source();
-    }
-    None
-}
-
-/// How a relay connection is secured.
-enum Security {
-    None,
-    /// STARTTLS when the relay offers it (loopback only).
-    Opportunistic(TlsParameters),
-    /// STARTTLS, or no connection.
-    Required(TlsParameters),
-    /// TLS from the first byte (`smtps://`).
-    Wrapper(TlsParameters),
-}
-
-/// At most `size` SMTP connections, reused across messages.
-pub struct SmtpPool {
-    host: String,
-    port: u16,
-    security: Security,
-    credentials: Option<Credentials>,
-    hello: ClientId,
-    /// Bounds connecting and each whole transaction: lettre's async client times out the
-    /// connect only, never a slow reply.
-    timeout: Duration,
-    size: u32,
-    idle: Mutex<Vec<(Session, Instant)>>,
-    description: String,
-}
-
-/// A connection idle longer than this is checked with NOOP before it carries a message.
-const STALE_AFTER: Duration = Duration::from_secs(10);
-
-impl SmtpPool {
-    async fn send(&self, mail: &OutgoingMail) -> SendOutcome {
-        let mut session = match tokio::time::timeout(self.timeout, self.checkout()).await {
-            Ok(Ok(session)) => session,
-            Ok(Err(failure)) => return failure,
-            Err(_) => {
-                return SendOutcome::Transient {
-                    reply: format!("could not connect within {} s", self.timeout.as_secs()),
-                }
-            }
-        };
-        let bytes = mail.formatted();
-        let sent = tokio::time::timeout(self.timeout, session.send(mail.envelope(), &bytes)).await;
-        match sent {
-            Ok(result) => {
-                let outcome = match &result {
-                    Ok(response) => SendOutcome::Accepted {
-                        reply: reply_text(&response.code().to_string(), response.message()),
-                    },
-                    Err(e) => classify(e, mail.envelope_from(), mail.envelope_to()),
-                };
-                self.checkin(session);
-                outcome
-            }
-            // The relay may have taken the message and be slow to say so: unknown. The
-            // connection is out of step and is dropped.
-            Err(_) => SendOutcome::Transient {
-                reply: format!("no reply within {} s", self.timeout.as_secs()),
-            },
-        }
-    }
-
-    /// An idle connection that still answers, or a new one.
-    async fn checkout(&self) -> Result<Session, SendOutcome> {
-        loop {
-            let idle = self.idle.lock().expect("pool lock").pop();
-            match idle {
-                Some((mut session, since)) => {
-                    if since.elapsed() < STALE_AFTER || session.conn.test_connected().await {
-                        return Ok(session);
-                    }
-                    session.conn.abort().await;
-                }
-                None => return self.connect().await.map_err(connect_failure),
-            }
-        }
-    }
-
-    fn checkin(&self, session: Session) {
-        if !session.is_usable() {
-            return;
-        }
-        let mut idle = self.idle.lock().expect("pool lock");
-        if idle.len() < self.size as usize {
-            idle.push((session, Instant::now()));
-        }
-    }
-
-    async fn connect(&self) -> Result<Session, ConnectError> {
-        let mut conn = match &self.security {
-            Security::Wrapper(tls) => {
-                AsyncSmtpConnection::connect_tokio1(
-                    (self.host.as_str(), self.port),
-                    Some(self.timeout),
-                    &self.hello,
-                    Some(tls.clone()),
-                    None,
-                )
-                .await?
-            }
-            _ => {
-                let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
-                    .await
-                    .map_err(ConnectError::Io)?;
-                tcp.set_nodelay(true).map_err(ConnectError::Io)?;
-                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?
-            }
-        };
-        match &self.security {
-            Security::Required(tls) => conn.starttls(tls.clone(), &self.hello).await?,
-            Security::Opportunistic(tls) if conn.can_starttls() => {
-                conn.starttls(tls.clone(), &self.hello).await?
-            }
-            _ => {}
-        }
-        let path = wire::negotiate(&mut conn, &self.hello).await?;
-        if let Some(credentials) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
-                .await?;
-        }
-        tracing::debug!(relay = %self.description, path = path.describe(), "connected");
-        Ok(Session::new(conn, path))
-    }
-
-    /// Says QUIT on every idle connection.
-    async fn close(&self) {
-        let idle: Vec<_> = std::mem::take(&mut *self.idle.lock().expect("pool lock"));
-        for (mut session, _) in idle {
-            let _ = tokio::time::timeout(Duration::from_secs(2), session.conn.quit()).await;
-        }
-    }
-}
-
-#[derive(Debug)]
-enum ConnectError {
-    Io(std::io::Error),
-    Smtp(lettre::transport::smtp::Error),
-}
-
-impl From<lettre::transport::smtp::Error> for ConnectError {
-    fn from(e: lettre::transport::smtp::Error) -> Self {
-        ConnectError::Smtp(e)
-    }
-}
-
-/// A failure before any message was offered concerns the relay, not a recipient: a busy
-/// relay (4xx greeting) is worth a retry; anything else (refused, TLS, AUTH, 5xx) pauses.
-fn connect_failure(e: ConnectError) -> SendOutcome {
-    match e {
-        ConnectError::Io(e) if e.kind() == ErrorKind::TimedOut => SendOutcome::Transient {
-            reply: format!("cannot connect: {e}"),
-        },
-        ConnectError::Io(e) => SendOutcome::RelayDown {
-            reason: format!("cannot connect: {e}"),
-        },
-        ConnectError::Smtp(e) if e.is_transient() => SendOutcome::Transient {
-            reply: e.to_string(),
-        },
-        ConnectError::Smtp(e) => SendOutcome::RelayDown {
-            reason: e.to_string(),
-        },
-    }
-}
-
-/// Decides the outcome from lettre's predicates and the reply code, never its strings.
-fn classify(e: &lettre::transport::smtp::Error, sender: &str, recipient: &str) -> SendOutcome {
-    let reply = e.to_string();
-    if e.is_tls() {
-        return SendOutcome::RelayDown { reason: reply };
-    }
-    if let Some(code) = e.status() {
-        // x3x replies come only from AUTH (RFC 4954: 530, 534, 535, 538): the relay's setup
-        // refuses us, not this recipient.
-        let auth = code.category == Category::Unspecified3;
-        if auth {
-            return SendOutcome::RelayDown { reason: reply };
-        }
-        return match code.severity {
-            Severity::TransientNegativeCompletion => SendOutcome::Transient { reply },
-            _ if refuses_sender(&reply, sender, recipient) => {
-                SendOutcome::RelayDown { reason: reply }
-            }
-            _ => {
-                let bounce = names_bad_address(&reply, code.to_string().as_str(), recipient);
-                SendOutcome::Permanent { reply, bounce }
-            }
-        };
-    }
-    if e.is_timeout() {
-        return SendOutcome::Transient { reply };
-    }
-    match io_kind(e) {
-        Some(
-            ErrorKind::ConnectionRefused
-            | ErrorKind::HostUnreachable
-            | ErrorKind::NetworkUnreachable
-            | ErrorKind::AddrNotAvailable
-            | ErrorKind::PermissionDenied,
-        ) => SendOutcome::RelayDown { reason: reply },
-        // A connection that died mid-transaction, a reply that does not parse, a pool that
-        // could not connect for another reason: the outcome is unknown, so try again.
-        _ => SendOutcome::Transient { reply },
-    }
-}
-
-/// A 5xx that is about our envelope sender, not this recipient: enhanced status 5.1.7 or
-/// 5.1.8 (bad sender address), or a reply that names the sender and not the recipient (as in
-/// Postfix's `550 5.1.0 <sender>: Sender address rejected`). Every message would get it, so
-/// it must neither fail nor bounce anyone.
-fn refuses_sender(reply: &str, sender: &str, recipient: &str) -> bool {
-    let reply = reply.to_ascii_lowercase();
-    let names =
-        |address: &str| !address.is_empty() && reply.contains(&address.to_ascii_lowercase());
-    if names(recipient) {
-        return false;
-    }
-    names(sender)
-        || reply
-            .split(|c: char| c.is_whitespace() || c == ':' || c == '(' || c == ')')
-            .any(|word| word == "5.1.7" || word == "5.1.8")
-}
-
-/// RFC 3463 enhanced status 5.1.x (bad destination address), or a 550 whose reply names the
-/// recipient (servers that give no enhanced code often say `550 <user@example.org>: ...`).
-fn names_bad_address(reply: &str, code: &str, recipient: &str) -> bool {
-    let enhanced = reply
-        .split(|c: char| c.is_whitespace() || c == ':' || c == '(' || c == ')')
-        .find(|word| {
-            let mut parts = word.split('.');
-            matches!(
-                (parts.next(), parts.next(), parts.next(), parts.next()),
-                (Some(class), Some(subject), Some(detail), None)
-                    if class.len() == 1
-                        && class.chars().all(|c| c.is_ascii_digit())
-                        && subject.chars().all(|c| c.is_ascii_digit()) && !subject.is_empty()
-                        && detail.chars().all(|c| c.is_ascii_digit()) && !detail.is_empty()
-            )
-        });
-    match enhanced {
-        Some(status) => status.starts_with("5.1."),
-        None => {
-            code == "550"
-                && !recipient.is_empty()
-                && reply
-                    .to_ascii_lowercase()
-                    .contains(&recipient.to_ascii_lowercase())
-        }
-    }
 }
 
 /// Writes the message to `DIR/<message-id>.eml` through a temporary file and a rename, synced
@@ -554,9 +555,11 @@ async fn write_eml(dir: &Path, mail: &OutgoingMail) -> std::io::Result<PathBuf> 
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::config::{RelaySettings, RouteSettings};
+
     #[test]
     fn an_outcome_summary_keeps_the_codes_and_drops_the_text() {
-        use super::SendOutcome;
         let refused = SendOutcome::Permanent {
             reply: "550 5.1.1 <ada@example.org>: user unknown".into(),
             bounce: true,
@@ -564,15 +567,20 @@ mod tests {
         assert_eq!(refused.summary(), "permanent 550 5.1.1");
         let busy = SendOutcome::Transient {
             reply: "451 try again later".into(),
+            throttled: false,
         };
         assert_eq!(busy.summary(), "transient 451");
+        let slow = SendOutcome::Transient {
+            reply: "421 4.7.0 slow down".into(),
+            throttled: true,
+        };
+        assert_eq!(slow.summary(), "throttled 421 4.7.0");
         let lost = SendOutcome::Transient {
             reply: "connection lost: ada@example.org".into(),
+            throttled: false,
         };
         assert_eq!(lost.summary(), "transient");
     }
-
-    use super::*;
 
     fn settings(url: &str) -> SmtpSettings {
         SmtpSettings {
@@ -581,7 +589,14 @@ mod tests {
         }
     }
 
-    // A pooled lettre transport spawns its pool's clean-up on the Tokio runtime when dropped.
+    fn relay(name: &str, url: &str) -> RelaySettings {
+        RelaySettings {
+            name: name.into(),
+            url: url.into(),
+            ..RelaySettings::default()
+        }
+    }
+
     #[tokio::test]
     async fn chooses_tls_by_scheme_and_host() {
         let d = |url: &str| Transport::from_settings(&settings(url)).unwrap().describe();
@@ -614,59 +629,50 @@ mod tests {
         let message = err(cleartext);
         assert!(message.contains("plain text"), "{message}");
         assert!(!message.contains("secret-password"));
+        let mut relay_url = settings("file://outbox");
+        relay_url.relays.push(relay("cn", "gopher://x.org"));
+        assert!(err(relay_url).contains("smtp.relays[0].url"));
     }
 
-    #[test]
-    fn a_refused_sender_is_not_the_recipient_s_fault() {
-        let (from, to) = ("news@example.org", "a@b.org");
-        assert!(refuses_sender(
-            "permanent error (550): 5.1.0 <news@example.org>: Sender address rejected",
-            from,
-            to
-        ));
-        assert!(refuses_sender(
-            "permanent error (553): 5.1.8 Domain of sender does not exist",
-            from,
-            to
-        ));
-        assert!(!refuses_sender(
-            "permanent error (550): 5.1.1 <a@b.org>: user unknown",
-            from,
-            to
-        ));
-        assert!(!refuses_sender(
-            "permanent error (550): <a@b.org> does not accept mail from news@example.org",
-            from,
-            to
-        ));
-    }
+    #[tokio::test]
+    async fn routes_choose_relays_by_domain_and_kind_and_default_takes_the_rest() {
+        let mut s = settings("file://outbox");
+        s.relays = vec![
+            relay("cn", "smtp://127.0.0.1:2601"),
+            relay("ses", "smtp://127.0.0.1:2602"),
+            relay("notices", "file://notices"),
+        ];
+        s.routes = vec![
+            RouteSettings {
+                kind: Some("notice".into()),
+                relay: Some("notices".into()),
+                ..RouteSettings::default()
+            },
+            RouteSettings {
+                domains: vec!["QQ.com".into(), "163.com".into()],
+                relays: vec!["cn".into(), "ses".into()],
+                ..RouteSettings::default()
+            },
+            RouteSettings {
+                domains: vec!["gmail.com".into()],
+                relay: Some("ses".into()),
+                ..RouteSettings::default()
+            },
+        ];
+        let t = Transport::from_settings(&s).unwrap();
+        let names: Vec<String> = t.relays().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["default", "cn", "ses", "notices"]);
+        let name = |domain: &str, kind| names[t.relay_for(domain, kind)].as_str();
+        assert_eq!(name("qq.com", MailKind::Issue), "cn");
+        assert_eq!(name("163.com", MailKind::Issue), "cn");
+        assert_eq!(name("gmail.com", MailKind::Issue), "ses");
+        assert_eq!(name("example.org", MailKind::Issue), "default");
+        assert_eq!(name("qq.com", MailKind::Notice), "notices");
+        assert_eq!(name("mail.qq.com", MailKind::Issue), "default");
 
-    #[test]
-    fn recognises_bad_addresses() {
-        assert!(names_bad_address(
-            "permanent error (550): 5.1.1 <a@b.org>: user unknown",
-            "550",
-            "a@b.org"
-        ));
-        assert!(names_bad_address(
-            "permanent error (550): 5.1.10 no such domain",
-            "550",
-            "x@y.org"
-        ));
-        assert!(!names_bad_address(
-            "permanent error (554): 5.7.1 rejected as spam",
-            "554",
-            "a@b.org"
-        ));
-        assert!(names_bad_address(
-            "permanent error (550): <a@b.org> no mailbox here",
-            "550",
-            "a@b.org"
-        ));
-        assert!(!names_bad_address(
-            "permanent error (550): mailbox busy",
-            "550",
-            "a@b.org"
-        ));
+        t.relays[1].mark_down();
+        assert_eq!(name("qq.com", MailKind::Issue), "ses", "fails over");
+        t.relays[1].mark_up();
+        assert_eq!(name("qq.com", MailKind::Issue), "cn");
     }
 }

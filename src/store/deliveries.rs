@@ -138,6 +138,14 @@ pub enum OutcomeKind {
     /// Handed back unsent without burning an attempt: `queued` (no attempts yet) or `retry`,
     /// due at once (its due time is left as it was when claimed, which had passed).
     Release,
+    /// Handed back without burning an attempt, due again at `next_attempt_at`: the
+    /// destination asked herald to slow down (a throttling reply, kept as `last_reply`
+    /// when there is one) or cannot take the row this soon. `queued` or `retry` as for
+    /// [`OutcomeKind::Release`].
+    Defer {
+        reply: Option<String>,
+        next_attempt_at: i64,
+    },
 }
 
 /// One delivery row (for status displays and tests).

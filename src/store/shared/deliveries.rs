@@ -183,6 +183,19 @@ impl Backend {
                 .bind(issue_id)
                 .bind(sid)
                 .bind(lease_token),
+                OutcomeKind::Defer {
+                    reply,
+                    next_attempt_at,
+                } => sqlx::query(leased_update!(
+                    "status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'retry' END, \
+                     next_attempt_at = $4, last_reply = COALESCE($5, last_reply), \
+                     lease_until = NULL, lease_token = NULL"
+                ))
+                .bind(issue_id)
+                .bind(sid)
+                .bind(lease_token)
+                .bind(next_attempt_at)
+                .bind(reply),
             };
             let n = query.execute(&mut *tx).await?.rows_affected();
             if let OutcomeKind::Failed {

@@ -69,6 +69,20 @@ impl Backend {
                 )
                 .bind(outcome.id)
                 .bind(lease_token),
+                OutcomeKind::Defer {
+                    reply,
+                    next_attempt_at,
+                } => sqlx::query(
+                    "UPDATE notices SET status = CASE WHEN attempts = 0 THEN 'queued' \
+                         ELSE 'retry' END, next_attempt_at = $3, \
+                         last_reply = COALESCE($4, last_reply), lease_until = NULL, \
+                         lease_token = NULL \
+                     WHERE id = $1 AND status = 'sending' AND lease_token = $2",
+                )
+                .bind(outcome.id)
+                .bind(lease_token)
+                .bind(next_attempt_at)
+                .bind(reply),
             };
             query.execute(&mut *tx).await?;
         }

@@ -13,6 +13,13 @@
       label.textContent = s.progress.done + " / " + s.progress.total + " (" + s.progress.percent + "%)";
     }
     if (status) { status.textContent = s.status; }
+    var throttled = document.querySelector("[data-throttled]");
+    if (throttled && s.throttled) {
+      throttled.hidden = s.throttled.length === 0;
+      throttled.querySelector("[data-throttled-list]").textContent = s.throttled.map(function (g) {
+        return g.name + " " + g.rate_per_second.toFixed(1) + "/s";
+      }).join(", ");
+    }
     box.setAttribute("data-status", s.status);
     Object.keys(s.counts).forEach(function (name) {
       var cell = document.querySelector('[data-count="' + name + '"]');
