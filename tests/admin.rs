@@ -402,3 +402,64 @@ async fn the_dashboard_address_with_a_trailing_slash_leads_to_it() {
     assert_eq!(response.headers()[LOCATION], "/admin");
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_issue_page_names_the_destinations_slowed_down_by_throttling() {
+    use support::smtp_server::{Action, Fault, Reply, Stage};
+    // slow.example throttles every delivery; fast.example takes them.
+    let faults = Faults::new().with(
+        Fault::new(
+            Stage::Rcpt,
+            Action::Reply(Reply::new(421, "4.7.0 Try again later (rate limited)")),
+        )
+        .for_addresses_containing("@slow.example"),
+    );
+    let server = TestServer::start(Relay::Smtp(faults), |_| {}).await;
+    let emails: Vec<String> = (0..3)
+        .flat_map(|i| [format!("r{i}@slow.example"), format!("r{i}@fast.example")])
+        .collect();
+    add_subscribers(&server.app.store, &emails).await;
+    let (_, cookie) = login(&server).await;
+    let slug = herald::domain::IssueSlug::parse(SLUG).unwrap();
+    server.app.send_now(&slug, "test").await.unwrap();
+
+    // The poller's JSON names the throttled group while the issue is sending.
+    let progress_path = format!("/admin/issues/{SLUG}/progress");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(serde_json::Value::Null));
+    let named = support::app::eventually(Duration::from_secs(30), || {
+        let (server, cookie, path, seen) = (&server, &cookie, &progress_path, seen.clone());
+        async move {
+            let (_, _, body) = get(server, path, cookie).await;
+            let progress: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let found = progress["status"] == "sending"
+                && progress["throttled"]
+                    .as_array()
+                    .is_some_and(|groups| groups.iter().any(|g| g["name"] == "slow.example"));
+            *seen.lock().unwrap() = progress;
+            found
+        }
+    })
+    .await;
+    let last = seen.lock().unwrap().clone();
+    assert!(named, "{last}");
+    let groups = last["throttled"].as_array().unwrap();
+    assert!(
+        groups.iter().all(|g| g["name"] == "slow.example"),
+        "only the throttling destination is slowed down: {last}"
+    );
+    assert!(
+        groups[0]["rate_per_second"].as_f64().unwrap() > 0.0,
+        "{last}"
+    );
+
+    // So does the page itself, for a reader without the poller.
+    let (_, _, page) = get(&server, &format!("/admin/issues/{SLUG}"), &cookie).await;
+    let line = page
+        .lines()
+        .find(|l| l.contains("data-throttled"))
+        .expect("the throttled line");
+    assert!(!line.contains(" hidden"), "{line}");
+    assert!(line.contains("slow.example"), "{line}");
+    assert!(!line.contains("fast.example"), "{line}");
+    server.stop().await.unwrap();
+}

@@ -266,3 +266,60 @@ async fn two_issues_sent_at_once_both_progress() {
         assert_eq!(counts.sent, 40, "{}", issue.slug);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_up_notice_does_not_wait_behind_an_issue_holding_every_connection() {
+    use support::smtp_server::{Fault, Stage};
+    let dir = tempfile::tempdir().unwrap();
+    // The issue's recipients keep their connection busy for seconds at RCPT.
+    let server = SmtpServer::start(Faults::new().with(
+        Fault::delay(Stage::Rcpt, Duration::from_secs(4)).for_addresses_containing("@example.net"),
+    ));
+    let app = Arc::new(
+        app_with(dir.path(), &server, |s| {
+            s.smtp.pool_size = 1;
+            s.sending.concurrency = 1;
+        })
+        .await,
+    );
+    let emails: Vec<String> = (0..2).map(|i| format!("r{i}@example.net")).collect();
+    add_subscribers(&app.store, &emails).await;
+    let (job, _) = enqueue(&app).await;
+    let send = tokio::spawn({
+        let app = app.clone();
+        async move { run_app(&app, &job, true).await }
+    });
+    // The issue's only connection is waiting for its RCPT reply.
+    assert!(
+        support::app::eventually(Duration::from_secs(30), || async {
+            server
+                .transcript()
+                .iter()
+                .any(|line| line.contains("RCPT TO:<r0@example.net>"))
+        })
+        .await,
+        "{:?}",
+        server.transcript()
+    );
+
+    let reader = MailRecipient {
+        subscriber_id: 99,
+        email: EmailAddress::parse("new@example.org").unwrap(),
+        name: SubscriberName::parse("New Reader").unwrap(),
+    };
+    let mail = app
+        .composer
+        .compose_notice(&app.notices.confirm, &reader, dispatch::unix_now())
+        .unwrap();
+    let outcome = app.transport.send(&mail).await;
+    assert!(
+        matches!(outcome, SendOutcome::Accepted { .. }),
+        "{outcome:?}"
+    );
+    // The notice is in while the issue's first copy is still held at RCPT.
+    let received: Vec<Vec<String>> = server.received().into_iter().map(|m| m.rcpt_to).collect();
+    assert_eq!(received, [vec!["new@example.org".to_string()]]);
+
+    assert_eq!(send.await.unwrap(), RunEnd::Finished);
+    assert_eq!(server.received_count(), 3);
+}

@@ -321,3 +321,31 @@ async fn show_progress(mut rx: watch::Receiver<Progress>) {
         bar.finish_and_clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispatch::pacing::ThrottledGroup;
+
+    #[test]
+    fn the_progress_line_names_the_throttled_groups_with_their_pace() {
+        let mut p = Progress::default();
+        assert_eq!(throttled_note(&p), "");
+        p.throttled = vec![
+            ThrottledGroup {
+                name: "example.org".into(),
+                rate_per_second: 0.5,
+                throttles: 3,
+            },
+            ThrottledGroup {
+                name: "google".into(),
+                rate_per_second: 12.4,
+                throttles: 1,
+            },
+        ];
+        assert_eq!(
+            throttled_note(&p),
+            "; throttled: example.org 0.5/s, google 12/s"
+        );
+    }
+}
