@@ -9,6 +9,10 @@
 #   SIZE=40960           target message size in bytes (herald's issue is generated to match)
 #   DKIM=none|rsa|ed25519  sign herald's messages (smtp-source never signs)
 #   SOURCE=1             also run smtp-source (0 to measure herald alone, e.g. for memory)
+#   PIPELINING=1         0 starts smtp-sink with -p, so it does not offer PIPELINING and herald
+#                        sends one command at a time (smtp-source never pipelines)
+#   PIN=0                1 pins smtp-sink to CPU 0 and the sender (herald or smtp-source) to
+#                        CPU 1 with taskset
 #   HERALD_BIN=...       a prebuilt herald (default: cargo build --release)
 #   BENCH_DIR=...        keep the working files there (default: a temp dir, removed)
 #
@@ -23,6 +27,15 @@ sessions=${SESSIONS:-16}
 size=${SIZE:-40960}
 dkim=${DKIM:-none}
 with_source=${SOURCE:-1}
+pipelining=${PIPELINING:-1}
+pin=${PIN:-0}
+sink_flags=()
+[ "$pipelining" = 1 ] || sink_flags+=(-p)
+sink_cpu=(); sender_cpu=()
+if [ "$pin" = 1 ]; then
+    command -v taskset >/dev/null || { echo "bench-send: taskset is missing (apt-get install util-linux)" >&2; exit 1; }
+    sink_cpu=(taskset -c 0); sender_cpu=(taskset -c 1)
+fi
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
@@ -106,7 +119,7 @@ while :; do
     [ "$bytes" -ge "$size" ] && break
     paragraphs=$(( paragraphs * size / bytes + 1 ))
 done
-echo "message: $bytes bytes per copy (target $size), $sessions sessions, $messages messages, DKIM $dkim"
+echo "message: $bytes bytes per copy (target $size), $sessions sessions, $messages messages, DKIM $dkim, PIPELINING offered $pipelining, pinned $pin"
 
 python3 - "$messages" > subscribers.csv <<'PY'
 import sys
@@ -119,7 +132,7 @@ PY
 
 start_sink() {
     port=$(free_port)
-    /usr/sbin/smtp-sink -u nobody -c "127.0.0.1:$port" 1024 > sink.out 2>sink.err &
+    "${sink_cpu[@]}" /usr/sbin/smtp-sink "${sink_flags[@]}" -u nobody -c "127.0.0.1:$port" 1024 > sink.out 2>sink.err &
     sink_pid=$!
     for _ in $(seq 100); do
         python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && return
@@ -137,7 +150,7 @@ for run in $(seq "$runs"); do
     "$HERALD_BIN" subscribers import subscribers.csv > /dev/null 2>import.err
     start_sink
     t0=$(now)
-    HERALD__SMTP__URL="smtp://127.0.0.1:$port" /usr/bin/time -v "$HERALD_BIN" send issue.md --yes \
+    HERALD__SMTP__URL="smtp://127.0.0.1:$port" /usr/bin/time -v "${sender_cpu[@]}" "$HERALD_BIN" send issue.md --yes \
         > send.out 2> send.err
     t1=$(now)
     sleep 0.3
@@ -149,7 +162,7 @@ for run in $(seq "$runs"); do
     if [ "$with_source" = 1 ]; then
         start_sink
         t0=$(now)
-        /usr/sbin/smtp-source -c -d -s "$sessions" -l "$bytes" -m "$messages" \
+        "${sender_cpu[@]}" /usr/sbin/smtp-source -c -d -s "$sessions" -l "$bytes" -m "$messages" \
             -f bench@example.org -t reader@example.org "127.0.0.1:$port" > /dev/null
         t1=$(now)
         sleep 0.3
@@ -168,3 +181,6 @@ if [ "$with_source" = 1 ]; then
     echo "median smtp-source: $s msg/s"
     python3 -c "print(f'ratio herald / smtp-source: {$h/$s:.2f}')"
 fi
+# One line for scripts (see bench-send-matrix.sh).
+echo "result: bytes=$bytes pipelining=$pipelining pin=$pin dkim=$dkim herald=$h source=${s:-} ratio=$( [ -n "${s:-}" ] && python3 -c "print(f'{$h/$s:.2f}')")"
+
