@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::Settings;
+use crate::dispatch::pacing::ThrottledGroup;
 use crate::dispatch::unix_now;
 use crate::domain::{
     EmailAddress, ErasureKey, IssueSlug, SubscriberName, SubscriberStatus, TokenKey,
@@ -122,6 +123,10 @@ pub struct IssueStatus {
     pub finished_at: Option<String>,
     /// False when the ledger knows the issue but its file is gone from `issues_dir`.
     pub has_file: bool,
+    /// While it is sending: the destination groups this process has slowed down because
+    /// they throttled it (the same for every issue the process sends), slowest first.
+    /// Empty otherwise, and from `herald status`, which sends nothing itself.
+    pub throttled: Vec<ThrottledGroup>,
 }
 
 impl IssueStatus {
@@ -187,6 +192,7 @@ async fn status_of(
         started_at: rfc3339(row.and_then(|r| r.started_at)),
         finished_at: rfc3339(row.and_then(|r| r.finished_at)),
         has_file: file.is_some(),
+        throttled: Vec::new(),
     })
 }
 
@@ -282,7 +288,11 @@ pub fn parse_slug(slug: &str) -> Result<IssueSlug, EditorError> {
 
 /// One issue's status, counts and progress.
 pub async fn issue_status(app: &App, slug: &IssueSlug) -> Result<IssueStatus, EditorError> {
-    issue_status_in(&app.store, &app.settings, slug).await
+    let mut status = issue_status_in(&app.store, &app.settings, slug).await?;
+    if status.status == "sending" {
+        status.throttled = app.pacer.throttled_groups();
+    }
+    Ok(status)
 }
 
 /// As [`issue_status`], over a store and settings (for `herald status`).

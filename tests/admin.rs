@@ -461,5 +461,18 @@ async fn the_issue_page_names_the_destinations_slowed_down_by_throttling() {
     assert!(!line.contains(" hidden"), "{line}");
     assert!(line.contains("slow.example"), "{line}");
     assert!(!line.contains("fast.example"), "{line}");
+
+    // And the editor API's status of the issue.
+    let status: serde_json::Value = client()
+        .get(server.url(&format!("/api/issues/{SLUG}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "sending", "{status}");
+    assert_eq!(status["throttled"][0]["name"], "slow.example", "{status}");
     server.stop().await.unwrap();
 }

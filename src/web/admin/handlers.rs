@@ -10,7 +10,6 @@ use serde::Deserialize;
 
 use super::pages::{self, ADMIN_CSS, ADMIN_JS};
 use super::{AdminError, AppState, COOKIE, PREVIEW_CSP};
-use crate::dispatch::pacing::ThrottledGroup;
 use crate::dispatch::unix_now;
 use crate::domain::SubscriberStatus;
 use crate::editor::{self, SOURCE_DASHBOARD};
@@ -248,7 +247,6 @@ pub async fn issue(
             context! {
                 newsletter_name => newsletter_name(&state),
                 csrf => state.0.editor.sessions.csrf_token(session),
-                throttled => throttled(&state, &status),
                 issue => status,
                 notice => notice(q.notice.as_deref()),
             },
@@ -285,16 +283,6 @@ pub async fn preview(
     respond(&state, r)
 }
 
-/// While the issue is sending: the destination groups this process has slowed down because
-/// they throttled it (the same for every issue being sent).
-fn throttled(state: &AppState, status: &editor::IssueStatus) -> Vec<ThrottledGroup> {
-    if status.status == "sending" {
-        state.app().pacer.throttled_groups()
-    } else {
-        Vec::new()
-    }
-}
-
 /// `GET /admin/issues/{slug}/progress`: what the progress poller reads.
 pub async fn progress(
     State(state): State<AppState>,
@@ -308,7 +296,7 @@ pub async fn progress(
         let slug = editor::parse_slug(&slug)?;
         let status = editor::issue_status(state.app(), &slug).await?;
         Ok(Json(serde_json::json!({
-            "throttled": throttled(&state, &status),
+            "throttled": status.throttled,
             "status": status.status,
             "progress": status.progress,
             "counts": status.counts,
