@@ -140,7 +140,8 @@ pub enum OutcomeKind {
     Release,
     /// Handed back without burning an attempt, due again at `next_attempt_at`: the
     /// destination asked herald to slow down (a throttling reply, kept as `last_reply`
-    /// when there is one) or cannot take the row this soon. `queued` or `retry` as for
+    /// when there is one) or cannot take the row this soon. With a reply the row is `retry`
+    /// (it was tried; `attempts` is unchanged); without, `queued` or `retry` as for
     /// [`OutcomeKind::Release`].
     Defer {
         reply: Option<String>,

@@ -187,7 +187,8 @@ impl Backend {
                     reply,
                     next_attempt_at,
                 } => sqlx::query(leased_update!(
-                    "status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'retry' END, \
+                    "status = CASE WHEN attempts = 0 AND $5 IS NULL THEN 'queued' \
+                         ELSE 'retry' END, \
                      next_attempt_at = $4, last_reply = COALESCE($5, last_reply), \
                      lease_until = NULL, lease_token = NULL"
                 ))

@@ -73,8 +73,8 @@ impl Backend {
                     reply,
                     next_attempt_at,
                 } => sqlx::query(
-                    "UPDATE notices SET status = CASE WHEN attempts = 0 THEN 'queued' \
-                         ELSE 'retry' END, next_attempt_at = $3, \
+                    "UPDATE notices SET status = CASE WHEN attempts = 0 AND $4 IS NULL \
+                         THEN 'queued' ELSE 'retry' END, next_attempt_at = $3, \
                          last_reply = COALESCE($4, last_reply), lease_until = NULL, \
                          lease_token = NULL \
                      WHERE id = $1 AND status = 'sending' AND lease_token = $2",
