@@ -37,6 +37,20 @@ fn domains_of(received: &[Received]) -> Vec<String> {
     domains
 }
 
+/// Composes a sign-up confirmation to `email` and hands it to the app's transport.
+async fn send_confirmation(app: &App, email: &str) -> SendOutcome {
+    let reader = MailRecipient {
+        subscriber_id: 99,
+        email: EmailAddress::parse(email).unwrap(),
+        name: SubscriberName::parse("New Reader").unwrap(),
+    };
+    let mail = app
+        .composer
+        .compose_notice(&app.notices.confirm, &reader, dispatch::unix_now())
+        .unwrap();
+    app.transport.send(&mail).await
+}
+
 async fn app_with(dir: &Path, default: &SmtpServer, tweak: impl FnOnce(&mut Settings)) -> App {
     let mut s = settings(&db_url(dir), &default.url());
     tweak(&mut s);
@@ -88,16 +102,7 @@ async fn routes_send_each_domain_and_kind_through_its_relay() {
     assert_eq!(notices.received_count(), 0);
 
     // A sign-up notice, to a domain the cn route names, goes through the notice route.
-    let reader = MailRecipient {
-        subscriber_id: 99,
-        email: EmailAddress::parse("new@qq.example").unwrap(),
-        name: SubscriberName::parse("New Reader").unwrap(),
-    };
-    let mail = app
-        .composer
-        .compose_notice(&app.notices.confirm, &reader, dispatch::unix_now())
-        .unwrap();
-    let outcome = app.transport.send(&mail).await;
+    let outcome = send_confirmation(&app, "new@qq.example").await;
     assert!(
         matches!(outcome, SendOutcome::Accepted { .. }),
         "{outcome:?}"
@@ -302,16 +307,7 @@ async fn a_sign_up_notice_does_not_wait_behind_an_issue_holding_every_connection
         server.transcript()
     );
 
-    let reader = MailRecipient {
-        subscriber_id: 99,
-        email: EmailAddress::parse("new@example.org").unwrap(),
-        name: SubscriberName::parse("New Reader").unwrap(),
-    };
-    let mail = app
-        .composer
-        .compose_notice(&app.notices.confirm, &reader, dispatch::unix_now())
-        .unwrap();
-    let outcome = app.transport.send(&mail).await;
+    let outcome = send_confirmation(&app, "new@example.org").await;
     assert!(
         matches!(outcome, SendOutcome::Accepted { .. }),
         "{outcome:?}"

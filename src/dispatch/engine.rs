@@ -352,15 +352,7 @@ impl Dispatcher {
                         Turn::Defer(wait) => {
                             deferred += 1;
                             // Too far off: back to the ledger, due at its turn.
-                            let outcome = Outcome {
-                                subscriber_id: claim.subscriber_id,
-                                lease_token: token,
-                                kind: OutcomeKind::Defer {
-                                    reply: None,
-                                    next_attempt_at: unix_now() + whole_seconds(wait),
-                                },
-                            };
-                            let _ = tx.send(WriterMessage::Outcome(outcome)).await;
+                            let _ = tx.send(deferred_until_turn(&claim, token, wait)).await;
                             continue;
                         }
                     };
@@ -401,15 +393,8 @@ impl Dispatcher {
                         };
                         if let Some(wait) = turn {
                             // Slowed down meanwhile, and the new turn is too far off.
-                            let outcome = Outcome {
-                                subscriber_id: claim.subscriber_id,
-                                lease_token: token,
-                                kind: OutcomeKind::Defer {
-                                    reply: None,
-                                    next_attempt_at: unix_now() + whole_seconds(wait),
-                                },
-                            };
-                            let _ = shared.outcomes.send(WriterMessage::Outcome(outcome)).await;
+                            let message = deferred_until_turn(&claim, token, wait);
+                            let _ = shared.outcomes.send(message).await;
                             return;
                         }
                         let permit = tokio::select! {
@@ -517,6 +502,18 @@ async fn wait_for_turn(
             Turn::Defer(wait) => return Some(wait),
         }
     }
+}
+
+/// A row whose turn is `wait` away, handed back to the ledger due then, without an attempt.
+fn deferred_until_turn(claim: &Claim, lease_token: i64, wait: Duration) -> WriterMessage {
+    WriterMessage::Outcome(Outcome {
+        subscriber_id: claim.subscriber_id,
+        lease_token,
+        kind: OutcomeKind::Defer {
+            reply: None,
+            next_attempt_at: unix_now() + whole_seconds(wait),
+        },
+    })
 }
 
 /// Whole seconds, at least one: the ledger keeps due times in seconds. Rounded down, so a
