@@ -7,8 +7,8 @@
 #   scripts/bench-send-matrix.sh [MESSAGES] [RUNS]     defaults: 100000 messages, 3 runs
 #
 # Environment: SIZES="40960 71680", PIPELINING_MODES="1 0", PIN_MODES="0 1", and whatever
-# bench-send.sh reads (SESSIONS, DKIM, HERALD_BIN). Prints one table row per cell at the end;
-# every run's own lines go to stderr as they happen.
+# bench-send.sh reads (SESSIONS, DKIM, HERALD_BIN). Prints each cell's row when it is done and
+# the whole table at the end; every run's own lines go to stderr as they happen.
 set -euo pipefail
 
 messages=${1:-100000}
@@ -26,9 +26,11 @@ for size in ${SIZES:-40960 71680}; do
     for pipelining in ${PIPELINING_MODES:-1 0}; do
         for pin in ${PIN_MODES:-0 1}; do
             out=$(SIZE=$size PIPELINING=$pipelining PIN=$pin \
-                scripts/bench-send.sh "$messages" "$runs" | tee /dev/stderr | grep '^result:')
+                scripts/bench-send.sh "$messages" "$runs" | tee -a /dev/stderr | grep '^result:')
             field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$out"; }
-            rows+=("| $(field bytes) | $([ "$pipelining" = 1 ] && echo yes || echo no) | $([ "$pin" = 1 ] && echo pinned || echo no) | $(field herald) | $(field source) | $(field ratio) |")
+            row="| $(field bytes) | $([ "$pipelining" = 1 ] && echo yes || echo no) | $([ "$pin" = 1 ] && echo pinned || echo no) | $(field herald) | $(field source) | $(field ratio) |"
+            echo "cell: $row"
+            rows+=("$row")
         done
     done
 done
