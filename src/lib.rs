@@ -37,10 +37,13 @@
 //! - [`web`]: the HTTP server (sign-up, confirmation, unsubscribe links, archive, feed).
 //!   Only it knows axum.
 //! - [`words`]: counts with their plural, readable dates.
+//! - [`bounces`]: returned mail (bounces, delays, complaints, auto-replies) read into
+//!   reports, and the rules that say hard or soft.
 //! - [`cli`]: the `herald` commands, thin over the above.
 
 #![forbid(unsafe_code)]
 
+pub mod bounces;
 pub mod cli;
 pub mod config;
 pub mod dispatch;

@@ -9,12 +9,14 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
 
+mod bounces;
 mod preview;
 mod schedule;
 mod send;
 mod serve;
 mod subscribers;
 
+pub use bounces::BouncesCommand;
 pub use subscribers::SubscribersCommand;
 
 /// A self-hosted newsletter dispatcher.
@@ -44,6 +46,11 @@ pub enum Command {
     Serve,
     /// Show the cron schedule, its next three runs, and what each would send.
     Schedule,
+    /// Read returned mail: bounces, delays, complaints, auto-replies.
+    Bounces {
+        #[command(subcommand)]
+        command: BouncesCommand,
+    },
     /// Manage the subscriber list.
     Subscribers {
         #[command(subcommand)]
@@ -80,6 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => subscribers::migrate(&settings)?,
         Command::Serve => serve::run(settings, &config_name(&cli.config))?,
         Command::Schedule => schedule::run(&settings, &config_name(&cli.config))?,
+        Command::Bounces { command } => return bounces::run(&settings, command),
         Command::Subscribers { command } => return subscribers::run(&settings, command),
     }
     Ok(ExitCode::SUCCESS)
