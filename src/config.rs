@@ -87,6 +87,8 @@ pub struct Settings {
     pub sending: SendingSettings,
     pub schedule: ScheduleSettings,
     pub web: WebSettings,
+    pub bounces: BouncesSettings,
+    pub webhooks: WebhookSettings,
     /// The settings file that was read; `None` when there was none and every value is an
     /// embedded default (or an environment override).
     #[serde(skip)]
@@ -386,6 +388,90 @@ impl Default for WebSettings {
     }
 }
 
+/// `[bounces]`: the return path, the policy, and where returned mail comes in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BouncesSettings {
+    /// The envelope sender of every copy, `bounces@news.example.org`; each copy carries
+    /// `bounces+TOKEN@news.example.org`, naming its delivery. Unset: the From address, as
+    /// before, and returned mail cannot be matched by token.
+    pub return_path: Option<String>,
+    /// Soft bounces on this many consecutive issues (none delivered in between) mark a
+    /// subscriber bounced.
+    pub soft_limit: u32,
+    /// Where `herald serve` listens for returned mail over SMTP (`0.0.0.0:2525`); point the
+    /// return-path domain's MX at it. Unset: no listener.
+    pub smtp_bind: Option<String>,
+    /// The name the listener greets with (EHLO); the machine's host name when unset.
+    pub smtp_hostname: Option<String>,
+    /// PEM certificate chain and key: the listener offers STARTTLS when both are set.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Largest returned mail accepted, in bytes (larger gets 552).
+    pub max_message_bytes: usize,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: u32,
+    /// Idle time allowed per SMTP command or data chunk before the listener hangs up.
+    pub timeout_seconds: u64,
+    /// `imaps://user@host/INBOX` (or `imap://` on loopback): a mailbox polled for returned
+    /// mail. Unset: no poller.
+    pub imap_url: Option<String>,
+    /// Best given through `HERALD__BOUNCES__IMAP_PASSWORD`.
+    pub imap_password: Option<SecretString>,
+    pub imap_poll_seconds: u64,
+}
+
+impl Default for BouncesSettings {
+    fn default() -> Self {
+        Self {
+            return_path: None,
+            soft_limit: 3,
+            smtp_bind: None,
+            smtp_hostname: None,
+            tls_cert: None,
+            tls_key: None,
+            max_message_bytes: 10 * 1024 * 1024,
+            max_connections: 64,
+            timeout_seconds: 60,
+            imap_url: None,
+            imap_password: None,
+            imap_poll_seconds: 60,
+        }
+    }
+}
+
+/// `[webhooks]`: returned-mail notifications from sending services, at `/webhooks/...`.
+/// Each endpoint answers 404 until its secret is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// SNS topic ARNs whose messages `/webhooks/ses` accepts (SES through SNS).
+    pub ses_topic_arns: Vec<String>,
+    /// Basic-auth credentials Postmark must send to `/webhooks/postmark`.
+    pub postmark_username: Option<String>,
+    pub postmark_password: Option<SecretString>,
+    /// Mailgun's HTTP webhook signing key, for `/webhooks/mailgun`.
+    pub mailgun_signing_key: Option<SecretString>,
+    /// SendGrid's signed event webhook verification key (base64 of the ECDSA public key),
+    /// for `/webhooks/sendgrid`.
+    pub sendgrid_public_key: Option<String>,
+    /// Signed notifications older (or newer) than this are refused as replays.
+    pub max_age_seconds: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            ses_topic_arns: Vec::new(),
+            postmark_username: None,
+            postmark_password: None,
+            mailgun_signing_key: None,
+            sendgrid_public_key: None,
+            max_age_seconds: 300,
+        }
+    }
+}
+
 impl Settings {
     /// Reads `path` (a missing file at the default location means "all defaults"), then
     /// applies `HERALD__SECTION__KEY` overrides from the process environment.
@@ -611,6 +697,28 @@ impl Settings {
             return Err(bad("smtp.pool_size", "must be at least 1".into()));
         }
         self.check_relays(file)?;
+        if self.bounces.soft_limit == 0 {
+            return Err(bad("bounces.soft_limit", "must be at least 1".into()));
+        }
+        if self.bounces.max_connections == 0 {
+            return Err(bad("bounces.max_connections", "must be at least 1".into()));
+        }
+        if self.bounces.max_message_bytes < 1024 {
+            return Err(bad(
+                "bounces.max_message_bytes",
+                "must be at least 1024".into(),
+            ));
+        }
+        if self.bounces.tls_cert.is_some() != self.bounces.tls_key.is_some() {
+            return Err(bad(
+                "bounces.tls_cert",
+                "STARTTLS needs both tls_cert and tls_key".into(),
+            ));
+        }
+        if let Some(rp) = &self.bounces.return_path {
+            crate::domain::ReturnPath::parse(rp)
+                .map_err(|e| bad("bounces.return_path", e.to_string()))?;
+        }
         let dkim = [
             self.smtp.dkim_selector.is_some(),
             self.smtp.dkim_domain.is_some(),

@@ -157,7 +157,10 @@ impl App {
         let enqueued = dispatch::enqueue(&self.store, &prepared.issue, source).await?;
         let job = Job {
             issue_id: enqueued.issue_id,
-            mail: Arc::new(self.composer.prepare(&prepared.rendered)),
+            mail: Arc::new(
+                self.composer
+                    .prepare(&prepared.rendered, Some(enqueued.issue_id)),
+            ),
         };
         Ok((enqueued, job))
     }

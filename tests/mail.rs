@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use herald::config::Settings;
-use herald::domain::{EmailAddress, IssueSlug, Purpose, SubscriberName, TokenKey};
+use herald::domain::{
+    DeliveryToken, EmailAddress, IssueSlug, Purpose, ReturnAddress, ReturnPath, SubscriberName,
+    TokenKey,
+};
 use herald::mail::{Composer, MailRecipient, OutgoingMail, TEST_SUBSCRIBER_ID};
 use herald::render::{Escape, RenderedIssue, Slot, Split};
 use mail_parser::{MessageParser, MimeHeaders as _};
@@ -371,6 +374,48 @@ fn envelope_and_reply_to_come_from_settings() {
 }
 
 #[test]
+fn with_a_return_path_each_copy_s_envelope_sender_names_its_delivery() {
+    let mut s = settings();
+    s.bounces.return_path = Some("bounces@news.example.org".into());
+    let composer = composer(&s);
+    let prepared = composer.prepare(&issue("Weekly"), Some(7));
+    let mail = composer.compose_prepared(&prepared, &jane()).unwrap();
+    let rp = ReturnPath::parse("bounces@news.example.org").unwrap();
+    let ReturnAddress::Tagged(token) = rp.recognise(mail.envelope_from()) else {
+        panic!("{} is not a tagged return path", mail.envelope_from());
+    };
+    assert!(mail.envelope_from().len() <= 64, "{}", mail.envelope_from());
+    assert_eq!(
+        key().verify_delivery(token),
+        Ok(DeliveryToken {
+            issue_id: 7,
+            subscriber_id: 42
+        })
+    );
+    // Another subscriber's copy carries another token.
+    let mut other = jane();
+    other.subscriber_id = 43;
+    let other = composer.compose_prepared(&prepared, &other).unwrap();
+    assert_ne!(other.envelope_from(), mail.envelope_from());
+    // The From header is unchanged, and Feedback-ID names issue, list and sender.
+    let bytes = mail.formatted();
+    let parsed = MessageParser::default().parse(&bytes).unwrap();
+    assert_eq!(
+        parsed.from().unwrap().first().unwrap().address(),
+        Some("news@example.org")
+    );
+    assert_eq!(
+        parsed.header_raw("Feedback-ID").map(str::trim),
+        Some("weekly-42:herald-weekly.example.org:example.org")
+    );
+    // A test copy is no delivery: the bare return path.
+    let test = composer
+        .compose_test(&issue("Weekly"), &jane().email)
+        .unwrap();
+    assert_eq!(test.envelope_from(), "bounces@news.example.org");
+}
+
+#[test]
 fn test_copy_goes_to_the_given_address_with_a_harmless_token() {
     let composer = composer(&settings());
     let to = EmailAddress::parse("editor@example.com").unwrap();
@@ -618,6 +663,7 @@ fn assert_signs_and_verifies(key_file: &str, record_file: &str, algorithm: &str)
         "list-id",
         "list-unsubscribe",
         "list-unsubscribe-post",
+        "feedback-id",
     ] {
         assert!(signed.contains(&name), "{name} not in h={signed:?}");
     }
@@ -657,7 +703,7 @@ fn dkim_ed25519_signature_verifies_and_covers_list_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copies_signed_on_the_signing_pool_verify_and_each_goes_to_its_own_reader() {
     let composer = std::sync::Arc::new(composer(&dkim_settings("rsa2048.pem")));
-    let prepared = std::sync::Arc::new(composer.prepare(&issue("Weekly")));
+    let prepared = std::sync::Arc::new(composer.prepare(&issue("Weekly"), None));
     let readers: Vec<MailRecipient> = (0..24)
         .map(|i| MailRecipient {
             subscriber_id: 100 + i,

@@ -532,7 +532,10 @@ async fn a_tick_racing_a_manual_send_of_the_same_issue_sends_each_subscriber_one
         let prepared = app.prepare_slug(&issue_slug).unwrap();
         let job = herald::dispatch::Job {
             issue_id: manual.issue_id,
-            mail: Arc::new(app.composer.prepare(&prepared.rendered)),
+            mail: Arc::new(
+                app.composer
+                    .prepare(&prepared.rendered, Some(manual.issue_id)),
+            ),
         };
         run_app(&app, &job, false).await;
     }

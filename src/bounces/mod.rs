@@ -29,7 +29,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 pub use read::{read, read_mailbox, MailboxError};
-pub use rules::{classify, Reason, Verdict};
+pub use rules::{classify, classify_reply, Evidence, Reason, Stage, Verdict};
 pub use status::{ReplyCode, Status};
 
 /// What a returned mail is.

@@ -513,10 +513,15 @@ fn decide(mail: &Mail) -> Report {
         || prose::says_delay(&mail.subject, &notice)
         || find_reply(&notice).is_some()
         || find_status(&notice).is_some();
-    if (daemon && subject_says)
-        || ((daemon || subject_says) && failure_words && !mail.auto_reply_header)
-        || (daemon && failure_words)
-    {
+    // A mailer daemon that names a failure, or sends under a bounce's subject, is
+    // bouncing; anyone else (a person forwarding a bounce) only with a bounce's subject and
+    // the failure in so many words, and never an automatic reply.
+    let bounce = if daemon {
+        subject_says || failure_words
+    } else {
+        subject_says && failure_words && !mail.auto_reply_header
+    };
+    if bounce {
         return from_prose(mail, original, &notice, references);
     }
 

@@ -110,9 +110,10 @@ static STATUS_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// A reply code where a server's reply starts: at a line start, after `said:`, `>>>`/`<<<`,
-/// a colon or an opening bracket, followed by a space, a dash (multi-line reply), or the end.
+/// a colon or an opening bracket, followed by a space, a dash (multi-line reply), a closing
+/// bracket (`permanent error (550):`) or the end.
 static REPLY_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?m)(?:^|[\s:(\[<>;#=])([245][0-5]\d)(?:[ \-]|$)").expect("regex")
+    Regex::new(r"(?m)(?:^|[\s:(\[<>;#=])([245][0-5]\d)(?:[ \-)]|$)").expect("regex")
 });
 
 /// An enhanced code right after a reply code: the remote server's own (`550-'5.2.2`,

@@ -1,9 +1,14 @@
 //! The retry policy: what a transport outcome means for one ledger row. Pure functions of
 //! the outcome, the row's attempts and age, the settings and the clock, so every rule is
 //! tested without a relay.
+//!
+//! A permanent refusal during the session is read by the same rules as a bounce that comes
+//! back later ([`bounces::classify_reply`]): only a reply that says the address itself will
+//! never accept mail marks the subscriber bounced; a spam or policy block does not.
 
 use rand::Rng;
 
+use crate::bounces;
 use crate::config::SendingSettings;
 use crate::mail::SendOutcome;
 use crate::store::OutcomeKind;
@@ -40,11 +45,14 @@ pub fn decide(
             reply,
             at: now,
         }),
-        SendOutcome::Permanent { reply, bounce } => Decision::Record(OutcomeKind::Failed {
-            reply,
-            permanent: true,
-            bounce,
-        }),
+        SendOutcome::Permanent { reply } => {
+            let bounce = bounces::classify_reply(&reply).hard;
+            Decision::Record(OutcomeKind::Failed {
+                reply,
+                permanent: true,
+                bounce,
+            })
+        }
         SendOutcome::Transient {
             reply,
             throttled: true,
@@ -220,27 +228,40 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn permanent_fails_at_once_and_keeps_the_bounce_flag() {
-        let d = decide(
+    fn permanent(reply: &str) -> Decision {
+        decide(
             SendOutcome::Permanent {
-                reply: "550 5.1.1".into(),
-                bounce: true,
+                reply: reply.into(),
             },
             "",
             0,
             0,
             0,
             &settings(),
-        );
-        assert!(matches!(
-            d,
-            Decision::Record(OutcomeKind::Failed {
-                permanent: true,
-                bounce: true,
-                ..
-            })
-        ));
+        )
+    }
+
+    #[test]
+    fn permanent_fails_at_once_and_bounces_only_a_bad_address() {
+        for (reply, bounce) in [
+            ("permanent error (550): 5.1.1 <a@b.org>: user unknown", true),
+            ("permanent error (550): 5.1.10 Recipient address has null MX", true),
+            ("permanent error (550): 5.2.2 mailbox full", false),
+            ("permanent error (554): 5.7.1 rejected as spam", false),
+            ("permanent error (550): 5.7.26 unauthenticated mail, DMARC policy", false),
+            // The same 5.1.1 code, but the text says a rate limit: not the address's fault.
+            ("permanent error (550): 5.1.1 <a@b.org> - 192.0.2.1 has sent to too many recipients this hour", false),
+        ] {
+            assert_eq!(
+                permanent(reply),
+                Decision::Record(OutcomeKind::Failed {
+                    reply: reply.into(),
+                    permanent: true,
+                    bounce
+                }),
+                "{reply}"
+            );
+        }
     }
 
     #[test]

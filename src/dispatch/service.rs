@@ -125,7 +125,7 @@ async fn send_issue(
     };
     let job = super::Job {
         issue_id: row.id,
-        mail: Arc::new(app.composer.prepare(&prepared.rendered)),
+        mail: Arc::new(app.composer.prepare(&prepared.rendered, Some(row.id))),
     };
     let (progress, _) = watch::channel(Progress::default());
     match dispatcher.run(job, false, progress, shutdown).await {

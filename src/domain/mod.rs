@@ -4,12 +4,15 @@
 //! - [`SubscriberName`]: a display name that cannot smuggle a header line.
 //! - [`SubscriberStatus`]: pending, active, unsubscribed, bounced, complained.
 //! - [`ErasureKey`]: the keyed hash kept of an erased address.
+//! - [`ReturnPath`]: the envelope sender, tagged with a token per copy (VERP).
 //! - [`IssueSlug`]: the stable key of an issue, safe in a URL and a file name.
-//! - [`token`]: HMAC tokens bound to a purpose and a subscriber (unsubscribe, confirm).
+//! - [`token`]: HMAC tokens bound to a purpose and a subscriber (unsubscribe, confirm), and
+//!   return-path tokens naming one delivery.
 
 mod email;
 mod erasure;
 mod name;
+mod return_path;
 mod slug;
 mod status;
 pub mod token;
@@ -17,6 +20,7 @@ pub mod token;
 pub use email::{EmailAddress, EmailError};
 pub use erasure::{AddressHash, ErasureKey};
 pub use name::{NameError, SubscriberName};
+pub use return_path::{ReturnAddress, ReturnPath, ReturnPathError};
 pub use slug::{IssueSlug, SlugError};
 pub use status::{StatusError, SubscriberStatus};
-pub use token::{Purpose, Token, TokenError, TokenKey};
+pub use token::{DeliveryToken, Purpose, Token, TokenError, TokenKey};

@@ -12,11 +12,11 @@ use rand::Rng as _;
 
 use super::body::EncodedBody;
 use super::dkim;
-use super::headers::{list_id_phrase, ListId, ListUnsubscribe, ListUnsubscribePost};
+use super::headers::{list_id_phrase, FeedbackId, ListId, ListUnsubscribe, ListUnsubscribePost};
 use super::signing::SigningPool;
 use super::MailError;
 use crate::config::Settings;
-use crate::domain::{EmailAddress, Purpose, SubscriberName, TokenKey};
+use crate::domain::{DeliveryToken, EmailAddress, Purpose, ReturnPath, SubscriberName, TokenKey};
 use crate::links::Links;
 use crate::render::notice::CONFIRM_DAYS;
 use crate::render::{Escape, NoticeKind, Recipient, RenderedIssue, RenderedNotice, Split};
@@ -96,6 +96,10 @@ pub struct Composer {
     reply_to: Option<Mailbox>,
     /// The whole `List-Id` value: `Name <label.domain>`.
     list_id: String,
+    /// `label.domain` of the List-Id, the middle field of Feedback-ID.
+    list_label: String,
+    /// `bounces.return_path`: the envelope sender, tagged per delivery.
+    return_path: Option<ReturnPath>,
     /// Right-hand side of our Message-IDs: the From domain, in ASCII.
     message_id_domain: String,
     /// `, <mailto:…?subject=unsubscribe>`, appended to List-Unsubscribe when configured.
@@ -141,6 +145,19 @@ impl Composer {
         } else {
             format!("{phrase} <{label}>")
         };
+        let return_path = settings
+            .bounces
+            .return_path
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|raw| {
+                ReturnPath::parse(raw).map_err(|e| MailError::Config {
+                    key: "bounces.return_path".into(),
+                    message: e.to_string(),
+                })
+            })
+            .transpose()?;
 
         let unsubscribe_mailto = newsletter
             .unsubscribe_mailto
@@ -194,6 +211,8 @@ impl Composer {
             from,
             reply_to,
             list_id,
+            list_label: label,
+            return_path,
             message_id_domain,
             unsubscribe_mailto,
             links,
@@ -215,12 +234,33 @@ impl Composer {
 
     /// Prepares `issue` for many recipients: encodes its body once (see
     /// [`EncodedBody`]). Compose each copy from the result with [`Composer::compose_prepared`].
-    pub fn prepare(&self, issue: &RenderedIssue) -> IssueMail {
+    /// `issue_id` is the issue's row when copies are deliveries of the ledger: each copy's
+    /// envelope sender then names its delivery (with `bounces.return_path` set).
+    pub fn prepare(&self, issue: &RenderedIssue, issue_id: Option<i64>) -> IssueMail {
         IssueMail {
             slug: issue.slug.as_str().to_string(),
+            issue_id,
             subject: one_line(&issue.subject),
             body: EncodedBody::new(&issue.text, &issue.html),
         }
+    }
+
+    /// The envelope sender for a copy: `bounces+TOKEN@…` naming the delivery, the bare
+    /// return path for mail that is no delivery (tests, notices), or the From address when
+    /// no return path is configured.
+    fn envelope_sender(&self, delivery: Option<DeliveryToken>) -> Option<String> {
+        let rp = self.return_path.as_ref()?;
+        Some(match delivery {
+            Some(d) if d.subscriber_id != TEST_SUBSCRIBER_ID => {
+                rp.with_token(&self.key.sign_delivery(d))
+            }
+            _ => rp.to_string(),
+        })
+    }
+
+    /// The return path, if configured.
+    pub fn return_path(&self) -> Option<&ReturnPath> {
+        self.return_path.as_ref()
     }
 
     /// Builds `to`'s copy of `issue`: personalised bodies, every header, DKIM when configured.
@@ -230,7 +270,7 @@ impl Composer {
         issue: &RenderedIssue,
         to: &MailRecipient,
     ) -> Result<OutgoingMail, MailError> {
-        self.compose_prepared(&self.prepare(issue), to)
+        self.compose_prepared(&self.prepare(issue, None), to)
     }
 
     /// [`Composer::compose_prepared`] for a dispatcher: when copies are DKIM-signed, the copy
@@ -271,6 +311,14 @@ impl Composer {
         };
         let body = issue.body.personalise(&recipient);
         let content_type = issue.body.content_type();
+        let delivery = issue.issue_id.map(|issue_id| DeliveryToken {
+            issue_id,
+            subscriber_id: to.subscriber_id,
+        });
+        let feedback_id = format!(
+            "{}:{}:{}",
+            issue.slug, self.list_label, self.message_id_domain
+        );
         self.build(
             &issue.subject,
             body,
@@ -278,6 +326,10 @@ impl Composer {
             to,
             &issue.slug,
             Some(&unsubscribe_url),
+            Extra {
+                envelope_sender: self.envelope_sender(delivery),
+                feedback_id: Some(feedback_id),
+            },
         )
     }
 
@@ -324,12 +376,17 @@ impl Composer {
             to,
             notice.kind.as_str(),
             unsubscribe_url.as_deref(),
+            Extra {
+                envelope_sender: self.envelope_sender(None),
+                feedback_id: None,
+            },
         )?;
         mail.kind = MailKind::Notice;
         Ok(mail)
     }
 
     /// The message around a finished 7-bit body: every header, then DKIM when configured.
+    #[allow(clippy::too_many_arguments)]
     fn build(
         &self,
         subject: &str,
@@ -338,6 +395,7 @@ impl Composer {
         to: &MailRecipient,
         id_tag: &str,
         unsubscribe_url: Option<&str>,
+        extra: Extra,
     ) -> Result<OutgoingMail, MailError> {
         debug_assert!(
             is_seven_bit(&body),
@@ -356,6 +414,19 @@ impl Composer {
                 masked: to.email.masked(),
                 message: format!("{e}"),
             })?;
+        let envelope = match &extra.envelope_sender {
+            Some(sender) => {
+                let sender: Address = sender.parse().map_err(|e| MailError::Config {
+                    key: "bounces.return_path".into(),
+                    message: format!("{e}"),
+                })?;
+                Some(
+                    Envelope::new(Some(sender), vec![address.clone()])
+                        .map_err(|e| MailError::Build(e.to_string()))?,
+                )
+            }
+            None => None,
+        };
         let to_mailbox = Mailbox::new(to.name.as_ref().map(|n| n.as_str().to_owned()), address);
 
         let message_id = self.new_message_id(id_tag);
@@ -373,6 +444,12 @@ impl Composer {
             .message_id(Some(message_id.clone()))
             .header(MIME_VERSION_1_0)
             .header(content_type);
+        if let Some(feedback_id) = extra.feedback_id {
+            builder = builder.header(FeedbackId(feedback_id));
+        }
+        if let Some(envelope) = envelope {
+            builder = builder.envelope(envelope);
+        }
         if let Some(url) = unsubscribe_url {
             let mut list_unsubscribe = format!("<{url}>");
             if let Some(mailto) = &self.unsubscribe_mailto {
@@ -421,7 +498,7 @@ impl Composer {
         issue: &RenderedIssue,
         to: &EmailAddress,
     ) -> Result<OutgoingMail, MailError> {
-        let mut prepared = self.prepare(issue);
+        let mut prepared = self.prepare(issue, None);
         prepared.subject = format!("{TEST_SUBJECT_PREFIX}{}", prepared.subject);
         self.compose_prepared(&prepared, &MailRecipient::test_copy(to.clone()))
     }
@@ -438,10 +515,17 @@ impl Composer {
 /// What a test copy's subject starts with.
 pub const TEST_SUBJECT_PREFIX: &str = "[TEST] ";
 
+/// What [`Composer::build`] adds beyond the headers every mail has.
+struct Extra {
+    envelope_sender: Option<String>,
+    feedback_id: Option<String>,
+}
+
 /// An issue prepared for composing many copies: its subject and its pre-encoded body.
 #[derive(Debug, Clone)]
 pub struct IssueMail {
     slug: String,
+    issue_id: Option<i64>,
     subject: String,
     body: EncodedBody,
 }
@@ -475,7 +559,8 @@ impl OutgoingMail {
         self.message.formatted()
     }
 
-    /// SMTP `MAIL FROM`: the From address.
+    /// SMTP `MAIL FROM`: the return path (tagged with the delivery's token) when
+    /// `bounces.return_path` is set, else the From address.
     pub fn envelope_from(&self) -> &str {
         &self.envelope_from
     }

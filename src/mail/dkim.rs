@@ -15,9 +15,10 @@ use lettre::message::header::HeaderName;
 use super::MailError;
 
 /// The headers herald signs, in this order. lettre's default list leaves out the List-*
-/// headers, which receivers want covered for one-click unsubscribe (RFC 8058 §4).
+/// headers, which receivers want covered for one-click unsubscribe (RFC 8058 §4), and
+/// Feedback-ID.
 /// `Reply-To` is added only when it is configured.
-const SIGNED_HEADERS: [&str; 10] = [
+const SIGNED_HEADERS: [&str; 11] = [
     "From",
     "To",
     "Subject",
@@ -28,6 +29,8 @@ const SIGNED_HEADERS: [&str; 10] = [
     "List-Id",
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
+    // Gmail counts a Feedback-ID only when the signature covers it.
+    "Feedback-ID",
 ];
 
 /// Which algorithm a loaded key is for (for the start-up log line).

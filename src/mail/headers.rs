@@ -20,6 +20,11 @@ pub(crate) struct ListUnsubscribePost;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ListId(pub(crate) String);
 
+/// `Feedback-ID: issue:list:sender`, for the mailbox providers' feedback loops (Gmail's
+/// Postmaster Tools reports complaint rates per value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FeedbackId(pub(crate) String);
+
 /// The only value RFC 8058 allows for `List-Unsubscribe-Post`.
 pub(crate) const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
 
@@ -58,6 +63,20 @@ impl Header for ListUnsubscribePost {
 impl Header for ListId {
     fn name() -> HeaderName {
         HeaderName::new_from_ascii_str("List-Id")
+    }
+
+    fn parse(s: &str) -> Result<Self, ParseError> {
+        Ok(Self(s.to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+impl Header for FeedbackId {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Feedback-ID")
     }
 
     fn parse(s: &str) -> Result<Self, ParseError> {

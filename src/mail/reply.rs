@@ -166,10 +166,7 @@ pub(crate) fn classify(
             _ if refuses_sender(&reply, sender, recipient) => {
                 SendOutcome::RelayDown { reason: reply }
             }
-            _ => {
-                let bounce = names_bad_address(&reply, code.to_string().as_str(), recipient);
-                SendOutcome::Permanent { reply, bounce }
-            }
+            _ => SendOutcome::Permanent { reply },
         };
     }
     let transient = SendOutcome::Transient {
@@ -208,21 +205,6 @@ pub(crate) fn refuses_sender(reply: &str, sender: &str, recipient: &str) -> bool
         || reply
             .split(|c: char| c.is_whitespace() || c == ':' || c == '(' || c == ')')
             .any(|word| word == "5.1.7" || word == "5.1.8")
-}
-
-/// RFC 3463 enhanced status 5.1.x (bad destination address), or a 550 whose reply names the
-/// recipient (servers that give no enhanced code often say `550 <user@example.org>: ...`).
-pub(crate) fn names_bad_address(reply: &str, code: &str, recipient: &str) -> bool {
-    match enhanced_status(reply) {
-        Some(status) => status.starts_with("5.1."),
-        None => {
-            code == "550"
-                && !recipient.is_empty()
-                && reply
-                    .to_ascii_lowercase()
-                    .contains(&recipient.to_ascii_lowercase())
-        }
-    }
 }
 
 #[cfg(test)]
@@ -283,35 +265,6 @@ mod tests {
             "permanent error (550): <a@b.org> does not accept mail from news@example.org",
             from,
             to
-        ));
-    }
-
-    #[test]
-    fn recognises_bad_addresses() {
-        assert!(names_bad_address(
-            "permanent error (550): 5.1.1 <a@b.org>: user unknown",
-            "550",
-            "a@b.org"
-        ));
-        assert!(names_bad_address(
-            "permanent error (550): 5.1.10 no such domain",
-            "550",
-            "x@y.org"
-        ));
-        assert!(!names_bad_address(
-            "permanent error (554): 5.7.1 rejected as spam",
-            "554",
-            "a@b.org"
-        ));
-        assert!(names_bad_address(
-            "permanent error (550): <a@b.org> no mailbox here",
-            "550",
-            "a@b.org"
-        ));
-        assert!(!names_bad_address(
-            "permanent error (550): mailbox busy",
-            "550",
-            "a@b.org"
         ));
     }
 }

@@ -57,9 +57,9 @@ pub enum SendOutcome {
     /// herald to slow down (421, a 4.7.x policy deferral, "rate limited" and the like; see
     /// `mail::reply`) rather than saying something about this message.
     Transient { reply: String, throttled: bool },
-    /// The relay refused it for good (5xx). `bounce` when the reply says the address itself
-    /// is bad (enhanced status 5.1.x, or a 550 that names the recipient).
-    Permanent { reply: String, bounce: bool },
+    /// The relay refused it for good (5xx). Whether the address itself is bad is for the
+    /// bounce rules to say ([`crate::bounces::classify_reply`]), as for returned mail.
+    Permanent { reply: String },
     /// The relay as a whole is unusable (connection refused, TLS failure, authentication
     /// refused). Not this recipient's fault: the send pauses and no attempt is counted.
     RelayDown { reason: String },
@@ -562,7 +562,6 @@ mod tests {
     fn an_outcome_summary_keeps_the_codes_and_drops_the_text() {
         let refused = SendOutcome::Permanent {
             reply: "550 5.1.1 <ada@example.org>: user unknown".into(),
-            bounce: true,
         };
         assert_eq!(refused.summary(), "permanent 550 5.1.1");
         let busy = SendOutcome::Transient {
