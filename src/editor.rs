@@ -22,8 +22,8 @@ use crate::preview::{self, PreviewError};
 use crate::schedule::{load_issues, upcoming_sends, IssueFiles, Schedule};
 use crate::startup::{App, Drafts, StartupError};
 use crate::store::{
-    AddOutcome, DeliveryCounts, IssueRow, NewSubscriber, Store, StoreError, StoredAnswer,
-    SubscriberPage,
+    AddOutcome, BounceCounts, BounceRow, DeliveryCounts, IssueRow, NewSubscriber, Reactivation,
+    Store, StoreError, StoredAnswer, Subscriber, SubscriberPage,
 };
 use crate::subscribers::{import_csv, ImportError, ImportEvent, ImportOptions, ImportSummary};
 
@@ -117,6 +117,8 @@ pub struct IssueStatus {
     pub scheduled_for: Option<String>,
     /// Deliveries by status.
     pub counts: DeliveryCounts,
+    /// Copies that later bounced (hard, soft) or drew a complaint.
+    pub bounces: BounceCounts,
     pub progress: Progress,
     /// When the send started and finished (RFC 3339).
     pub started_at: Option<String>,
@@ -160,9 +162,12 @@ async fn status_of(
     row: Option<&IssueRow>,
     scheduled_for: Option<DateTime<Utc>>,
 ) -> Result<IssueStatus, EditorError> {
-    let counts = match row {
-        Some(row) => store.delivery_counts(row.id).await?,
-        None => DeliveryCounts::default(),
+    let (counts, bounces) = match row {
+        Some(row) => (
+            store.delivery_counts(row.id).await?,
+            store.bounce_counts(row.id).await?,
+        ),
+        None => (DeliveryCounts::default(), BounceCounts::default()),
     };
     let draft = file.is_some_and(|f| f.draft);
     let status = match row {
@@ -189,6 +194,7 @@ async fn status_of(
         draft,
         scheduled_for: rfc3339(scheduled_for.map(|t| t.timestamp())),
         counts,
+        bounces,
         started_at: rfc3339(row.and_then(|r| r.started_at)),
         finished_at: rfc3339(row.and_then(|r| r.finished_at)),
         has_file: file.is_some(),
@@ -776,6 +782,63 @@ pub fn is_admin_token(expected: &secrecy::SecretString, offered: &str) -> bool {
     let a = Sha256::digest(expected.expose_secret().as_bytes());
     let b = Sha256::digest(offered.as_bytes());
     a.ct_eq(&b).into()
+}
+
+/// The latest returned-mail reports (bounces, delays, complaints, auto-replies), newest
+/// first; `limit` is 1 to [`MAX_PER_PAGE`].
+pub async fn recent_bounces(app: &App, limit: u32) -> Result<Vec<BounceRow>, EditorError> {
+    if limit == 0 || limit > MAX_PER_PAGE {
+        return Err(EditorError::BadInput(format!(
+            "limit is 1 to {MAX_PER_PAGE}"
+        )));
+    }
+    Ok(app.store.recent_bounces(limit).await?)
+}
+
+/// One subscriber's returned-mail history, newest first.
+pub async fn subscriber_bounces(
+    app: &App,
+    email: &str,
+) -> Result<(Subscriber, Vec<BounceRow>), EditorError> {
+    let subscriber = find_subscriber(app, email).await?;
+    let history = app
+        .store
+        .subscriber_bounces(subscriber.id, MAX_PER_PAGE)
+        .await?;
+    Ok((subscriber, history))
+}
+
+async fn find_subscriber(app: &App, email: &str) -> Result<Subscriber, EditorError> {
+    let email = EmailAddress::parse(email.trim())
+        .map_err(|e| EditorError::BadInput(format!("the address is not valid: {e}")))?;
+    app.store
+        .find_subscriber_by_email(&email)
+        .await?
+        .ok_or_else(|| EditorError::NotFound("no subscriber has that address".into()))
+}
+
+/// Makes a bounced subscriber active again, as `herald subscribers reactivate` does. A
+/// complained subscriber is refused: only their own new double opt-in brings them back.
+pub async fn reactivate_subscriber(
+    app: &App,
+    email: &str,
+    source: &str,
+) -> Result<(), EditorError> {
+    let subscriber = find_subscriber(app, email).await?;
+    match app
+        .store
+        .reactivate_subscriber(subscriber.id, source, crate::dispatch::unix_now())
+        .await?
+    {
+        Reactivation::Reactivated => Ok(()),
+        Reactivation::NotBounced(SubscriberStatus::Complained) => Err(EditorError::Conflict(
+            "this subscriber complained (marked the newsletter as spam); only their own new sign-up with double opt-in can bring them back".into(),
+        )),
+        Reactivation::NotBounced(status) => Err(EditorError::Conflict(format!(
+            "this subscriber is {status}, not bounced"
+        ))),
+        Reactivation::NotFound => Err(EditorError::NotFound("no subscriber has that address".into())),
+    }
 }
 
 #[cfg(test)]

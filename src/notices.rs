@@ -170,7 +170,12 @@ async fn attempt(
         return (record(OutcomeKind::Release), false);
     }
     let notice = match (NoticeKind::parse(&claim.kind), claim.status) {
-        (Some(NoticeKind::Confirm), SubscriberStatus::Pending) => app.notices.confirm.clone(),
+        // A bounced or complained subscriber who signed up again gets the confirmation too:
+        // following it is their own new opt-in.
+        (
+            Some(NoticeKind::Confirm),
+            SubscriberStatus::Pending | SubscriberStatus::Bounced | SubscriberStatus::Complained,
+        ) => app.notices.confirm.clone(),
         (Some(NoticeKind::Welcome), SubscriberStatus::Active) => match &app.notices.welcome {
             Some(welcome) => welcome.clone(),
             None => return (record(OutcomeKind::Skipped), false),

@@ -7,6 +7,10 @@
 //! lets requests in flight finish, and the dispatcher finishes the messages in flight and
 //! hands unsent rows back to the ledger (as in mini-redis's shutdown), and the scheduler
 //! finishes the tick it is running. A bad `[schedule]` fails [`run`] before anything starts.
+//!
+//! With `bounces.smtp_bind` set, the inbound SMTP listener for returned mail runs too, and
+//! with `bounces.imap_url` the IMAP poller (see [`crate::bounces`]); a bad setting of either
+//! fails [`run`] before anything starts.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +19,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::bounces::imap::{self, ImapConfig, ImapError};
+use crate::bounces::listener::{self, ListenerConfig, ListenerError};
+use crate::domain::TokenKey;
 use crate::schedule::{Clock, Schedule, ScheduleError, Scheduler};
 use crate::startup::{App, StartupError};
 use crate::web::{self, AppState};
@@ -31,17 +38,45 @@ pub enum ServerError {
     Schedule(#[from] ScheduleError),
     #[error("a background task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Listener(#[from] ListenerError),
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    #[error(
+        "`bounces.smtp_bind` needs `bounces.return_path`: the listener takes mail for it only"
+    )]
+    NoReturnPath,
 }
 
 /// Serves on `listener` and runs the background tasks until `shutdown` resolves, then
-/// stops them all gracefully.
+/// stops them all gracefully. The inbound SMTP listener binds `bounces.smtp_bind`.
 pub async fn run(
     app: Arc<App>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let bounces = match &app.settings.bounces.smtp_bind {
+        Some(bind) => Some(listener::bind(bind).await?),
+        None => None,
+    };
+    run_with(app, listener, bounces, shutdown).await
+}
+
+/// As [`run`], with the inbound SMTP listener's socket bound by the caller (a test binds
+/// port 0 and needs to know the port).
+pub async fn run_with(
+    app: Arc<App>,
+    listener: TcpListener,
+    bounce_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let schedule = Schedule::from_settings(&app.settings.schedule)?;
     let state = AppState::new(app.clone())?;
+    let inbound = match bounce_listener {
+        Some(socket) => Some((socket, listener_config(&app)?)),
+        None => None,
+    };
+    let imap = ImapConfig::from_settings(&app.settings.bounces)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks: JoinSet<Result<(), ServerError>> = JoinSet::new();
 
@@ -78,6 +113,27 @@ pub async fn run(
         Ok(())
     });
 
+    if let Some((socket, config)) = inbound {
+        if let Ok(addr) = socket.local_addr() {
+            tracing::info!(%addr, "listening for returned mail over SMTP");
+        }
+        let inbox = app.bounces.clone();
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            listener::serve(socket, config, inbox, stop).await;
+            Ok(())
+        });
+    }
+
+    if let Some(config) = imap {
+        let inbox = app.bounces.clone();
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            imap::run(config, inbox, stop).await;
+            Ok(())
+        });
+    }
+
     // Stop everything on the signal, or as soon as one task ends on its own (a failure).
     let mut first: Option<Result<(), ServerError>> = None;
     tokio::select! {
@@ -103,4 +159,38 @@ fn flatten(
     joined: Result<Result<(), ServerError>, tokio::task::JoinError>,
 ) -> Result<(), ServerError> {
     joined.map_err(|e| ServerError::Task(e.to_string()))?
+}
+
+/// The inbound listener's settings from `[bounces]`.
+fn listener_config(app: &App) -> Result<ListenerConfig, ServerError> {
+    let bounces = &app.settings.bounces;
+    let return_path = app
+        .composer
+        .return_path()
+        .cloned()
+        .ok_or(ServerError::NoReturnPath)?;
+    let tls = match (&bounces.tls_cert, &bounces.tls_key) {
+        (Some(cert), Some(key)) => Some(listener::tls_acceptor(cert, key)?),
+        _ => None,
+    };
+    let hostname = bounces
+        .smtp_hostname
+        .clone()
+        .or_else(|| hostname_of_machine().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "localhost".into());
+    Ok(ListenerConfig {
+        hostname,
+        return_path,
+        key: TokenKey::new(&app.settings.secret_key().map_err(StartupError::from)?),
+        max_message_bytes: bounces.max_message_bytes,
+        max_connections: bounces.max_connections as usize,
+        timeout: std::time::Duration::from_secs(bounces.timeout_seconds.max(1)),
+        tls,
+    })
+}
+
+fn hostname_of_machine() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
 }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use crate::bounces::webhooks::sns::{HttpsFetch, SnsHttp};
+use crate::bounces::Processor;
 use crate::config::{ConfigError, Settings};
 use crate::dispatch::pacing::Pacer;
 use crate::dispatch::{self, DispatchError, Dispatcher, Job};
@@ -68,6 +70,10 @@ pub struct App {
     pub notices: Notices,
     /// Wakes the notice worker of `herald serve` when a notice was queued.
     pub notice_wake: Arc<Notify>,
+    /// Reads returned mail, finds its delivery and applies the bounce policy.
+    pub bounces: Arc<Processor>,
+    /// How SNS signing certificates are fetched (HTTPS; tests give their own).
+    pub sns_http: Arc<dyn SnsHttp>,
 }
 
 /// An issue loaded and rendered once, ready to be sent.
@@ -86,7 +92,7 @@ impl App {
             message: e.to_string(),
         })?;
         let key = TokenKey::new(&settings.secret_key()?);
-        let composer = Arc::new(Composer::new(&settings, key)?);
+        let composer = Arc::new(Composer::new(&settings, key.clone())?);
         let transport = Arc::new(Transport::from_settings(&settings.smtp)?);
         let relay_rates = transport
             .relays()
@@ -97,6 +103,15 @@ impl App {
         let templates = Templates::load(&settings.newsletter.templates_dir)?;
         let notices = Notices::render(&templates, &settings.newsletter, &links)?;
         let store = store::connect(&settings.database.url).await?;
+        let bounces = Arc::new(Processor::new(
+            store.clone(),
+            key,
+            composer.return_path().cloned(),
+            settings.bounces.soft_limit,
+        ));
+        let sns_http: Arc<dyn SnsHttp> = Arc::new(HttpsFetch::new().map_err(|e| {
+            ConfigError::Secret(format!("cannot set up HTTPS for SNS certificates: {e}"))
+        })?);
         Ok(Self {
             settings,
             store,
@@ -108,6 +123,8 @@ impl App {
             dispatch_wake: Arc::new(Notify::new()),
             notices,
             notice_wake: Arc::new(Notify::new()),
+            bounces,
+            sns_http,
         })
     }
 

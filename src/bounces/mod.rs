@@ -15,19 +15,31 @@
 //! - `fields`: RFC 3464 delivery-status and RFC 5965 feedback-report fields.
 //! - `prose`: recipients and diagnostics of plain-text bounces.
 //! - `ses`: Amazon SES notifications (also read by the SES webhook).
+//! - [`Inbox`]: what every channel hands a returned mail to; [`Processor`] is the one
+//!   that reads it, finds its delivery and has the store apply the policy.
+//! - [`listener`]: the inbound SMTP listener of `herald serve`.
+//! - [`imap`]: the IMAP poller.
+//! - [`webhooks`]: signature checks and payloads of the sending services' webhooks.
 //! - [`status`]: enhanced status codes and SMTP reply codes, and finding them in text.
 
 mod fields;
+pub mod imap;
+mod inbox;
+pub mod listener;
+mod process;
 mod prose;
 mod read;
 pub mod rules;
 pub mod ses;
 pub mod status;
+pub mod webhooks;
 
 use std::sync::LazyLock;
 
 use regex::Regex;
 
+pub use inbox::{Accepted, Channel, Inbox, Refusal};
+pub use process::{Located, Processor};
 pub use read::{read, read_mailbox, MailboxError};
 pub use rules::{classify, classify_reply, Evidence, Reason, Stage, Verdict};
 pub use status::{ReplyCode, Status};
@@ -152,6 +164,15 @@ impl References {
             push_unique(&mut self.feedback_ids, id.to_string());
         }
     }
+}
+
+/// SHA-256 of what came in, in hex: the key that makes a report received twice count once.
+pub fn report_hash(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn push_unique(list: &mut Vec<String>, value: String) {

@@ -109,6 +109,14 @@ pub fn send(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
             .await?;
         let _ = display.await;
         app.transport.close().await;
+        // Refusals during the session count towards the soft-bounce limit like returned mail.
+        app.store
+            .apply_soft_limit(
+                job.issue_id,
+                app.settings.bounces.soft_limit,
+                crate::dispatch::unix_now(),
+            )
+            .await?;
 
         let counts = app.store.delivery_counts(job.issue_id).await?;
         let code = match &end {
@@ -184,6 +192,8 @@ fn status_json(issue: &IssueStatus) -> serde_json::Value {
         "draft": issue.draft, "date": issue.date, "scheduled_for": issue.scheduled_for,
         "queued": c.queued, "sending": c.sending, "sent": c.sent,
         "retry": c.retry, "failed": c.failed, "skipped": c.skipped,
+        "bounced_hard": issue.bounces.hard, "bounced_soft": issue.bounces.soft,
+        "complaints": issue.bounces.complaints,
     })
 }
 
@@ -202,16 +212,36 @@ fn status_table(issues: &[IssueStatus], settings: &Settings) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<width$}  {:<9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
-        "slug", "status", "queued", "sending", "sent", "retry", "failed", "skipped"
+        "{:<width$}  {:<9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>10}",
+        "slug",
+        "status",
+        "queued",
+        "sending",
+        "sent",
+        "retry",
+        "failed",
+        "skipped",
+        "hard",
+        "soft",
+        "complaints"
     );
     for issue in issues {
         if issue.was_queued() {
-            let c = &issue.counts;
+            let (c, b) = (&issue.counts, &issue.bounces);
             let _ = writeln!(
                 out,
-                "{:<width$}  {:<9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
-                issue.slug, issue.status, c.queued, c.sending, c.sent, c.retry, c.failed, c.skipped
+                "{:<width$}  {:<9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>10}",
+                issue.slug,
+                issue.status,
+                c.queued,
+                c.sending,
+                c.sent,
+                c.retry,
+                c.failed,
+                c.skipped,
+                b.hard,
+                b.soft,
+                b.complaints
             );
             continue;
         }

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Settings;
 use crate::domain::{EmailAddress, ErasureKey, SubscriberName, SubscriberStatus};
-use crate::store::{AddOutcome, NewSubscriber, StatusChange, Store};
+use crate::store::{AddOutcome, NewSubscriber, Reactivation, StatusChange, Store};
 use crate::subscribers::{self as list, ImportEvent, ImportOptions};
 use crate::words::count;
 
@@ -70,6 +70,12 @@ pub enum SubscribersCommand {
         /// The subscriber's email address.
         email: String,
     },
+    /// Make a bounced subscriber active again (recorded as an event). A complained
+    /// subscriber cannot be reactivated: only their own new double opt-in can.
+    Reactivate {
+        /// The subscriber's email address.
+        email: String,
+    },
     /// Count subscribers by status.
     Count,
 }
@@ -111,7 +117,9 @@ fn check_arguments(command: &SubscribersCommand) -> anyhow::Result<()> {
                 SubscriberName::parse(n).context("--name")?;
             }
         }
-        SubscribersCommand::Remove { email } | SubscribersCommand::Unsubscribe { email } => {
+        SubscribersCommand::Remove { email }
+        | SubscribersCommand::Unsubscribe { email }
+        | SubscribersCommand::Reactivate { email } => {
             parse_email(email)?;
         }
         SubscribersCommand::Import { file, .. } => {
@@ -242,6 +250,25 @@ async fn dispatch(
                 StatusChange::NotFound => bail!("no subscriber has that address"),
                 StatusChange::Unchanged => println!("already unsubscribed"),
                 StatusChange::Changed { from } => println!("unsubscribed (was {from})"),
+            }
+        }
+        SubscribersCommand::Reactivate { email } => {
+            let email = parse_email(&email)?;
+            let Some(subscriber) = store.find_subscriber_by_email(&email).await? else {
+                bail!("no subscriber has that address");
+            };
+            match store
+                .reactivate_subscriber(subscriber.id, SOURCE, crate::dispatch::unix_now())
+                .await?
+            {
+                Reactivation::Reactivated => println!("reactivated (was bounced)"),
+                Reactivation::NotBounced(SubscriberStatus::Complained) => bail!(
+                    "this subscriber complained (marked the newsletter as spam); only their own new sign-up with double opt-in can bring them back"
+                ),
+                Reactivation::NotBounced(status) => {
+                    bail!("this subscriber is {status}, not bounced; nothing to reactivate")
+                }
+                Reactivation::NotFound => bail!("no subscriber has that address"),
             }
         }
         SubscribersCommand::Count => {

@@ -128,7 +128,16 @@ async fn send_issue(
         mail: Arc::new(app.composer.prepare(&prepared.rendered, Some(row.id))),
     };
     let (progress, _) = watch::channel(Progress::default());
-    match dispatcher.run(job, false, progress, shutdown).await {
+    let end = dispatcher.run(job, false, progress, shutdown).await;
+    // Refusals during the session count towards the soft-bounce limit like returned mail.
+    if let Err(e) = app
+        .store
+        .apply_soft_limit(row.id, app.settings.bounces.soft_limit, unix_now())
+        .await
+    {
+        tracing::warn!(error = %e, "cannot apply the soft-bounce limit");
+    }
+    match end {
         Ok(RunEnd::Finished) => {
             tracing::info!(slug = %row.slug, "issue sent");
             None

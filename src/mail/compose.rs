@@ -12,7 +12,10 @@ use rand::Rng as _;
 
 use super::body::EncodedBody;
 use super::dkim;
-use super::headers::{list_id_phrase, FeedbackId, ListId, ListUnsubscribe, ListUnsubscribePost};
+use super::headers::{
+    list_id_phrase, FeedbackId, ListId, ListUnsubscribe, ListUnsubscribePost, MailgunVariables,
+    PostmarkMetadata, SendgridSmtpApi,
+};
 use super::signing::SigningPool;
 use super::MailError;
 use crate::config::Settings;
@@ -100,6 +103,9 @@ pub struct Composer {
     list_label: String,
     /// `bounces.return_path`: the envelope sender, tagged per delivery.
     return_path: Option<ReturnPath>,
+    /// Which sending services' webhooks are configured: each copy then carries its
+    /// delivery's token in the header that service copies into its events.
+    service_args: ServiceArgs,
     /// Right-hand side of our Message-IDs: the From domain, in ASCII.
     message_id_domain: String,
     /// `, <mailto:…?subject=unsubscribe>`, appended to List-Unsubscribe when configured.
@@ -207,12 +213,19 @@ impl Composer {
             }
         };
 
+        let webhooks = &settings.webhooks;
+        let service_args = ServiceArgs {
+            postmark: webhooks.postmark_username.is_some(),
+            mailgun: webhooks.mailgun_signing_key.is_some(),
+            sendgrid: webhooks.sendgrid_public_key.is_some(),
+        };
         Ok(Self {
             from,
             reply_to,
             list_id,
             list_label: label,
             return_path,
+            service_args,
             message_id_domain,
             unsubscribe_mailto,
             links,
@@ -319,6 +332,10 @@ impl Composer {
             "{}:{}:{}",
             issue.slug, self.list_label, self.message_id_domain
         );
+        let token = delivery
+            .filter(|d| d.subscriber_id != TEST_SUBSCRIBER_ID)
+            .filter(|_| self.service_args.any())
+            .map(|d| self.key.sign_delivery(d));
         self.build(
             &issue.subject,
             body,
@@ -329,6 +346,7 @@ impl Composer {
             Extra {
                 envelope_sender: self.envelope_sender(delivery),
                 feedback_id: Some(feedback_id),
+                service_token: token,
             },
         )
     }
@@ -379,6 +397,7 @@ impl Composer {
             Extra {
                 envelope_sender: self.envelope_sender(None),
                 feedback_id: None,
+                service_token: None,
             },
         )?;
         mail.kind = MailKind::Notice;
@@ -446,6 +465,19 @@ impl Composer {
             .header(content_type);
         if let Some(feedback_id) = extra.feedback_id {
             builder = builder.header(FeedbackId(feedback_id));
+        }
+        if let Some(token) = &extra.service_token {
+            if self.service_args.postmark {
+                builder = builder.header(PostmarkMetadata(token.clone()));
+            }
+            if self.service_args.mailgun {
+                builder = builder.header(MailgunVariables(format!("{{\"herald\": \"{token}\"}}")));
+            }
+            if self.service_args.sendgrid {
+                builder = builder.header(SendgridSmtpApi(format!(
+                    "{{\"unique_args\": {{\"herald\": \"{token}\"}}}}"
+                )));
+            }
         }
         if let Some(envelope) = envelope {
             builder = builder.envelope(envelope);
@@ -519,6 +551,22 @@ pub const TEST_SUBJECT_PREFIX: &str = "[TEST] ";
 struct Extra {
     envelope_sender: Option<String>,
     feedback_id: Option<String>,
+    /// The delivery's token for the sending services' custom-argument headers.
+    service_token: Option<String>,
+}
+
+/// The sending services whose webhooks are configured.
+#[derive(Debug, Clone, Copy, Default)]
+struct ServiceArgs {
+    postmark: bool,
+    mailgun: bool,
+    sendgrid: bool,
+}
+
+impl ServiceArgs {
+    fn any(self) -> bool {
+        self.postmark || self.mailgun || self.sendgrid
+    }
 }
 
 /// An issue prepared for composing many copies: its subject and its pre-encoded body.

@@ -25,6 +25,38 @@ pub(crate) struct ListId(pub(crate) String);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FeedbackId(pub(crate) String);
 
+/// The delivery's return-path token for a sending service's webhook, in the header that
+/// service copies into its events: Postmark's `X-PM-Metadata-herald`, Mailgun's
+/// `X-Mailgun-Variables` and SendGrid's `X-SMTPAPI` (each a relay that strips it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PostmarkMetadata(pub(crate) String);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MailgunVariables(pub(crate) String);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SendgridSmtpApi(pub(crate) String);
+
+macro_rules! text_header {
+    ($type:ident, $name:literal) => {
+        impl Header for $type {
+            fn name() -> HeaderName {
+                HeaderName::new_from_ascii_str($name)
+            }
+
+            fn parse(s: &str) -> Result<Self, ParseError> {
+                Ok(Self(s.to_owned()))
+            }
+
+            fn display(&self) -> HeaderValue {
+                HeaderValue::new(Self::name(), self.0.clone())
+            }
+        }
+    };
+}
+
+text_header!(PostmarkMetadata, "X-PM-Metadata-herald");
+text_header!(MailgunVariables, "X-Mailgun-Variables");
+text_header!(SendgridSmtpApi, "X-SMTPAPI");
+
 /// The only value RFC 8058 allows for `List-Unsubscribe-Post`.
 pub(crate) const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
 

@@ -52,6 +52,7 @@
 //!
 //! [`SubscriberStatus`]: crate::domain::SubscriberStatus
 
+mod bounces;
 mod deliveries;
 mod editor;
 mod notices;
@@ -62,6 +63,9 @@ mod subscribers;
 
 use futures::Stream;
 
+pub use bounces::{
+    AppliedReport, BounceCounts, BounceRow, Effect, NewBounce, NewReport, Reactivation,
+};
 pub use deliveries::{
     Claim, ClaimCheck, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome,
     OutcomeKind,

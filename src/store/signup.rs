@@ -31,7 +31,7 @@ pub enum SignupOutcome {
     /// Still `pending` and a confirmation mail was queued less than ten minutes ago: the
     /// consent is recorded, no other mail is queued.
     Throttled { subscriber_id: i64 },
-    /// Already `active`, or `bounced` or `complained`: nothing is stored.
+    /// Already `active`: nothing is stored.
     Ignored,
 }
 
@@ -58,7 +58,9 @@ delegate! {
     /// - a `pending` one gets the consent event, and a mail unless one is recent;
     /// - an `unsubscribed` one goes back to `pending` (a new opt-in that must be confirmed
     ///   again before any issue is sent), with a mail unless one is recent;
-    /// - an `active`, `bounced` or `complained` one is left exactly as it is.
+    /// - a `bounced` or `complained` one keeps that status, gets the consent event and a
+    ///   confirmation mail: only confirming it (their own new double opt-in) brings them back;
+    /// - an `active` one is left exactly as it is.
     #[tracing::instrument(skip_all, fields(signups = signups.len()))]
     pub async fn record_signups(
         &self,
@@ -66,7 +68,8 @@ delegate! {
         now: i64,
     ) -> Result<Vec<SignupOutcome>, StoreError>;
 
-    /// Confirms subscriber `id` (double opt-in): `pending` becomes `active`, with a
+    /// Confirms subscriber `id` (double opt-in): `pending` becomes `active` (and so does a
+    /// `bounced` or `complained` one that signed up again since it left), with a
     /// `confirm` event carrying the request's IP and user agent, and, when `welcome` is set,
     /// a queued welcome notice, all in one transaction. Any other status is left alone.
     #[tracing::instrument(skip_all, fields(subscriber_id = id))]

@@ -8,7 +8,8 @@
 //! a shutdown future resolves, letting requests in flight finish. Every response carries
 //! the security headers set here, and every failure goes through [`WebError`], which
 //! renders a friendly page (a 500 never shows its cause). The editor API lives in [`api`]
-//! (under `/api`) and the dashboard in `admin` (under `/admin`); each sets its own body
+//! (under `/api`), the dashboard in `admin` (under `/admin`), and the sending services'
+//! bounce and complaint webhooks in `webhooks` (under `/webhooks`); each sets its own body
 //! limits and, for the dashboard, its own Content-Security-Policy.
 
 mod admin;
@@ -21,6 +22,7 @@ mod health;
 pub mod pages;
 mod signup;
 mod unsubscribe;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -76,6 +78,8 @@ struct Inner {
     trusted_proxies: Vec<IpAddr>,
     /// The database write probe behind `/health`.
     health: health::HealthProbe,
+    /// The sending services' webhooks: verifiers and replay guards.
+    webhooks: webhooks::Webhooks,
 }
 
 impl AppState {
@@ -91,7 +95,9 @@ impl AppState {
         let signup_limiter = IpLimiter::new(app.settings.web.signup_per_ip_per_minute);
         let thanks = signup::thanks_page(&pages, &app.settings.newsletter.name)?;
         let trusted_proxies = parse_trusted_proxies(&app.settings.web.trusted_proxies)?;
+        let webhooks = webhooks::Webhooks::new(&app)?;
         Ok(Self(Arc::new(Inner {
+            webhooks,
             trusted_proxies,
             editor,
             app,
@@ -175,6 +181,7 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         // Added after the layers above, so they set their own body limits and error shapes.
         .nest("/api", api::router(state.clone()))
+        .nest("/webhooks", webhooks::router())
         .nest("/admin", admin::router(state.clone()))
         .route(
             "/admin/",

@@ -8,8 +8,10 @@
 
 pub mod app;
 pub mod browser;
+pub mod dovecot;
 pub mod herald_site;
 pub mod server;
+pub mod smtp_client;
 pub mod smtp_server;
 pub mod smtp_sink;
 pub mod snapshot;

@@ -22,6 +22,8 @@ pub struct TestServer {
     pub base: String,
     /// The relay, when started with one.
     pub smtp: Option<SmtpServer>,
+    /// The inbound SMTP listener for returned mail, when `bounces.smtp_bind` was set.
+    pub bounce_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), herald::server::ServerError>>>,
 }
@@ -39,6 +41,16 @@ impl TestServer {
     /// applies `tweak` to the settings and starts everything. The scheduler is off unless
     /// `tweak` sets `schedule.cron`.
     pub async fn start(relay: Relay, tweak: impl FnOnce(&mut Settings)) -> TestServer {
+        Self::start_with(relay, tweak, |_| {}).await
+    }
+
+    /// As [`TestServer::start`], with `adjust` applied to the built [`App`] before it
+    /// serves (to give it parts a test controls, such as the SNS certificate fetch).
+    pub async fn start_with(
+        relay: Relay,
+        tweak: impl FnOnce(&mut Settings),
+        adjust: impl FnOnce(&mut App),
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let issues = dir.path().join("issues");
         std::fs::create_dir_all(&issues).unwrap();
@@ -77,17 +89,31 @@ impl TestServer {
             s.schedule.cron == "off" || s.newsletter.issues_dir != issues,
             "a test that runs the scheduler on the real clock sets its own `issues_dir`"
         );
-        let app = Arc::new(App::build(s).await.unwrap());
+        // The test binds the returned-mail listener itself, to know its port.
+        let bounce_listener = match s.bounces.smtp_bind.take() {
+            Some(bind) => Some(tokio::net::TcpListener::bind(bind).await.unwrap()),
+            None => None,
+        };
+        let bounce_addr = bounce_listener.as_ref().map(|l| l.local_addr().unwrap());
+        let mut app = App::build(s).await.unwrap();
+        adjust(&mut app);
+        let app = Arc::new(app);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(herald::server::run(app.clone(), listener, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(herald::server::run_with(
+            app.clone(),
+            listener,
+            bounce_listener,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         TestServer {
             dir,
             app,
             addr,
             base,
             smtp,
+            bounce_addr,
             stop: Some(stop),
             task: Some(task),
         }

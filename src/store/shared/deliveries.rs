@@ -201,12 +201,15 @@ impl Backend {
             let n = query.execute(&mut *tx).await?.rows_affected();
             if let OutcomeKind::Failed {
                 reply,
-                bounce: true,
-                ..
+                permanent: true,
+                bounce,
             } = &outcome.kind
             {
                 if n > 0 {
-                    record_bounce(&mut tx, issue_id, sid, reply, now).await?;
+                    super::bounces::record_session_refusal(
+                        &mut tx, issue_id, sid, reply, *bounce, now,
+                    )
+                    .await?;
                 }
             }
             applied.push(n > 0);
@@ -331,40 +334,6 @@ impl Backend {
         .await?;
         row.as_ref().map(delivery_from_row).transpose()
     }
-}
-
-/// Marks the subscriber `bounced` (only from `active` or `pending`) and appends a `bounce`
-/// event naming the issue and the reply.
-async fn record_bounce(
-    conn: &mut Connection,
-    issue_id: i64,
-    subscriber_id: i64,
-    reply: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE subscribers SET status = 'bounced', unsubscribed_at = $1 \
-         WHERE id = $2 AND status IN ('active', 'pending')",
-    )
-    .bind(now)
-    .bind(subscriber_id)
-    .execute(&mut *conn)
-    .await?;
-    let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM issues WHERE id = $1")
-        .bind(issue_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    sqlx::query(
-        "INSERT INTO events (occurred_at, kind, subscriber_id, issue_id, source, detail) \
-         VALUES ($1, 'bounce', $2, $3, 'dispatcher', $4)",
-    )
-    .bind(now)
-    .bind(subscriber_id)
-    .bind(issue_id)
-    .bind(Json(serde_json::json!({ "issue": slug, "reply": reply })))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// The body of `enqueue_dated_issue`, inside a write transaction the caller holds (the

@@ -45,21 +45,32 @@ impl Backend {
         let Some(status) = lock_status(&mut tx, id).await? else {
             return Ok(ConfirmOutcome::NotFound);
         };
+        // A bounced or complained subscriber comes back only through their own new opt-in:
+        // a sign-up made after they left, confirmed from their mailbox.
+        let opted_in_again = match status {
+            SubscriberStatus::Bounced | SubscriberStatus::Complained => {
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM events e JOIN subscribers s ON s.id = e.subscriber_id                      WHERE e.subscriber_id = $1 AND e.kind = 'subscribe'                        AND e.occurred_at >= COALESCE(s.unsubscribed_at, 0))",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+            _ => false,
+        };
         let outcome = match status {
-            SubscriberStatus::Pending => {
+            SubscriberStatus::Pending
+            | SubscriberStatus::Bounced
+            | SubscriberStatus::Complained
+                if status == SubscriberStatus::Pending || opted_in_again =>
+            {
                 let request = Request {
                     source: "web",
                     ip,
                     user_agent,
                 };
-                apply_status_change(
-                    &mut tx,
-                    id,
-                    SubscriberStatus::Pending,
-                    SubscriberStatus::Active,
-                    &request,
-                )
-                .await?;
+                apply_status_change(&mut tx, id, status, SubscriberStatus::Active, &request)
+                    .await?;
                 if welcome {
                     queue_notice(&mut tx, id, "welcome", now).await?;
                 }
@@ -260,6 +271,11 @@ async fn record_one(
                     .execute(&mut *tx)
                     .await?;
                     (id, Some(SubscriberStatus::Unsubscribed))
+                }
+                // Their own new double opt-in is the only way back: the status stays until
+                // the confirmation link is followed.
+                status @ (SubscriberStatus::Bounced | SubscriberStatus::Complained) => {
+                    (id, Some(status))
                 }
                 _ => return Ok(SignupOutcome::Ignored),
             }

@@ -20,6 +20,8 @@ mod bulk;
 mod claims;
 mod sql;
 
+#[path = "../shared/bounces.rs"]
+mod bounces;
 #[path = "../shared/deliveries.rs"]
 mod deliveries;
 #[path = "../shared/editor.rs"]

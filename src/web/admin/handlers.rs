@@ -90,6 +90,7 @@ fn notice(code: Option<&str>) -> Option<&'static str> {
         "sending" => "The issue is being sent.",
         "requeued" => "The failed deliveries that may succeed were put back in the queue.",
         "nothing-to-retry" => "There were no failed deliveries to retry.",
+        "reactivated" => "The subscriber is active again.",
         _ => return None,
     })
 }
@@ -405,6 +406,100 @@ pub async fn retry_failed(
             "nothing-to-retry"
         };
         Ok(Redirect::to(&format!("/admin/issues/{}?notice={code}", slug.as_str())).into_response())
+    }
+    .await;
+    respond(&state, r)
+}
+
+#[derive(Deserialize)]
+pub struct BouncesQuery {
+    email: Option<String>,
+    notice: Option<String>,
+}
+
+/// `GET /admin/bounces[?email=…]`: the latest returned mail, and one subscriber's history.
+pub async fn bounces(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<BouncesQuery>,
+) -> Response {
+    let r = async {
+        let session = require_session(&state, &headers).await?;
+        let recent = editor::recent_bounces(state.app(), 100).await?;
+        let lookup = q.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+        let (mut subscriber, mut history, mut error) = (None, Vec::new(), None);
+        if let Some(email) = lookup {
+            match editor::subscriber_bounces(state.app(), email).await {
+                Ok((found, rows)) => {
+                    subscriber = Some(context! {
+                        email => found.email,
+                        status => found.status.as_str(),
+                    });
+                    history = rows;
+                }
+                Err(editor::EditorError::NotFound(m) | editor::EditorError::BadInput(m)) => {
+                    error = Some(m)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        page(
+            &state,
+            pages::BOUNCES,
+            context! {
+                newsletter_name => newsletter_name(&state),
+                csrf => state.0.editor.sessions.csrf_token(session),
+                bounces => bounce_rows(&recent),
+                lookup => lookup,
+                subscriber => subscriber,
+                history => bounce_rows(&history),
+                error => error,
+                notice => notice(q.notice.as_deref()),
+            },
+        )
+    }
+    .await;
+    respond(&state, r)
+}
+
+/// Report rows for the templates: the time as `2026-11-27 09:12 UTC`, and the link to the
+/// subscriber's history.
+fn bounce_rows(rows: &[crate::store::BounceRow]) -> Vec<minijinja::Value> {
+    rows.iter()
+        .map(|b| {
+            let received = chrono::DateTime::from_timestamp(b.received_at, 0)
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default();
+            let history_link = b.email.as_deref().map(|email| {
+                let query: String = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("email", email)
+                    .finish();
+                format!("/admin/bounces?{query}")
+            });
+            context! {
+                received,
+                history_link,
+                ..minijinja::Value::from_serialize(b)
+            }
+        })
+        .collect()
+}
+
+/// `POST /admin/bounces/reactivate` (the address in the form's `to`).
+pub async fn reactivate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let r = async {
+        require_csrf(&state, &headers, &form).await?;
+        let email = form.to.clone().unwrap_or_default();
+        editor::reactivate_subscriber(state.app(), &email, SOURCE_DASHBOARD).await?;
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("email", email.trim())
+            .append_pair("notice", "reactivated")
+            .finish();
+        Ok(Redirect::to(&format!("/admin/bounces?{query}#history")).into_response())
     }
     .await;
     respond(&state, r)

@@ -60,6 +60,8 @@ pub fn router(_state: AppState) -> Router<AppState> {
             get(handlers::confirm_send).post(handlers::send_now),
         )
         .route("/issues/{slug}/retry-failed", post(handlers::retry_failed))
+        .route("/bounces", get(handlers::bounces))
+        .route("/bounces/reactivate", post(handlers::reactivate))
         .route("/static/admin.js", get(handlers::script))
         .route("/static/admin.css", get(handlers::stylesheet))
         .fallback(|| async { AdminError::NotFound })

@@ -14,6 +14,7 @@ pub const HOME: &str = "home.html";
 pub const ISSUE: &str = "issue.html";
 pub const CONFIRM_SEND: &str = "confirm_send.html";
 pub const MESSAGE: &str = "message.html";
+pub const BOUNCES: &str = "bounces.html";
 
 const BUILT_IN: &[(&str, &str)] = &[
     (
@@ -36,6 +37,10 @@ const BUILT_IN: &[(&str, &str)] = &[
     (
         MESSAGE,
         include_str!("../../../templates/web/admin/message.html"),
+    ),
+    (
+        BOUNCES,
+        include_str!("../../../templates/web/admin/bounces.html"),
     ),
 ];
 

@@ -238,3 +238,42 @@ pub async fn import_subscribers(
     let report = editor::import_subscribers(state.app(), &body).await?;
     Ok(Json(report).into_response())
 }
+
+#[derive(Debug, Deserialize)]
+pub struct BouncesQuery {
+    limit: Option<u32>,
+}
+
+/// `GET /api/bounces?limit=N`: the latest returned-mail reports.
+pub async fn recent_bounces(
+    State(state): State<AppState>,
+    query: Result<Query<BouncesQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) =
+        query.map_err(|r| ApiError::Status(StatusCode::BAD_REQUEST, r.body_text()))?;
+    let bounces = editor::recent_bounces(state.app(), query.limit.unwrap_or(50)).await?;
+    Ok(Json(json!({ "bounces": bounces })).into_response())
+}
+
+/// `GET /api/subscribers/{email}/bounces`: one subscriber's returned-mail history.
+pub async fn subscriber_bounces(
+    State(state): State<AppState>,
+    Path(email): Path<String>,
+) -> Result<Response, ApiError> {
+    let (subscriber, bounces) = editor::subscriber_bounces(state.app(), &email).await?;
+    Ok(Json(json!({
+        "email": subscriber.email,
+        "status": subscriber.status.as_str(),
+        "bounces": bounces,
+    }))
+    .into_response())
+}
+
+/// `POST /api/subscribers/{email}/reactivate`: a bounced subscriber becomes active again.
+pub async fn reactivate_subscriber(
+    State(state): State<AppState>,
+    Path(email): Path<String>,
+) -> Result<Response, ApiError> {
+    editor::reactivate_subscriber(state.app(), &email, SOURCE_API).await?;
+    Ok(Json(json!({ "email": email.trim(), "status": "active" })).into_response())
+}

@@ -86,6 +86,15 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/subscribers/{email}",
             delete(handlers::remove_subscriber).layer(small()),
         ),
+        (
+            "/subscribers/{email}/bounces",
+            get(handlers::subscriber_bounces),
+        ),
+        (
+            "/subscribers/{email}/reactivate",
+            post(handlers::reactivate_subscriber).layer(small()),
+        ),
+        ("/bounces", get(handlers::recent_bounces)),
     ]
 }
 
