@@ -127,7 +127,7 @@ fn parse(settings: &Settings, files: &[PathBuf], json: bool) -> anyhow::Result<E
 
 fn import(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
-        let store = crate::store::connect(&settings.database.url).await?;
+        let store = super::open_store(settings).await?;
         let key = TokenKey::new(&settings.secret_key()?);
         let return_path = settings
             .bounces
