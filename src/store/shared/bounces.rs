@@ -43,7 +43,7 @@ impl Backend {
             .bind(recipient.status.as_deref())
             .bind(recipient.reply.map(i64::from))
             .bind(truncate(&recipient.diagnostic, 1000))
-            .bind(recipient.hard)
+            .bind(i64::from(recipient.hard))
             .bind(&recipient.reason)
             .bind(report.feedback_type.as_deref())
             .execute(&mut *tx)
@@ -475,7 +475,8 @@ fn truncate(text: &str, max: usize) -> &str {
 }
 
 fn bounce_from_row(row: &Row) -> Result<BounceRow, StoreError> {
-    let hard: bool = row.try_get("hard")?;
+    // 0 or 1 on both backends (an INTEGER column, as `deliveries.permanent`).
+    let hard: i64 = row.try_get("hard")?;
     let effect: String = row.try_get("effect")?;
     Ok(BounceRow {
         id: row.try_get("id")?,
@@ -488,7 +489,7 @@ fn bounce_from_row(row: &Row) -> Result<BounceRow, StoreError> {
         status: row.try_get("status")?,
         reply: row.try_get("reply")?,
         diagnostic: row.try_get("diagnostic")?,
-        hard,
+        hard: hard != 0,
         reason: row.try_get("reason")?,
         feedback_type: row.try_get("feedback_type")?,
         effect: Effect::parse(&effect)?,
@@ -526,7 +527,7 @@ pub(super) async fn record_session_refusal(
     .bind(status.as_deref())
     .bind(code.map(i64::from))
     .bind(truncate(reply, 1000))
-    .bind(verdict.hard)
+    .bind(i64::from(verdict.hard))
     .bind(verdict.reason.as_str())
     .execute(&mut *conn)
     .await?
