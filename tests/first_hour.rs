@@ -218,7 +218,8 @@ fn status_names_an_unknown_issue_plainly_and_lists_files_and_queued_issues() {
     let new_line = status.lines().find(|l| l.starts_with("new ")).unwrap();
     assert_eq!(
         new_line.split_whitespace().collect::<Vec<_>>(),
-        ["new", "sent", "0", "0", "1", "0", "0", "0"]
+        // queued, sending, sent, retry, failed, skipped; then hard, soft, complaints.
+        ["new", "sent", "0", "0", "1", "0", "0", "0", "0", "0", "0"]
     );
     assert!(
         status.contains("old  ") && status.contains("never queued"),

@@ -29,6 +29,7 @@ pub enum BouncesCommand {
     /// the subscribers it concerns, as the inbound listener would. Importing a file twice
     /// changes nothing the second time.
     Import {
+        /// Mail files: one message each (.eml), or mbox.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
