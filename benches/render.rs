@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..NewsletterSettings::default()
     };
     let links = Links::new(&settings.base_url)?;
-    let templates = Templates::load(Path::new("templates"))?;
+    let templates = Templates::load(Path::new("templates"), herald::i18n::Catalogs::built_in())?;
 
     let mut render_medians = Vec::new();
     let mut personalise_medians = Vec::new();

@@ -121,8 +121,14 @@ pub struct NewsletterSettings {
     /// Address for `mailto:` unsubscribe requests in List-Unsubscribe. Optional.
     pub unsubscribe_mailto: Option<String>,
     /// The consent wording shown above the sign-up button and stored with every sign-up
-    /// (the consent record).
-    pub consent: String,
+    /// (the consent record). Unset: the locale's own wording (`signup-consent`).
+    pub consent: Option<String>,
+    /// The BCP 47 tag of the language herald speaks to readers and editors in (`en`,
+    /// `zh-CN`, or a locale under `locales_dir`). An issue's `lang:` overrides it.
+    pub locale: String,
+    /// Message catalogs (`<tag>/*.ftl`) over the built-in ones: a file here overrides the
+    /// built-in messages it defines, and a new folder adds a language.
+    pub locales_dir: PathBuf,
 }
 
 impl Default for NewsletterSettings {
@@ -138,14 +144,12 @@ impl Default for NewsletterSettings {
             assets_dir: "static".into(),
             list_id: None,
             unsubscribe_mailto: None,
-            consent: DEFAULT_CONSENT.into(),
+            consent: None,
+            locale: "en".into(),
+            locales_dir: "locales".into(),
         }
     }
 }
-
-/// The default `newsletter.consent`.
-pub const DEFAULT_CONSENT: &str = "I would like to receive this newsletter by email. I can \
-     unsubscribe at any time with the link at the bottom of every issue.";
 
 /// `[database]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -617,6 +621,7 @@ impl Settings {
             &mut self.newsletter.templates_dir,
         );
         join("newsletter.assets_dir", &mut self.newsletter.assets_dir);
+        join("newsletter.locales_dir", &mut self.newsletter.locales_dir);
         join("web.admin_token_file", &mut self.web.admin_token_file);
         join("web.secret_key_file", &mut self.web.secret_key_file);
         if let Some(key_file) = &mut self.smtp.dkim_key_file {
@@ -667,8 +672,30 @@ impl Settings {
                 "must be an http:// or https:// URL".into(),
             ));
         }
-        if self.newsletter.consent.trim().is_empty() {
-            return Err(bad("newsletter.consent", "must not be empty".into()));
+        if self
+            .newsletter
+            .consent
+            .as_deref()
+            .is_some_and(|c| c.trim().is_empty())
+        {
+            return Err(bad(
+                "newsletter.consent",
+                "must not be empty (leave it out for the locale's wording)".into(),
+            ));
+        }
+        if self
+            .newsletter
+            .locale
+            .parse::<unic_langid::LanguageIdentifier>()
+            .is_err()
+        {
+            return Err(bad(
+                "newsletter.locale",
+                format!(
+                    "{:?} is not a BCP 47 language tag (like en, zh-CN or pt-BR)",
+                    self.newsletter.locale
+                ),
+            ));
         }
         if self.newsletter.name.trim().is_empty() || self.newsletter.name.contains(['\r', '\n']) {
             return Err(bad("newsletter.name", "must be one non-empty line".into()));

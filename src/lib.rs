@@ -21,6 +21,8 @@
 //! - [`startup`]: the long-lived parts (store, templates, composer, transport) built once.
 //! - [`domain`]: newtypes that parse (addresses, names, statuses, slugs, tokens).
 //! - [`links`]: every public URL herald emits.
+//! - [`i18n`]: the message catalogs (Fluent) per locale, plurals, dates, numbers; every
+//!   reader-facing and dashboard word comes from here.
 //! - [`issue`]: issue files.
 //! - [`render`]: Markdown, sanitising, MJML via mrml, plain text. Only it knows mrml.
 //! - [`mail`]: messages, DKIM and transports. Only it knows lettre.
@@ -36,7 +38,7 @@
 //! - [`server`]: `herald serve`: the web server and the background tasks, stopped together.
 //! - [`web`]: the HTTP server (sign-up, confirmation, unsubscribe links, archive, feed).
 //!   Only it knows axum.
-//! - [`words`]: counts with their plural, readable dates.
+//! - [`words`]: counts with their plural and readable times for the CLI's own lines.
 //! - [`bounces`]: returned mail (bounces, delays, complaints, auto-replies) read into
 //!   reports, and the rules that say hard or soft.
 //! - [`cli`]: the `herald` commands, thin over the above.
@@ -49,6 +51,7 @@ pub mod config;
 pub mod dispatch;
 pub mod domain;
 pub mod editor;
+pub mod i18n;
 pub mod issue;
 pub mod links;
 pub mod mail;

@@ -44,7 +44,7 @@ pub struct Preview {
 /// Loads, renders and composes the issue at `path` for the sample recipient.
 pub fn sample(settings: &Settings, path: &Path) -> Result<Preview, PreviewError> {
     let issue = issue::load(path)?;
-    let templates = render::Templates::load(&settings.newsletter.templates_dir)?;
+    let templates = crate::startup::load_templates(settings)?;
     let links = Links::new(&settings.newsletter.base_url).map_err(|e| ConfigError::Key {
         file: "settings".into(),
         key: "newsletter.base_url".into(),

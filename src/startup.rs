@@ -13,6 +13,8 @@ use crate::config::{ConfigError, Settings};
 use crate::dispatch::pacing::Pacer;
 use crate::dispatch::{self, DispatchError, Dispatcher, Job};
 use crate::domain::{EmailAddress, IssueSlug, TokenKey};
+use crate::i18n::{self, Catalogs, I18nError};
+
 use crate::issue::{self, Issue, IssueError};
 use crate::links::Links;
 use crate::mail::{Composer, MailError, SendOutcome, Transport};
@@ -35,6 +37,8 @@ pub enum StartupError {
     Issue(#[from] IssueError),
     #[error(transparent)]
     Dispatch(#[from] DispatchError),
+    #[error(transparent)]
+    Locale(#[from] I18nError),
     #[error("no issue with slug {slug} in {dir}")]
     UnknownIssue { slug: String, dir: String },
     /// The issue is marked `draft: true` and the send was not forced.
@@ -100,7 +104,7 @@ impl App {
             .map(|r| r.rate_per_second)
             .collect();
         let pacer = Arc::new(Pacer::new(&settings.sending, relay_rates));
-        let templates = Templates::load(&settings.newsletter.templates_dir)?;
+        let templates = load_templates(&settings)?;
         let notices = Notices::render(&templates, &settings.newsletter, &links)?;
         let store = store::connect(&settings.database.url).await?;
         let bounces = Arc::new(Processor::new(
@@ -226,6 +230,27 @@ impl App {
             self.settings.sending.clone(),
         )
     }
+}
+
+/// Loads the message catalogs (`newsletter.locales_dir` over the built-in ones, in
+/// `newsletter.locale`) and the templates over them, and logs, once, what falls back to
+/// English and which messages the templates ask for that no catalog has.
+pub fn load_templates(settings: &Settings) -> Result<Templates, RenderError> {
+    let templates = load_templates_quietly(settings)?;
+    let catalogs = templates.catalogs();
+    catalogs.log_warnings();
+    let (_, unknown) = i18n::check(catalogs, &templates.sources());
+    for (template, id) in unknown {
+        tracing::warn!("template {template} asks for message {id}, which no catalog has");
+    }
+    Ok(templates)
+}
+
+/// As [`load_templates`], logging nothing (for `herald locales check`, which prints).
+pub fn load_templates_quietly(settings: &Settings) -> Result<Templates, RenderError> {
+    let newsletter = &settings.newsletter;
+    let catalogs = Catalogs::load(&newsletter.locales_dir, &newsletter.locale)?;
+    Templates::load(&newsletter.templates_dir, catalogs)
 }
 
 fn check_draft(issue: &Issue, drafts: Drafts) -> Result<(), StartupError> {

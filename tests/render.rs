@@ -41,7 +41,11 @@ fn sample_recipient() -> Recipient<'static> {
 
 fn render(issue: &Issue) -> RenderedIssue {
     let settings = settings();
-    let templates = Templates::load(&root().join("templates")).expect("templates load");
+    let templates = Templates::load(
+        &root().join("templates"),
+        herald::i18n::Catalogs::built_in(),
+    )
+    .expect("templates load");
     let links = Links::new(&settings.base_url).expect("base url");
     render::issue(issue, &templates, &settings, &links).expect("issue renders")
 }

@@ -193,7 +193,14 @@ async fn reader_signs_up_confirms_receives_an_issue_unsubscribes_in_one_click_an
     assert_eq!(consent.1.as_deref(), Some("127.0.0.1"));
     assert_eq!(consent.2.as_deref(), Some("SignupTest/1.0"));
     let detail: serde_json::Value = serde_json::from_str(&consent.3).unwrap();
-    assert_eq!(detail["consent"], server.app.settings.newsletter.consent);
+    assert_eq!(
+        detail["consent"],
+        herald::config::NewsletterSettings::default()
+            .consent
+            .unwrap_or_else(|| herald::i18n::Catalogs::built_in()
+                .default_catalog()
+                .t("signup-consent"))
+    );
     assert_eq!(detail["name"], "Ada");
     assert_eq!(detail["via"], "form");
 
@@ -690,7 +697,7 @@ async fn the_unsubscribe_page_offers_to_resubscribe() {
 #[tokio::test]
 async fn the_form_page_is_accessible_and_carries_the_consent_wording() {
     let server = start_with(|s| {
-        s.newsletter.consent = "Yes, send me <b>Herald</b> & nothing else.".into();
+        s.newsletter.consent = Some("Yes, send me <b>Herald</b> & nothing else.".into());
     })
     .await;
     let page = get(&server.url("/")).await;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Settings;
 
 mod bounces;
+mod locales;
 mod preview;
 mod schedule;
 mod send;
@@ -51,6 +52,11 @@ pub enum Command {
         #[command(subcommand)]
         command: BouncesCommand,
     },
+    /// Check the message catalogs: missing and unused messages per locale.
+    Locales {
+        #[command(subcommand)]
+        command: locales::LocalesCommand,
+    },
     /// Manage the subscriber list.
     Subscribers {
         #[command(subcommand)]
@@ -89,6 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schedule => schedule::run(&settings, &config_name(&cli.config))?,
         Command::Bounces { command } => return bounces::run(&settings, command),
         Command::Subscribers { command } => return subscribers::run(&settings, command),
+        Command::Locales { command } => return locales::run(&settings, command),
     }
     Ok(ExitCode::SUCCESS)
 }

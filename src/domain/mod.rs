@@ -19,7 +19,7 @@ pub mod token;
 
 pub use email::{EmailAddress, EmailError};
 pub use erasure::{AddressHash, ErasureKey};
-pub use name::{NameError, SubscriberName};
+pub use name::{NameError, SubscriberName, MAX_NAME_CHARS};
 pub use return_path::{ReturnAddress, ReturnPath, ReturnPathError};
 pub use slug::{IssueSlug, SlugError};
 pub use status::{StatusError, SubscriberStatus};

@@ -112,6 +112,8 @@ pub(super) struct FrontMatter {
     pub cover_alt: Option<String>,
     pub slug: Option<String>,
     pub draft: Option<bool>,
+    /// The language (Hugo's name for it), a BCP 47 tag.
+    pub lang: Option<String>,
     pub tags: OneOrMany,
     pub categories: OneOrMany,
 }

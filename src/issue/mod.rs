@@ -38,6 +38,9 @@ pub struct Issue {
     /// `draft: true` in the front matter: the scheduler never sends it, and `herald send`,
     /// the API and the dashboard refuse to unless forced. Test copies and previews work.
     pub draft: bool,
+    /// Front matter `lang:` (a BCP 47 tag, as Hugo names it): the language of this issue's
+    /// mail and web version, over `newsletter.locale`.
+    pub lang: Option<String>,
     pub tags: Vec<String>,
     pub categories: Vec<String>,
     /// The Markdown body, after the front matter.
@@ -197,6 +200,18 @@ pub fn parse(bytes: &[u8], stem: &str) -> Result<Issue, (Option<usize>, IssueErr
             .filter(|s| !s.is_empty())
     };
     let description = clean(fm.description);
+    let lang = match clean(fm.lang) {
+        Some(tag) if tag.parse::<unic_langid::LanguageIdentifier>().is_err() => {
+            return Err((
+                line_of("lang"),
+                IssueErrorKind::BadField {
+                    field: "lang",
+                    problem: format!("is not a language tag (like en or zh-CN): {tag:?}"),
+                },
+            ));
+        }
+        tag => tag,
+    };
     let cover_alt = clean(fm.cover_alt).unwrap_or_else(|| title.clone());
     Ok(Issue {
         path: PathBuf::new(),
@@ -211,6 +226,7 @@ pub fn parse(bytes: &[u8], stem: &str) -> Result<Issue, (Option<usize>, IssueErr
         cover: clean(fm.cover),
         cover_alt,
         draft: fm.draft.unwrap_or(false),
+        lang,
         tags: fm.tags.into_vec(),
         categories: fm.categories.into_vec(),
         body: split.body.to_string(),

@@ -29,6 +29,7 @@ pub use templates::Templates;
 
 use crate::config::NewsletterSettings;
 use crate::domain::IssueSlug;
+use crate::i18n::{self, Catalog, I18nError};
 use crate::issue::Issue;
 use crate::links::Links;
 use urls::Resolver;
@@ -64,6 +65,8 @@ pub enum RenderError {
     Mjml { template: String, message: String },
     #[error("mrml could not render template {template}: {message}")]
     MjmlRender { template: String, message: String },
+    #[error("{0}")]
+    Locale(#[from] I18nError),
 }
 
 /// Renders `issue` for sending: the HTML document and the plain text, both split at the
@@ -74,19 +77,21 @@ pub fn issue(
     newsletter: &NewsletterSettings,
     links: &Links,
 ) -> Result<RenderedIssue, RenderError> {
+    let catalog = templates.catalogs().for_lang(issue.lang.as_deref())?;
     let archive_url = links.archive(&issue.slug);
     let resolver = Resolver::new(links.base().clone(), archive_url.clone());
     let events = markdown::events(&issue.body, &resolver);
 
     let fragment = html::fragment(&events, &resolver);
-    let mjml = templates.render(
+    let mjml = templates.render_in(
         templates::NEWSLETTER,
-        layout_context(issue, newsletter, links, &resolver, fragment),
+        catalog,
+        layout_context(issue, catalog, newsletter, links, &resolver, fragment),
     )?;
     let document = mjml_to_html(&mjml, templates::NEWSLETTER)?;
 
-    let body_text = text::body(&events, &resolver);
-    let plain = text_document(issue, newsletter, &archive_url, &body_text);
+    let body_text = text::body(&events, &resolver, &text::Words::of(catalog));
+    let plain = text_document(issue, catalog, newsletter, &archive_url, &body_text);
 
     Ok(RenderedIssue {
         slug: issue.slug.clone(),
@@ -97,15 +102,17 @@ pub fn issue(
     })
 }
 
-/// The issue's date as shown to readers, e.g. "Friday, 27 November 2026".
-fn display_date(issue: &Issue) -> Option<String> {
-    issue.date.map(|d| d.format("%A, %-d %B %Y").to_string())
+/// The issue's date as shown to readers, in its locale: "Friday, 27 November 2026",
+/// "2026年11月27日 星期五".
+fn display_date(issue: &Issue, catalog: &Catalog) -> Option<String> {
+    issue.date.map(|d| catalog.date_long(&d))
 }
 
 /// The variables `newsletter.mjml` sees. Everything is escaped by the template except
 /// `body`, which is the sanitised fragment.
 fn layout_context(
     issue: &Issue,
+    catalog: &Catalog,
     newsletter: &NewsletterSettings,
     links: &Links,
     resolver: &Resolver,
@@ -122,7 +129,7 @@ fn layout_context(
         subject => &issue.subject,
         preheader => &issue.preheader,
         description => &issue.description,
-        date => display_date(issue),
+        date => display_date(issue, catalog),
         date_iso => issue.date.map(|d| d.to_rfc3339()),
         author => &issue.author,
         authorlink => resolve_http(&issue.authorlink),
@@ -157,6 +164,7 @@ pub(crate) fn mjml_to_html(mjml: &str, template: &str) -> Result<String, RenderE
 /// The plain-text part: header, body, and the footer with the per-recipient unsubscribe slot.
 fn text_document(
     issue: &Issue,
+    catalog: &Catalog,
     newsletter: &NewsletterSettings,
     archive_url: &str,
     body: &str,
@@ -168,7 +176,7 @@ fn text_document(
     out.push_str(&title);
     out.push_str(&text::underline(&title, '='));
     out.push('\n');
-    let byline: Vec<String> = [display_date(issue), issue.author.clone()]
+    let byline: Vec<String> = [display_date(issue, catalog), issue.author.clone()]
         .into_iter()
         .flatten()
         .collect();
@@ -178,8 +186,11 @@ fn text_document(
     out.push('\n');
     out.push_str(body);
     out.push_str("\n-- \n");
-    out.push_str(&format!("View in your browser: {archive_url}\n"));
-    out.push_str(&format!("Unsubscribe: {}\n", Slot::UnsubscribeUrl.marker()));
+    let url = |url: &str| i18n::args(&[("url", url.to_string().into())]);
+    out.push_str(&catalog.t_with("mail-text-view-in-browser", &url(archive_url)));
+    out.push('\n');
+    out.push_str(&catalog.t_with("mail-text-unsubscribe", &url(Slot::UnsubscribeUrl.marker())));
+    out.push('\n');
     out.push_str(&text::wrap(
         &format!("{} · {}", newsletter.name, newsletter.postal_address),
         "",

@@ -162,19 +162,24 @@ pub fn notice(
     newsletter: &NewsletterSettings,
     links: &Links,
 ) -> Result<Option<RenderedNotice>, RenderError> {
-    let (mjml_name, text_name, subject) = match kind {
+    let catalog = templates.catalogs().default_catalog();
+    let (mjml_name, text_name, subject_id) = match kind {
         NoticeKind::Confirm => (
             templates::CONFIRM,
             templates::CONFIRM_TEXT,
-            format!("Confirm your subscription to {}", newsletter.name),
+            "confirm-subject",
         ),
         NoticeKind::Welcome if templates.has_welcome() => (
             templates::WELCOME,
             templates::WELCOME_TEXT,
-            format!("Welcome to {}", newsletter.name),
+            "welcome-subject",
         ),
         NoticeKind::Welcome => return Ok(None),
     };
+    let subject = catalog.t_with(
+        subject_id,
+        &crate::i18n::args(&[("newsletter", newsletter.name.clone().into())]),
+    );
     let variant = |name: Option<&str>| -> Result<Variant, RenderError> {
         let context = context! {
             newsletter_name => &newsletter.name,
@@ -186,9 +191,9 @@ pub fn notice(
             base_url => links.base().as_str(),
             postal_address => &newsletter.postal_address,
         };
-        let mjml = templates.render(mjml_name, context.clone())?;
+        let mjml = templates.render_in(mjml_name, catalog, context.clone())?;
         let html = mjml_to_html(&mjml, mjml_name)?;
-        let text = templates.render(text_name, context)?;
+        let text = templates.render_in(text_name, catalog, context)?;
         Ok(Variant {
             html: Cut::new(&html, true),
             text: Cut::new(&text, false),
@@ -215,7 +220,7 @@ mod tests {
 
     fn rendered(kind: NoticeKind) -> Option<RenderedNotice> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        let templates = Templates::load(&dir).unwrap();
+        let templates = Templates::load(&dir, crate::i18n::Catalogs::built_in()).unwrap();
         let newsletter = NewsletterSettings::default();
         let links = Links::new("https://news.example.org/").unwrap();
         notice(kind, &templates, &newsletter, &links).unwrap()
@@ -236,7 +241,11 @@ mod tests {
             .contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"));
         assert!(!copy.html.contains("<script>"));
         assert!(copy.text.contains(link));
-        assert!(copy.text.contains("Hello <script>alert(1)</script> & co,"));
+        assert!(
+            copy.text.contains("Hello <script>alert(1)</script> & co,"),
+            "{}",
+            copy.text
+        );
         assert!(!copy.html.contains("x-herald-notice"), "a marker survived");
         assert!(copy.subject.starts_with("Confirm your subscription"));
     }
@@ -245,7 +254,7 @@ mod tests {
     fn without_a_name_the_greeting_has_none() {
         let notice = rendered(NoticeKind::Confirm).unwrap();
         let copy = notice.personalise(None, "https://x.example/confirm/t");
-        assert!(copy.text.contains("Hello, thank you"), "{}", copy.text);
+        assert!(copy.text.contains("Hello,\n\nThank you"), "{}", copy.text);
         assert!(!copy.text.contains("x-herald-notice"));
     }
 

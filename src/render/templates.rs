@@ -1,12 +1,16 @@
 //! The layout templates: minijinja files read from `newsletter.templates_dir` at run time,
 //! so a newsletter can be restyled without recompiling, with built-in copies for any file
-//! that is missing.
+//! that is missing. Their words come from the message catalogs ([`crate::i18n`]) through
+//! `t()`; every render is in one locale, whose `lang`, `dir`, `text_align` and
+//! `font_family` join the context.
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use minijinja::{AutoEscape, Environment, Output, State, Value};
 
 use super::RenderError;
+use crate::i18n::{self, Catalog, Catalogs};
 
 /// The issue layout: MJML that mrml turns into the HTML part.
 pub const NEWSLETTER: &str = "newsletter.mjml";
@@ -34,13 +38,15 @@ pub struct Templates {
     env: Environment<'static>,
     /// Whether the folder holds `welcome.mjml`, which turns the welcome mail on.
     has_welcome: bool,
+    /// The message catalogs `t()` reads.
+    catalogs: Arc<Catalogs>,
 }
 
 impl Templates {
     /// Reads the templates from `dir`, falling back to the built-in copy of each file that
     /// is missing (or of all of them when `dir` does not exist), and compiles them.
-    pub fn load(dir: &Path) -> Result<Self, RenderError> {
-        let mut env = environment();
+    pub fn load(dir: &Path, catalogs: Arc<Catalogs>) -> Result<Self, RenderError> {
+        let mut env = environment(catalogs.clone());
         for (name, built_in) in BUILT_IN {
             let source = read_optional(&dir.join(name))?.unwrap_or_else(|| built_in.to_string());
             env.add_template_owned(*name, source)
@@ -63,7 +69,11 @@ impl Templates {
         };
         let partials = dir.to_path_buf();
         env.set_loader(move |name| load_partial(&partials, name));
-        Ok(Self { env, has_welcome })
+        Ok(Self {
+            env,
+            has_welcome,
+            catalogs,
+        })
     }
 
     /// Whether a welcome mail is configured (`welcome.mjml` in the templates folder).
@@ -71,9 +81,10 @@ impl Templates {
         self.has_welcome
     }
 
-    /// Only the built-in templates (for tests and previews without a folder).
+    /// Only the built-in templates and catalogs (for tests and previews without a folder).
     pub fn built_in() -> Self {
-        let mut env = environment();
+        let catalogs = Catalogs::built_in();
+        let mut env = environment(catalogs.clone());
         for (name, source) in BUILT_IN {
             env.add_template(name, source)
                 .expect("built-in templates are checked by the test suite");
@@ -81,11 +92,41 @@ impl Templates {
         Self {
             env,
             has_welcome: false,
+            catalogs,
         }
     }
 
-    /// Renders template `name` with `context`.
+    /// The message catalogs the templates speak from.
+    pub fn catalogs(&self) -> &Arc<Catalogs> {
+        &self.catalogs
+    }
+
+    /// The sources of the templates, by name, for `herald locales check`.
+    pub fn sources(&self) -> Vec<(String, String)> {
+        self.env
+            .templates()
+            .map(|(name, t)| (name.to_string(), t.source().to_string()))
+            .collect()
+    }
+
+    /// Renders template `name` with `context`, in `catalog`'s locale.
+    pub fn render_in(
+        &self,
+        name: &str,
+        catalog: &Catalog,
+        context: Value,
+    ) -> Result<String, RenderError> {
+        let context = minijinja::context! { ..context, ..i18n::templates::locale_context(catalog) };
+        self.render(name, context)
+    }
+
+    /// Renders template `name` with `context`, in the context's `lang` (or the default
+    /// locale when it has none).
     pub fn render(&self, name: &str, context: Value) -> Result<String, RenderError> {
+        let context = minijinja::context! {
+            ..context,
+            ..i18n::templates::locale_context(self.catalogs.default_catalog())
+        };
         let error = |source| RenderError::Template {
             name: name.to_string(),
             source,
@@ -97,9 +138,17 @@ impl Templates {
     }
 }
 
-/// An environment that HTML-escapes values in `.mjml` and `.html` templates.
-fn environment() -> Environment<'static> {
+/// An environment that HTML-escapes values in `.mjml` and `.html` templates, with `t()`
+/// and the plain-text filters `wrap` (to the text width) and `underline`.
+fn environment(catalogs: Arc<Catalogs>) -> Environment<'static> {
     let mut env = Environment::new();
+    i18n::templates::register(&mut env, catalogs);
+    env.add_filter("wrap", |text: String| {
+        super::text::wrap(&text, "", "").trim_end().to_string()
+    });
+    env.add_filter("underline", |text: String| {
+        super::text::underline(&text, '=')
+    });
     env.set_auto_escape_callback(|name| {
         if [".mjml", ".html", ".htm"]
             .iter()
@@ -165,7 +214,11 @@ mod tests {
 
     #[test]
     fn missing_folder_uses_the_built_in_layout() {
-        let templates = Templates::load(Path::new("/nonexistent/herald-templates")).unwrap();
+        let templates = Templates::load(
+            Path::new("/nonexistent/herald-templates"),
+            Catalogs::built_in(),
+        )
+        .unwrap();
         let out = templates
             .render(NEWSLETTER, minijinja::context! { title => "T", body => "" })
             .unwrap();
@@ -176,7 +229,7 @@ mod tests {
     fn a_file_in_the_folder_replaces_the_built_in_and_is_escaped() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(NEWSLETTER), "<p>{{ title }} {{ url }}</p>").unwrap();
-        let templates = Templates::load(dir.path()).unwrap();
+        let templates = Templates::load(dir.path(), Catalogs::built_in()).unwrap();
         let out = templates
             .render(
                 NEWSLETTER,
@@ -193,7 +246,9 @@ mod tests {
     fn a_broken_template_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(NEWSLETTER), "{% if %}").unwrap();
-        let err = Templates::load(dir.path()).unwrap_err().to_string();
+        let err = Templates::load(dir.path(), Catalogs::built_in())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(NEWSLETTER), "{err}");
     }
 }

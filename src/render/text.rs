@@ -42,9 +42,56 @@ pub fn underline(heading: &str, ch: char) -> String {
     ch.to_string().repeat(width.clamp(3, WIDTH))
 }
 
-/// Writes the body's plain text, followed by the numbered list of link targets.
-pub fn body(events: &[Event<'_>], resolver: &Resolver) -> String {
-    let mut writer = Writer::new(resolver);
+/// The words the plain text writes itself, from the issue's catalog.
+#[derive(Debug, Clone)]
+pub struct Words {
+    /// The heading above the numbered list of link targets.
+    links: String,
+    /// An image without alt text.
+    image: String,
+    /// An image with alt text: the message with a marker where `$alt` goes (`None` when a
+    /// catalog's message leaves `$alt` out).
+    image_alt: Option<String>,
+}
+
+/// Where an image's alt text goes in [`Words::image_alt`].
+const ALT_MARKER: &str = "x-herald-alt-x";
+
+impl Words {
+    /// The words of `catalog`'s locale.
+    pub fn of(catalog: &crate::i18n::Catalog) -> Self {
+        // Formatted once with a marker, so each image costs a replacement.
+        let alt = catalog.t_with(
+            "mail-text-image-alt",
+            &crate::i18n::args(&[("alt", ALT_MARKER.into())]),
+        );
+        Self {
+            links: catalog.t("mail-text-links"),
+            image: catalog.t("mail-text-image"),
+            image_alt: alt.contains(ALT_MARKER).then_some(alt),
+        }
+    }
+
+    fn image_with_alt(&self, alt: &str) -> String {
+        match &self.image_alt {
+            Some(pattern) => pattern.replacen(ALT_MARKER, alt, 1),
+            None => format!("{} {alt}", self.image),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Words {
+    /// English, as the built-in catalog has it.
+    pub fn english() -> Self {
+        Self::of(crate::i18n::Catalogs::built_in().default_catalog())
+    }
+}
+
+/// Writes the body's plain text, followed by the numbered list of link targets under its
+/// heading.
+pub fn body(events: &[Event<'_>], resolver: &Resolver, words: &Words) -> String {
+    let mut writer = Writer::new(resolver, words);
     for event in events {
         writer.event(event);
     }
@@ -59,6 +106,7 @@ struct Table {
 
 struct Writer<'r> {
     resolver: &'r Resolver,
+    words: &'r Words,
     out: String,
     /// Prefix of every line in the current block (quote markers and list indents).
     prefixes: Vec<String>,
@@ -82,9 +130,10 @@ struct Writer<'r> {
 }
 
 impl<'r> Writer<'r> {
-    fn new(resolver: &'r Resolver) -> Self {
+    fn new(resolver: &'r Resolver, words: &'r Words) -> Self {
         Self {
             resolver,
+            words,
             out: String::new(),
             prefixes: vec![String::new()],
             first_prefix: None,
@@ -272,9 +321,9 @@ impl<'r> Writer<'r> {
         let n = self.reference(&url);
         let alt = alt.trim();
         let label = if alt.is_empty() {
-            "[image]".to_string()
+            self.words.image.clone()
         } else {
-            format!("[image: {alt}]")
+            self.words.image_with_alt(alt)
         };
         self.text(&format!("{label} [{n}]"));
     }
@@ -412,6 +461,9 @@ impl<'r> Writer<'r> {
         self.flush();
         if !self.references.is_empty() {
             self.blank_pending = true;
+            self.prefixes.truncate(1);
+            let heading = format!("{}\n", self.words.links);
+            self.write_block(&heading);
             let list: String = self
                 .references
                 .iter()
@@ -493,7 +545,11 @@ mod tests {
             Url::parse("https://news.example.org/").unwrap(),
             "https://news.example.org/archive/one".into(),
         );
-        body(&markdown::events(md, &resolver), &resolver)
+        body(
+            &markdown::events(md, &resolver),
+            &resolver,
+            &Words::english(),
+        )
     }
 
     #[test]
@@ -501,7 +557,7 @@ mod tests {
         let out = text("Read [the post](/blog/x/) and [docs](https://docs.rs/) and [again](/blog/x/).\n\nBare: https://x.org/a.");
         assert_eq!(
             out,
-            "Read the post [1] and docs [2] and again [1].\n\nBare: https://x.org/a.\n\n\
+            "Read the post [1] and docs [2] and again [1].\n\nBare: https://x.org/a.\n\nLinks\n\
              [1] https://news.example.org/blog/x/\n[2] https://docs.rs/\n"
         );
     }

@@ -47,13 +47,14 @@ fn issue_time(row: &IssueRow) -> DateTime<Utc> {
 /// `GET /archive`.
 pub async fn list(State(state): State<AppState>) -> Result<Response, WebError> {
     let links = &state.app().links;
+    let catalog = state.catalog();
     let issues: Vec<minijinja::Value> = sent_issues(&state)
         .await?
         .iter()
         .map(|(slug, row)| {
             minijinja::context! {
                 title => &row.title,
-                date => issue_time(row).format("%-d %B %Y").to_string(),
+                date => catalog.date_short(&issue_time(row)),
                 url => links.archive(slug),
             }
         })
@@ -159,8 +160,15 @@ pub async fn feed(State(state): State<AppState>) -> Result<Response, WebError> {
         .unwrap_or_else(Utc::now);
 
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
-    xml.push_str("<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
+    xml.push_str(&format!(
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"{}\">\n",
+        escape_xml(state.catalog().tag())
+    ));
     xml.push_str(&format!("  <title>{}</title>\n", escape_xml(name)));
+    xml.push_str(&format!(
+        "  <subtitle>{}</subtitle>\n",
+        escape_xml(&state.t_newsletter("feed-subtitle"))
+    ));
     xml.push_str(&format!("  <id>{}</id>\n", escape_xml(base)));
     xml.push_str(&format!("  <updated>{}</updated>\n", stamp(updated)));
     xml.push_str(&format!(

@@ -14,6 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use super::{AppState, Visitor, WebError};
 use crate::dispatch::unix_now;
 use crate::domain::{Purpose, TokenError};
+use crate::render::notice::CONFIRM_DAYS;
 use crate::store::ConfirmOutcome;
 
 /// A page that must not be cached anywhere: its URL carries a token.
@@ -38,14 +39,16 @@ pub async fn confirm(
     let id = match state.0.key.verify(Purpose::Confirm, &token, unix_now()) {
         Ok(id) => id,
         Err(TokenError::Expired) => {
+            let heading = state.t("confirm-expired-heading");
+            let body = state
+                .catalog()
+                .count("confirm-expired-body", "days", CONFIRM_DAYS);
+            let again = state.t("link-sign-up-again");
             let page = state.message_with_link(
-                "This confirmation link has expired",
-                &[
-                    "Confirmation links work for seven days. Please sign up again: you will \
-                   get a new link straight away.",
-                ],
+                &heading,
+                &[body.as_str()],
                 None,
-                Some((&signup_url, "Sign up again")),
+                Some((&signup_url, &again)),
             )?;
             return Ok(private(StatusCode::GONE, page));
         }
@@ -68,7 +71,6 @@ pub async fn confirm(
         )
         .await
         .map_err(WebError::internal)?;
-    let name = &app.settings.newsletter.name;
     match outcome {
         ConfirmOutcome::Confirmed | ConfirmOutcome::AlreadyActive => {
             if outcome == ConfirmOutcome::Confirmed {
@@ -77,37 +79,36 @@ pub async fn confirm(
                     app.notice_wake.notify_one();
                 }
             }
-            let line = format!("Thank you: your address is confirmed, and {name} will reach you with its next issue.");
+            let line = state.t_newsletter("confirmed-body");
             let archive = format!("{}archive", app.links.base());
+            let (heading, hint) = (state.t("confirmed-heading"), state.t("confirmed-hint"));
+            let read = state.t("confirmed-archive-link");
             let page = state.message_with_link(
-                "You are subscribed",
+                &heading,
                 &[line.as_str()],
-                Some("Every issue has a link to unsubscribe at the bottom."),
-                Some((&archive, "Read past issues")),
+                Some(&hint),
+                Some((&archive, &read)),
             )?;
             Ok(private(StatusCode::OK, page))
         }
         ConfirmOutcome::NotPending(status) => {
             tracing::info!(subscriber_id = id, status = %status, "confirmation of an opted-out subscriber ignored");
+            let (heading, body) = (
+                state.t("confirm-not-pending-heading"),
+                state.t("confirm-not-pending-body"),
+            );
+            let again = state.t("link-sign-up-again");
             let page = state.message_with_link(
-                "Nothing to confirm",
-                &[
-                    "This address left the list after this link was sent, so the link no \
-                   longer applies. To receive the newsletter again, please sign up again.",
-                ],
+                &heading,
+                &[body.as_str()],
                 None,
-                Some((&signup_url, "Sign up again")),
+                Some((&signup_url, &again)),
             )?;
             Ok(private(StatusCode::CONFLICT, page))
         }
-        ConfirmOutcome::NotFound => {
-            let page = state.message_with_link(
-                "This subscription no longer exists",
-                &["The address this link was sent to has been removed from the list."],
-                None,
-                Some((&signup_url, "Sign up again")),
-            )?;
-            Ok(private(StatusCode::GONE, page))
-        }
+        ConfirmOutcome::NotFound => Ok(private(
+            StatusCode::GONE,
+            super::unsubscribe::subscription_gone(&state, &signup_url)?,
+        )),
     }
 }

@@ -33,22 +33,31 @@ pub enum ErrorPage {
     BadLink,
     NotFound,
     Internal,
+    /// A body over the limit (413).
+    TooLarge,
+    /// A method the route does not answer (405).
+    Method,
 }
 
 impl ErrorPage {
-    /// Heading and paragraph shown to the reader.
+    /// The catalog's message ids of the heading and paragraph shown to the reader.
     pub fn text(self) -> (&'static str, &'static str) {
         match self {
-            Self::BadLink => (
-                "This link does not work",
-                "It may have been cut short or changed when it was copied. \
-                 Please use the link exactly as it appears in the email.",
-            ),
-            Self::NotFound => ("Page not found", "There is nothing at this address."),
-            Self::Internal => (
-                "Something went wrong",
-                "We could not complete your request. Please try again in a few minutes.",
-            ),
+            Self::BadLink => ("error-bad-link-heading", "error-bad-link-body"),
+            Self::NotFound => ("error-not-found-heading", "error-not-found-body"),
+            Self::Internal => ("error-internal-heading", "error-internal-body"),
+            Self::TooLarge => ("error-too-large-heading", "error-too-large-body"),
+            Self::Method => ("error-method-heading", "error-method-body"),
+        }
+    }
+
+    /// The page for a failed response that carries none: bodies too large and methods not
+    /// allowed, which the framework answers before any handler runs.
+    pub fn for_status(status: StatusCode) -> Option<Self> {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => Some(Self::TooLarge),
+            StatusCode::METHOD_NOT_ALLOWED => Some(Self::Method),
+            _ => None,
         }
     }
 }

@@ -74,6 +74,9 @@ struct Inner {
     signup_limiter: IpLimiter,
     /// The thank-you page, the same for every accepted sign-up, rendered once.
     thanks: Arc<str>,
+    /// The consent wording on the form and in the consent record: `newsletter.consent`, else
+    /// the locale's.
+    consent: String,
     /// `web.trusted_proxies`, parsed.
     trusted_proxies: Vec<IpAddr>,
     /// The database write probe behind `/health`.
@@ -89,11 +92,20 @@ impl AppState {
     /// after committing what it was given.
     pub fn new(app: Arc<App>) -> Result<Self, StartupError> {
         let key = TokenKey::new(&app.settings.secret_key()?);
-        let pages = Pages::load(&app.settings.newsletter.templates_dir)?;
+        let pages = Pages::load(
+            &app.settings.newsletter.templates_dir,
+            app.templates.catalogs().clone(),
+        )?;
         let editor = api::Editor::new(&app)?;
         let (signups, _writer) = SignupQueue::start(app.store.clone(), app.notice_wake.clone());
         let signup_limiter = IpLimiter::new(app.settings.web.signup_per_ip_per_minute);
         let thanks = signup::thanks_page(&pages, &app.settings.newsletter.name)?;
+        let consent = app
+            .settings
+            .newsletter
+            .consent
+            .clone()
+            .unwrap_or_else(|| pages.catalog().t("signup-consent"));
         let trusted_proxies = parse_trusted_proxies(&app.settings.web.trusted_proxies)?;
         let webhooks = webhooks::Webhooks::new(&app)?;
         Ok(Self(Arc::new(Inner {
@@ -107,12 +119,34 @@ impl AppState {
             signups,
             signup_limiter,
             thanks: thanks.into(),
+            consent,
             health: health::HealthProbe::default(),
         })))
     }
 
     fn app(&self) -> &App {
         &self.0.app
+    }
+
+    /// The catalog of the public pages (`newsletter.locale`).
+    fn catalog(&self) -> &crate::i18n::Catalog {
+        self.0.pages.catalog()
+    }
+
+    /// Message `id` of the pages' catalog.
+    fn t(&self, id: &str) -> String {
+        self.catalog().t(id)
+    }
+
+    /// Message `id` with `$newsletter` set to the newsletter's name.
+    fn t_newsletter(&self, id: &str) -> String {
+        self.catalog().t_with(
+            id,
+            &crate::i18n::args(&[(
+                "newsletter",
+                self.app().settings.newsletter.name.clone().into(),
+            )]),
+        )
     }
 
     /// Renders a page, or a 500 if the template fails.
@@ -156,6 +190,14 @@ impl AppState {
     }
 }
 
+/// The dashboard's templates, by name, for `herald locales check`.
+pub fn admin_sources(
+    templates_dir: &std::path::Path,
+    catalogs: Arc<crate::i18n::Catalogs>,
+) -> Result<Vec<(String, String)>, crate::render::RenderError> {
+    Ok(admin::AdminPages::load(templates_dir, catalogs)?.sources())
+}
+
 /// Every route, with the security headers, the body limit and request tracing.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -173,12 +215,13 @@ pub fn router(state: AppState) -> Router {
         .route("/archive/{slug}", get(archive::issue))
         .route("/feed.xml", get(archive::feed))
         .fallback(assets::serve)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // Outside the body limits, so a 413 gets its page too.
         .layer(middleware::map_response_with_state(
             state.clone(),
             error_pages,
         ))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         // Added after the layers above, so they set their own body limits and error shapes.
         .nest("/api", api::router(state.clone()))
         .nest("/webhooks", webhooks::router())
@@ -325,12 +368,14 @@ pub async fn serve(
 
 /// Gives a failed response marked by [`WebError`] its friendly page.
 async fn error_pages(State(state): State<AppState>, response: Response) -> Response {
-    let Some(page) = response.extensions().get::<ErrorPage>().copied() else {
+    let status = response.status();
+    let page = response.extensions().get::<ErrorPage>().copied();
+    let Some(page) = page.or_else(|| ErrorPage::for_status(status)) else {
         return response;
     };
     let (heading, paragraph) = page.text();
-    let status = response.status();
-    match state.message(heading, &[paragraph], None) {
+    let (heading, paragraph) = (state.t(heading), state.t(paragraph));
+    match state.message(&heading, &[paragraph.as_str()], None) {
         Ok(html) => (status, html).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "the error page did not render");

@@ -1,10 +1,13 @@
 //! The web pages: minijinja templates read from `{templates_dir}/web/` at start-up, with
-//! built-in copies of any file that is missing. Values are HTML-escaped.
+//! built-in copies of any file that is missing. Values are HTML-escaped. Their words come
+//! from the message catalogs through `t()`, in `newsletter.locale` (or a page's own `lang`).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use minijinja::{AutoEscape, Environment, Value};
 
+use crate::i18n::{self, Catalog, Catalogs};
 use crate::render::RenderError;
 
 /// The page every other page extends.
@@ -41,13 +44,14 @@ pub struct Pages {
     env: Environment<'static>,
     /// The folder below `templates_dir` the set is read from, for error messages.
     folder: &'static str,
+    catalogs: Arc<Catalogs>,
 }
 
 impl Pages {
     /// Reads the pages from `templates_dir/web/`, falling back to the built-in copy of each
     /// missing file, and compiles them.
-    pub fn load(templates_dir: &Path) -> Result<Self, RenderError> {
-        Self::load_set(templates_dir, "web", BUILT_IN)
+    pub fn load(templates_dir: &Path, catalogs: Arc<Catalogs>) -> Result<Self, RenderError> {
+        Self::load_set(templates_dir, "web", BUILT_IN, catalogs)
     }
 
     /// Reads the set of templates `built_in` names from `templates_dir/{folder}/`, falling
@@ -57,9 +61,10 @@ impl Pages {
         templates_dir: &Path,
         folder: &'static str,
         built_in: &[(&'static str, &'static str)],
+        catalogs: Arc<Catalogs>,
     ) -> Result<Self, RenderError> {
         let dir = templates_dir.join(folder);
-        let mut env = environment();
+        let mut env = environment(catalogs.clone());
         for (name, built_in) in built_in {
             let path = dir.join(name);
             let source = match std::fs::read_to_string(&path) {
@@ -73,11 +78,42 @@ impl Pages {
                     source,
                 })?;
         }
-        Ok(Self { env, folder })
+        Ok(Self {
+            env,
+            folder,
+            catalogs,
+        })
     }
 
-    /// Renders page `name` with `context`.
+    /// The catalog pages speak in: `newsletter.locale`'s.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        self.catalogs.default_catalog()
+    }
+
+    /// The catalogs (for a page in an issue's own language).
+    pub fn catalogs(&self) -> &Arc<Catalogs> {
+        &self.catalogs
+    }
+
+    /// The sources of the pages, by name, for `herald locales check`.
+    pub fn sources(&self) -> Vec<(String, String)> {
+        self.env
+            .templates()
+            .map(|(name, t)| (format!("{}/{name}", self.folder), t.source().to_string()))
+            .collect()
+    }
+
+    /// Renders page `name` with `context`, in the context's `lang` when it names one, else
+    /// in `newsletter.locale`.
     pub fn render(&self, name: &str, context: Value) -> Result<String, RenderError> {
+        let catalog = context
+            .get_attr("lang")
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .and_then(|tag| self.catalogs.get(&tag).ok().cloned())
+            .unwrap_or_else(|| self.catalog().clone());
+        let context =
+            minijinja::context! { ..context, ..i18n::templates::locale_context(&catalog) };
         self.env
             .get_template(name)
             .and_then(|t| t.render(context))
@@ -88,9 +124,11 @@ impl Pages {
     }
 }
 
-/// An environment that HTML-escapes every value in `.html` templates.
-fn environment() -> Environment<'static> {
+/// An environment that HTML-escapes every value in `.html` templates, with `t()`.
+fn environment(catalogs: Arc<Catalogs>) -> Environment<'static> {
     let mut env = Environment::new();
+    i18n::templates::register(&mut env, catalogs);
+    crate::words::register(&mut env);
     env.set_auto_escape_callback(|name| {
         if name.ends_with(".html") {
             AutoEscape::Html
@@ -99,7 +137,6 @@ fn environment() -> Environment<'static> {
         }
     });
     env.set_formatter(crate::render::templates::escape_formatter);
-    crate::words::register(&mut env);
     env
 }
 
@@ -109,7 +146,11 @@ mod tests {
 
     #[test]
     fn built_in_pages_compile_and_escape() {
-        let pages = Pages::load(Path::new("/nonexistent/herald-templates")).unwrap();
+        let pages = Pages::load(
+            Path::new("/nonexistent/herald-templates"),
+            Catalogs::built_in(),
+        )
+        .unwrap();
         let out = pages
             .render(
                 MESSAGE,
@@ -129,7 +170,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("web")).unwrap();
         std::fs::write(dir.path().join("web").join(MESSAGE), "custom {{ heading }}").unwrap();
-        let pages = Pages::load(dir.path()).unwrap();
+        let pages = Pages::load(dir.path(), Catalogs::built_in()).unwrap();
         let out = pages
             .render(MESSAGE, minijinja::context! { heading => "<h>" })
             .unwrap();

@@ -20,25 +20,44 @@ use crate::signup::{self, Parsed, Requester, SignupError, SignupFields};
 /// The honeypot field's name: a field robots fill in and people never see.
 const HONEYPOT: &str = "website";
 
-/// The JSON answer to every accepted sign-up.
-const JSON_OK: &str = r#"{"status":"ok","message":"Thank you. Please check your inbox and confirm your address to complete your subscription."}"#;
-
 /// The thank-you page, rendered once (it is the same for everyone).
 pub(super) fn thanks_page(pages: &Pages, newsletter_name: &str) -> Result<String, RenderError> {
+    let catalog = pages.catalog();
     pages.render(
         pages::MESSAGE,
         minijinja::context! {
             newsletter_name,
-            heading => "Please check your inbox",
-            paragraphs => vec![
-                "Thank you. We have sent you an email with a link: open it to confirm your \
-                 address and complete your subscription.",
-                "If nothing arrives within a few minutes, look in your spam folder, or sign up \
-                 again after ten minutes.",
-            ],
-            hint => "If you are already subscribed, nothing changes.",
+            heading => catalog.t("thanks-heading"),
+            paragraphs => vec![catalog.t("thanks-body"), catalog.t("thanks-spam")],
+            hint => catalog.t("thanks-hint"),
         },
     )
+}
+
+/// The message of a refused sign-up, in the reader's words: one sentence per problem.
+fn error_message(state: &AppState, error: &SignupError) -> String {
+    use crate::domain::{EmailError, NameError};
+    let catalog = state.catalog();
+    let id = match error {
+        SignupError::MissingEmail | SignupError::InvalidEmail(EmailError::Empty) => {
+            "signup-error-email-empty"
+        }
+        SignupError::InvalidEmail(EmailError::TooLong) => "signup-error-email-too-long",
+        SignupError::InvalidEmail(EmailError::ForbiddenCharacter) => "signup-error-email-character",
+        SignupError::InvalidEmail(EmailError::MissingAt) => "signup-error-email-at",
+        SignupError::InvalidEmail(EmailError::LocalTooLong) => "signup-error-email-local-too-long",
+        SignupError::InvalidEmail(EmailError::BadLocal) => "signup-error-email-local",
+        SignupError::InvalidEmail(EmailError::BadDomain(_)) => "signup-error-email-domain",
+        SignupError::InvalidName(NameError::ControlCharacter) => "signup-error-name-character",
+        SignupError::InvalidName(NameError::TooLong) => {
+            return catalog.t_with(
+                "signup-error-name-too-long",
+                &crate::i18n::args(&[("max", (crate::domain::MAX_NAME_CHARS as i64).into())]),
+            )
+        }
+        SignupError::Unavailable(_) => "signup-unavailable",
+    };
+    catalog.t(id)
 }
 
 /// Responses here depend on the request body: no shared cache may keep them.
@@ -60,13 +79,13 @@ fn render_form(
     error: Option<&SignupError>,
 ) -> Result<Html<String>, WebError> {
     let settings = &state.app().settings;
-    let errors = error.and_then(|e| e.field().map(|field| (field, e.to_string())));
+    let errors = error.and_then(|e| e.field().map(|field| (field, error_message(state, e))));
     let errors: std::collections::BTreeMap<&str, String> = errors.into_iter().collect();
     state.page(
         pages::SIGNUP,
         minijinja::context! {
             newsletter_name => &settings.newsletter.name,
-            consent => &settings.newsletter.consent,
+            consent => &state.0.consent,
             email => fields.email.as_deref().unwrap_or_default(),
             name => fields.name.as_deref().unwrap_or_default(),
             errors => if errors.is_empty() { None } else { Some(errors) },
@@ -114,11 +133,10 @@ pub async fn subscribe(
     body: Bytes,
 ) -> Result<Response, WebError> {
     let Some(format) = format_of(&headers) else {
-        let message = "Send the form as application/x-www-form-urlencoded or application/json.";
         return Ok(json_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            message,
+            &state.t("signup-json-unsupported"),
         ));
     };
     let ip = extensions.get::<super::ClientIp>().map(|c| c.0);
@@ -134,7 +152,7 @@ pub async fn subscribe(
                 return Ok(json_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_json",
-                    "The body is not a JSON object with the fields email and name.",
+                    &state.t("signup-json-invalid"),
                 ))
             }
         },
@@ -151,8 +169,7 @@ pub async fn subscribe(
             Format::Json => "json",
         },
     };
-    let consent = &state.app().settings.newsletter.consent;
-    let parsed = signup::parse(&fields, consent, &requester);
+    let parsed = signup::parse(&fields, &state.0.consent, &requester);
     let result = match parsed {
         Ok(Parsed::Honeypot) => {
             tracing::info!("honeypot filled in; nothing stored");
@@ -168,22 +185,16 @@ pub async fn subscribe(
     };
     match (result, format) {
         (Ok(()), Format::Form) => Ok(no_store(Html(state.0.thanks.to_string()).into_response())),
-        (Ok(()), Format::Json) => Ok(no_store(
-            (
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                JSON_OK,
-            )
-                .into_response(),
-        )),
+        (Ok(()), Format::Json) => {
+            let body = serde_json::json!({ "status": "ok", "message": state.t("thanks-json") });
+            Ok(no_store(axum::Json(body).into_response()))
+        }
         (Err(SignupError::Unavailable(cause)), Format::Json) => {
             tracing::error!(%cause, "sign-up not recorded");
             Ok(json_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                "Sign-ups cannot be recorded right now. Please try again in a few minutes.",
+                &state.t("signup-unavailable"),
             ))
         }
         (Err(SignupError::Unavailable(cause)), Format::Form) => Err(WebError::internal(
@@ -192,7 +203,7 @@ pub async fn subscribe(
         (Err(e), Format::Json) => Ok(json_error(
             StatusCode::BAD_REQUEST,
             e.code(),
-            &e.to_string(),
+            &error_message(&state, &e),
         )),
         (Err(e), Format::Form) => {
             let page = render_form(&state, &fields, Some(&e))?;
@@ -222,14 +233,15 @@ fn form_fields(body: &[u8]) -> SignupFields {
 fn too_many(state: &AppState, format: Format, wait: Duration) -> Result<Response, WebError> {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let seconds = seconds.max(1);
-    let message = format!(
-        "Too many sign-ups from your network. Please try again in {}.",
-        crate::words::count(seconds, "second", "seconds")
+    let message = state.catalog().t_with(
+        "rate-limit-body",
+        &crate::i18n::args(&[("seconds", (seconds as i64).into())]),
     );
     let mut response = match format {
         Format::Json => json_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", &message),
         Format::Form => {
-            let page = state.message("Please wait a moment", &[message.as_str()], None)?;
+            let heading = state.t("rate-limit-heading");
+            let page = state.message(&heading, &[message.as_str()], None)?;
             no_store((StatusCode::TOO_MANY_REQUESTS, page).into_response())
         }
     };

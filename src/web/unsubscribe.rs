@@ -45,16 +45,19 @@ fn private(html: Html<String>) -> Response {
 }
 
 fn test_copy(state: &AppState) -> Result<Response, WebError> {
-    state
-        .message(
-            "This was a test copy",
-            &[
-                "The link came from a test or preview copy of the newsletter, which is not \
-               sent to anyone on the list, so there is nothing to unsubscribe from.",
-            ],
-            None,
-        )
-        .map(private)
+    let (heading, body) = (state.t("test-copy-heading"), state.t("test-copy-body"));
+    state.message(&heading, &[body.as_str()], None).map(private)
+}
+
+/// The page for a link whose subscriber was erased, with a link to sign up again.
+pub(super) fn subscription_gone(
+    state: &AppState,
+    signup_url: &str,
+) -> Result<Html<String>, WebError> {
+    let heading = state.t("subscription-gone-heading");
+    let body = state.t("subscription-gone-body");
+    let again = state.t("link-sign-up-again");
+    state.message_with_link(&heading, &[body.as_str()], None, Some((signup_url, &again)))
 }
 
 /// The page after unsubscribing; with `resubscribe` (the token) it offers a button to
@@ -82,15 +85,10 @@ fn mask(email: &str) -> String {
 
 /// `GET /unsubscribe`: the generic target of the web version's unsubscribe link.
 pub async fn without_token(State(state): State<AppState>) -> Result<Response, WebError> {
+    let heading = state.t("unsubscribe-generic-heading");
+    let body = state.t("unsubscribe-generic-body");
     state
-        .message(
-            "Unsubscribe",
-            &[
-                "To unsubscribe, use the unsubscribe link at the bottom of any issue you \
-               received by email: it is personal to your address.",
-            ],
-            None,
-        )
+        .message(&heading, &[body.as_str()], None)
         .map(IntoResponse::into_response)
 }
 
@@ -185,33 +183,28 @@ pub async fn resubscribe(
         .resubscribe_subscriber(id, ip.as_deref(), user_agent.as_deref(), unix_now())
         .await
         .map_err(WebError::internal)?;
-    let name = &state.app().settings.newsletter.name;
     let signup_url = state.app().links.base().to_string();
     let (code, page) = match status {
         Some(SubscriberStatus::Active) => {
             tracing::info!(subscriber_id = id, "resubscribed");
-            let line = format!("Welcome back: {name} will reach you again with its next issue.");
-            let page = state.message("You are subscribed again", &[line.as_str()], None)?;
+            let heading = state.t("resubscribed-heading");
+            let line = state.t_newsletter("resubscribed-body");
+            let page = state.message(&heading, &[line.as_str()], None)?;
             (StatusCode::OK, page)
         }
         Some(_) => {
+            let heading = state.t("resubscribe-refused-heading");
+            let body = state.t("resubscribe-refused-body");
+            let sign_up = state.t("link-sign-up");
             let page = state.message_with_link(
-                "This address cannot be resubscribed from here",
-                &["Please sign up again with the form; you will be asked to confirm your                    address."],
+                &heading,
+                &[body.as_str()],
                 None,
-                Some((&signup_url, "Sign up")),
+                Some((&signup_url, &sign_up)),
             )?;
             (StatusCode::CONFLICT, page)
         }
-        None => {
-            let page = state.message_with_link(
-                "This subscription no longer exists",
-                &["The address this link was sent to has been removed from the list."],
-                None,
-                Some((&signup_url, "Sign up again")),
-            )?;
-            (StatusCode::GONE, page)
-        }
+        None => (StatusCode::GONE, subscription_gone(&state, &signup_url)?),
     };
     let mut response = private(page);
     *response.status_mut() = code;

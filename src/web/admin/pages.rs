@@ -56,8 +56,16 @@ pub struct AdminPages(Pages);
 impl AdminPages {
     /// Reads the templates from `templates_dir/web/admin/`, falling back to the built-in
     /// copy of each missing file, and compiles them.
-    pub fn load(templates_dir: &Path) -> Result<Self, RenderError> {
-        Pages::load_set(templates_dir, "web/admin", BUILT_IN).map(Self)
+    pub fn load(
+        templates_dir: &Path,
+        catalogs: std::sync::Arc<crate::i18n::Catalogs>,
+    ) -> Result<Self, RenderError> {
+        Pages::load_set(templates_dir, "web/admin", BUILT_IN, catalogs).map(Self)
+    }
+
+    /// The sources of the templates, by name, for `herald locales check`.
+    pub fn sources(&self) -> Vec<(String, String)> {
+        self.0.sources()
     }
 
     /// Renders template `name` with `context`.
@@ -72,7 +80,11 @@ mod tests {
 
     #[test]
     fn built_in_templates_compile_and_escape() {
-        let pages = AdminPages::load(Path::new("/nonexistent/herald-templates")).unwrap();
+        let pages = AdminPages::load(
+            Path::new("/nonexistent/herald-templates"),
+            crate::i18n::Catalogs::built_in(),
+        )
+        .unwrap();
         let out = pages
             .render(
                 MESSAGE,

@@ -50,7 +50,10 @@ impl Editor {
             token,
             sessions: SessionKey::new(app)?,
             sends: IdempotentSends::default(),
-            pages: super::admin::AdminPages::load(&app.settings.newsletter.templates_dir)?,
+            pages: super::admin::AdminPages::load(
+                &app.settings.newsletter.templates_dir,
+                app.templates.catalogs().clone(),
+            )?,
             throttle: crate::editor::AuthThrottle::default(),
         })
     }
