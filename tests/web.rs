@@ -487,7 +487,7 @@ async fn feed_is_atom_with_one_escaped_entry_per_sent_issue() {
     assert!(feed.body.starts_with("<?xml"));
     assert!(feed
         .body
-        .contains("<feed xmlns=\"http://www.w3.org/2005/Atom\">"));
+        .contains("<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"en\">"));
     assert!(feed.body.trim_end().ends_with("</feed>"));
     assert_eq!(feed.body.matches("<entry>").count(), 2);
     assert_eq!(feed.body.matches("</entry>").count(), 2);
