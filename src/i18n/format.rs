@@ -114,6 +114,7 @@ pub fn font_family(lang: &LanguageIdentifier) -> &'static str {
             "'Geeza Pro', Tahoma, 'Segoe UI', 'Noto Sans Arabic', sans-serif"
         }
         ("he", _, _) => "Arial, 'Segoe UI', 'Noto Sans Hebrew', sans-serif",
-        _ => "-apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif",
+        // No web font names mrml would import (Roboto, Open Sans...): a mail loads no fonts.
+        _ => "-apple-system, 'Segoe UI', Helvetica, Arial, sans-serif",
     }
 }
