@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut render_medians = Vec::new();
     let mut personalise_medians = Vec::new();
     for path in issue_files(&dir)? {
-        let issue = issue::load(&path)?;
+        let issue = issue::load(&path, &Default::default())?;
         let (rendered, render_median) = time_render(&issue, &templates, &settings, &links)?;
         let personalise_median = time_personalise(&rendered);
         println!(

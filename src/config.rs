@@ -115,6 +115,9 @@ pub struct NewsletterSettings {
     /// Files `herald serve` serves at the site's root: the images issues link to
     /// (`static/img/cover.png` is `{base_url}img/cover.png`).
     pub assets_dir: PathBuf,
+    /// The largest issue file herald reads, in bytes; a larger one is refused with an error
+    /// naming the file (see `issue::limits` for the bounds that are not settings).
+    pub max_issue_bytes: u64,
     /// The List-Id header's identifier, e.g. `weekly.example.org`. Defaults to one derived
     /// from the From domain.
     pub list_id: Option<String>,
@@ -142,11 +145,21 @@ impl Default for NewsletterSettings {
             issues_dir: "issues".into(),
             templates_dir: "templates".into(),
             assets_dir: "static".into(),
+            max_issue_bytes: crate::issue::IssueLimits::DEFAULT_MAX_BYTES,
             list_id: None,
             unsubscribe_mailto: None,
             consent: None,
             locale: "en".into(),
             locales_dir: "locales".into(),
+        }
+    }
+}
+
+impl NewsletterSettings {
+    /// The bounds issue files are read under.
+    pub fn issue_limits(&self) -> crate::issue::IssueLimits {
+        crate::issue::IssueLimits {
+            max_bytes: self.max_issue_bytes,
         }
     }
 }

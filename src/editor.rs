@@ -67,6 +67,21 @@ pub enum EditorError {
     Import(#[from] ImportError),
     #[error(transparent)]
     Schedule(#[from] crate::schedule::ScheduleError),
+    #[error(transparent)]
+    Render(#[from] crate::render::pool::PoolError),
+}
+
+impl EditorError {
+    /// The one-line message when the request failed because of an issue file's content (too
+    /// large, nested too deeply, a bad field): the editor's to fix, not a server fault.
+    pub fn issue_file_problem(&self) -> Option<String> {
+        match self {
+            Self::Issue(e)
+            | Self::Startup(StartupError::Issue(e))
+            | Self::Preview(PreviewError::Issue(e)) => Some(e.to_string()),
+            _ => None,
+        }
+    }
 }
 
 /// How far a send has come.
@@ -214,7 +229,7 @@ pub struct Overview {
 /// Every issue file in `issues_dir` and every issue the ledger knows, with its state, and
 /// when the scheduler would send each unsent one (see [`crate::schedule::upcoming_sends`]).
 pub async fn overview(store: &Store, settings: &Settings) -> Result<Overview, EditorError> {
-    let files = issue_files(&settings.newsletter.issues_dir)?;
+    let files = issue_files(settings).await?;
     let rows = store.list_issues().await?;
     let scheduled = scheduled_sends(store, settings, &files.issues).await?;
     let mut by_slug: HashMap<&str, &IssueRow> = rows.iter().map(|r| (r.slug.as_str(), r)).collect();
@@ -248,12 +263,14 @@ pub async fn overview(store: &Store, settings: &Settings) -> Result<Overview, Ed
     })
 }
 
-/// The issue files of `dir`; none when there is no such folder (yet).
-fn issue_files(dir: &std::path::Path) -> Result<IssueFiles, EditorError> {
+/// The issue files of `issues_dir`, read off the async workers; none when there is no such
+/// folder (yet).
+async fn issue_files(settings: &Settings) -> Result<IssueFiles, EditorError> {
+    let dir = &settings.newsletter.issues_dir;
     if !dir.exists() {
         return Ok(IssueFiles::default());
     }
-    Ok(load_issues(dir)?)
+    Ok(load_issues(dir, settings.newsletter.issue_limits()).await?)
 }
 
 fn parse_time(rfc3339: &str) -> DateTime<Utc> {
@@ -307,7 +324,7 @@ pub async fn issue_status_in(
     settings: &Settings,
     slug: &IssueSlug,
 ) -> Result<IssueStatus, EditorError> {
-    let file = issue::find(&settings.newsletter.issues_dir, slug)?;
+    let file = find(settings, slug).await?;
     let row = store.find_issue(slug.as_str()).await?;
     if file.is_none() && row.is_none() {
         return Err(not_found(slug));
@@ -315,7 +332,7 @@ pub async fn issue_status_in(
     // Only an issue never enqueued can be waiting for the scheduler.
     let scheduled = match (&file, &row) {
         (Some(f), None) if !f.draft => {
-            let files = issue_files(&settings.newsletter.issues_dir)?;
+            let files = issue_files(settings).await?;
             scheduled_sends(store, settings, &files.issues)
                 .await?
                 .get(slug.as_str())
@@ -355,7 +372,7 @@ pub async fn send_now(
 /// wakes the dispatcher. Returns how many deliveries were requeued.
 pub async fn retry_failed(app: &App, slug: &IssueSlug) -> Result<u64, EditorError> {
     let Some(row) = app.store.find_issue(slug.as_str()).await? else {
-        if issue::find(&app.settings.newsletter.issues_dir, slug)?.is_some() {
+        if find(&app.settings, slug).await?.is_some() {
             return Ok(0);
         }
         return Err(not_found(slug));
@@ -384,7 +401,7 @@ pub struct TestSent {
 pub async fn send_test(app: &App, slug: &IssueSlug, to: &str) -> Result<TestSent, EditorError> {
     let to = EmailAddress::parse(to.trim())
         .map_err(|e| EditorError::BadInput(format!("the address is not valid: {e}")))?;
-    let prepared = match app.prepare_slug(slug) {
+    let prepared = match app.prepare_slug(slug).await {
         Ok(p) => p,
         Err(StartupError::UnknownIssue { .. }) => return Err(not_found(slug)),
         Err(e) => return Err(e.into()),
@@ -404,11 +421,29 @@ pub async fn send_test(app: &App, slug: &IssueSlug, to: &str) -> Result<TestSent
     }
 }
 
-/// The issue's HTML as the sample recipient gets it (what `herald preview` shows).
-pub fn preview_html(app: &App, slug: &IssueSlug) -> Result<String, EditorError> {
-    let file =
-        issue::find(&app.settings.newsletter.issues_dir, slug)?.ok_or_else(|| not_found(slug))?;
-    Ok(preview::sample(&app.settings, &file.path)?.html)
+/// The issue's HTML as the sample recipient gets it (what `herald preview` shows), rendered
+/// on the render pool.
+pub async fn preview_html(app: &App, slug: &IssueSlug) -> Result<String, EditorError> {
+    let file = find(&app.settings, slug)
+        .await?
+        .ok_or_else(|| not_found(slug))?;
+    let settings = app.settings.clone();
+    let preview = app
+        .off_the_workers(move || preview::sample(&settings, &file.path))
+        .await??;
+    Ok(preview.html)
+}
+
+/// The issue file with this slug ([`issue::find`]), read on a blocking thread, never on the
+/// async workers.
+async fn find(settings: &Settings, slug: &IssueSlug) -> Result<Option<issue::Issue>, EditorError> {
+    let dir = settings.newsletter.issues_dir.clone();
+    let limits = settings.newsletter.issue_limits();
+    let slug = slug.clone();
+    tokio::task::spawn_blocking(move || issue::find(&dir, &slug, &limits))
+        .await
+        .map_err(|e| crate::render::pool::PoolError::Panicked(e.to_string()))?
+        .map_err(EditorError::from)
 }
 
 /// How many subscribers have each status, every status listed (zeros included).
@@ -724,8 +759,14 @@ pub async fn next_scheduled_run(app: &App) -> Result<Option<NextRun>, EditorErro
     let Some(&tick) = ticks.first() else {
         return Ok(None);
     };
-    let forecast =
-        crate::schedule::forecast(&app.store, &app.settings.newsletter.issues_dir, &ticks).await?;
+    let newsletter = &app.settings.newsletter;
+    let forecast = crate::schedule::forecast(
+        &app.store,
+        &newsletter.issues_dir,
+        newsletter.issue_limits(),
+        &ticks,
+    )
+    .await?;
     let chosen = forecast.plans.into_iter().next().and_then(|p| p.send);
     Ok(Some(NextRun {
         at: crate::words::readable_time(tick, schedule.tz),

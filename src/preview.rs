@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::config::{ConfigError, Settings};
 use crate::domain::{EmailAddress, Purpose, SubscriberName, TokenKey};
-use crate::issue::{self, Issue, IssueError};
+use crate::issue::{self, Issue, IssueError, IssueErrorKind};
 use crate::links::Links;
 use crate::mail::{Composer, MailError, MailRecipient, TEST_SUBSCRIBER_ID};
 use crate::render::{self, Recipient, RenderError, RenderedIssue};
@@ -43,14 +43,25 @@ pub struct Preview {
 
 /// Loads, renders and composes the issue at `path` for the sample recipient.
 pub fn sample(settings: &Settings, path: &Path) -> Result<Preview, PreviewError> {
-    let issue = issue::load(path)?;
+    let issue = issue::load(path, &settings.newsletter.issue_limits())?;
     let templates = crate::startup::load_templates(settings)?;
     let links = Links::new(&settings.newsletter.base_url).map_err(|e| ConfigError::Key {
         file: "settings".into(),
         key: "newsletter.base_url".into(),
         message: e.to_string(),
     })?;
-    let rendered = render::issue(&issue, &templates, &settings.newsletter, &links)?;
+    let rendered =
+        render::issue(&issue, &templates, &settings.newsletter, &links).map_err(|e| {
+            if e.is_content() {
+                PreviewError::Issue(IssueError {
+                    path: path.to_path_buf(),
+                    line: None,
+                    kind: IssueErrorKind::Unrenderable(e.to_string()),
+                })
+            } else {
+                e.into()
+            }
+        })?;
     let key = TokenKey::new(&settings.secret_key()?);
     let composer = Composer::new(settings, key.clone())?;
     let recipient = MailRecipient {

@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 
 use crate::bounces::webhooks::sns::{HttpsFetch, SnsHttp};
 use crate::bounces::Processor;
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, NewsletterSettings, Settings};
 use crate::dispatch::pacing::Pacer;
 use crate::dispatch::{self, DispatchError, Dispatcher, Job};
 use crate::domain::{EmailAddress, IssueSlug, TokenKey};
@@ -19,6 +19,7 @@ use crate::issue::{self, Issue, IssueError};
 use crate::links::Links;
 use crate::mail::{Composer, MailError, SendOutcome, Transport};
 use crate::notices::Notices;
+use crate::render::pool::{PoolError, RenderPool};
 use crate::render::{self, RenderError, RenderedIssue, Templates};
 use crate::store::{self, Enqueued, Store, StoreError};
 
@@ -44,6 +45,8 @@ pub enum StartupError {
     /// The issue is marked `draft: true` and the send was not forced.
     #[error("{slug} is a draft (draft: true in its front matter): remove that line to send it")]
     Draft { slug: String },
+    #[error(transparent)]
+    Pool(#[from] PoolError),
 }
 
 /// Whether a send goes ahead for an issue marked `draft: true`. Test copies and previews
@@ -61,7 +64,9 @@ pub enum Drafts {
 pub struct App {
     pub settings: Settings,
     pub store: Store,
-    pub templates: Templates,
+    pub templates: Arc<Templates>,
+    /// Where issue files are read and rendered, off the async workers.
+    pub renders: RenderPool,
     pub links: Links,
     pub composer: Arc<Composer>,
     pub transport: Arc<Transport>,
@@ -119,7 +124,8 @@ impl App {
         Ok(Self {
             settings,
             store,
-            templates,
+            templates: Arc::new(templates),
+            renders: RenderPool::default(),
             links,
             composer,
             transport,
@@ -132,19 +138,31 @@ impl App {
         })
     }
 
-    /// Loads and renders the issue at `path`.
-    pub fn prepare(&self, path: &Path) -> Result<PreparedIssue, StartupError> {
-        let issue = issue::load(path)?;
-        let rendered = render::issue(
-            &issue,
-            &self.templates,
-            &self.settings.newsletter,
-            &self.links,
-        )?;
-        Ok(PreparedIssue {
-            issue,
-            rendered: Arc::new(rendered),
-        })
+    /// Loads and renders the issue at `path`, on the render pool.
+    pub async fn prepare(&self, path: &Path) -> Result<PreparedIssue, StartupError> {
+        let renderer = self.renderer();
+        let path = path.to_path_buf();
+        self.renders
+            .run(move || renderer.render(issue::load(&path, &renderer.limits())?))
+            .await?
+    }
+
+    /// What rendering needs, to hand to a render thread.
+    pub fn renderer(&self) -> Renderer {
+        Renderer {
+            templates: self.templates.clone(),
+            newsletter: self.settings.newsletter.clone(),
+            links: self.links.clone(),
+        }
+    }
+
+    /// Runs `job` on the render pool: reading issue files is work for it too, never for
+    /// the async workers.
+    pub async fn off_the_workers<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PoolError> {
+        self.renders.run(job).await
     }
 
     /// Sends one copy to `to`, outside the list: nothing is recorded in the ledger.
@@ -186,16 +204,23 @@ impl App {
         Ok((enqueued, job))
     }
 
-    /// Finds the issue file for `slug` in `newsletter.issues_dir`, loads and renders it.
-    pub fn prepare_slug(&self, slug: &IssueSlug) -> Result<PreparedIssue, StartupError> {
-        let dir = &self.settings.newsletter.issues_dir;
-        match issue::find(dir, slug)? {
-            Some(found) => self.prepare(&found.path),
-            None => Err(StartupError::UnknownIssue {
-                slug: slug.as_str().to_string(),
-                dir: dir.display().to_string(),
-            }),
-        }
+    /// Finds the issue file for `slug` in `newsletter.issues_dir`, loads and renders it, on
+    /// the render pool.
+    pub async fn prepare_slug(&self, slug: &IssueSlug) -> Result<PreparedIssue, StartupError> {
+        let renderer = self.renderer();
+        let slug = slug.clone();
+        self.renders
+            .run(move || {
+                let dir = &renderer.newsletter.issues_dir;
+                match issue::find(dir, &slug, &renderer.limits())? {
+                    Some(found) => renderer.render(found),
+                    None => Err(StartupError::UnknownIssue {
+                        slug: slug.as_str().to_string(),
+                        dir: dir.display().to_string(),
+                    }),
+                }
+            })
+            .await?
     }
 
     /// Enqueues the issue `slug` from `newsletter.issues_dir` for every active subscriber
@@ -213,7 +238,7 @@ impl App {
         source: &str,
         drafts: Drafts,
     ) -> Result<Enqueued, StartupError> {
-        let prepared = self.prepare_slug(slug)?;
+        let prepared = self.prepare_slug(slug).await?;
         check_draft(&prepared.issue, drafts)?;
         let enqueued = dispatch::enqueue(&self.store, &prepared.issue, source).await?;
         self.dispatch_wake.notify_one();
@@ -260,4 +285,36 @@ fn check_draft(issue: &Issue, drafts: Drafts) -> Result<(), StartupError> {
         });
     }
     Ok(())
+}
+
+/// The parts rendering an issue needs, cheap to clone and to move to a render thread.
+#[derive(Clone)]
+pub struct Renderer {
+    pub templates: Arc<Templates>,
+    pub newsletter: NewsletterSettings,
+    pub links: Links,
+}
+
+impl Renderer {
+    /// The bounds issue files are read under (`newsletter.max_issue_bytes`).
+    pub fn limits(&self) -> issue::IssueLimits {
+        self.newsletter.issue_limits()
+    }
+
+    /// Renders a loaded issue. A failure the issue's content causes names the file.
+    pub fn render(&self, issue: Issue) -> Result<PreparedIssue, StartupError> {
+        let rendered = render::issue(&issue, &self.templates, &self.newsletter, &self.links)
+            .map_err(|e| match e {
+                e if e.is_content() => StartupError::Issue(issue::IssueError {
+                    path: issue.path.clone(),
+                    line: None,
+                    kind: issue::IssueErrorKind::Unrenderable(e.to_string()),
+                }),
+                e => e.into(),
+            })?;
+        Ok(PreparedIssue {
+            issue,
+            rendered: Arc::new(rendered),
+        })
+    }
 }

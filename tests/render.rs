@@ -51,7 +51,8 @@ fn render(issue: &Issue) -> RenderedIssue {
 }
 
 fn example() -> (Issue, RenderedIssue) {
-    let issue = issue::load(&root().join(EXAMPLE)).expect("example issue loads");
+    let issue =
+        issue::load(&root().join(EXAMPLE), &Default::default()).expect("example issue loads");
     let rendered = render(&issue);
     (issue, rendered)
 }

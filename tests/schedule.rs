@@ -529,7 +529,7 @@ async fn a_tick_racing_a_manual_send_of_the_same_issue_sends_each_subscriber_one
         );
         assert_eq!(manual.total, 6);
 
-        let prepared = app.prepare_slug(&issue_slug).unwrap();
+        let prepared = app.prepare_slug(&issue_slug).await.unwrap();
         let job = herald::dispatch::Job {
             issue_id: manual.issue_id,
             mail: Arc::new(

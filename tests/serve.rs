@@ -60,6 +60,7 @@ async fn a_send_left_unfinished_is_resumed_at_start() {
     let prepared = first
         .app
         .prepare_slug(&IssueSlug::parse(SLUG).unwrap())
+        .await
         .unwrap();
     herald::dispatch::enqueue(&first.app.store, &prepared.issue, "test")
         .await

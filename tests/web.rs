@@ -211,7 +211,7 @@ impl Site {
             format!("---\ntitle: {quoted}\n---\n\nBody of **{slug}**, with a [link](/about).\n"),
         )
         .unwrap();
-        let prepared = self.app.prepare(&path).unwrap();
+        let prepared = self.app.prepare(&path).await.unwrap();
         self.app.enqueue(&prepared, "test").await.unwrap();
         let status = if sent { "sent" } else { "draft" };
         sqlx::query("UPDATE issues SET status = ?, finished_at = ? WHERE slug = ?")
@@ -507,7 +507,11 @@ async fn feed_is_atom_with_one_escaped_entry_per_sent_issue() {
 #[tokio::test]
 async fn unsubscribing_over_http_mid_send_means_that_subscriber_gets_nothing() {
     let site = Site::start(&["leaving@example.org", "staying@example.org"]).await;
-    let prepared = site.app.prepare(Path::new(support::app::ISSUE)).unwrap();
+    let prepared = site
+        .app
+        .prepare(Path::new(support::app::ISSUE))
+        .await
+        .unwrap();
     let (_, job) = site.app.enqueue(&prepared, "test").await.unwrap();
 
     let path = site.unsubscribe_path("leaving@example.org").await;

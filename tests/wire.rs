@@ -204,7 +204,7 @@ async fn bodies_with_leading_dots_arrive_byte_exact(offer: Offer) {
     let app = App::build(s).await.unwrap();
     let issue = dir.path().join("dots.md");
     std::fs::write(&issue, DOTS).unwrap();
-    let prepared = app.prepare(Path::new(&issue)).unwrap();
+    let prepared = app.prepare(Path::new(&issue)).await.unwrap();
     let to = MailRecipient {
         subscriber_id: 7,
         email: EmailAddress::parse("dot.reader@example.com").unwrap(),

@@ -27,9 +27,10 @@ pub fn run(settings: &Settings, config_file: &str) -> anyhow::Result<()> {
     let now = Utc::now();
     let ticks = schedule.upcoming(now, RUNS_SHOWN);
     let dir = settings.newsletter.issues_dir.clone();
+    let limits = settings.newsletter.issue_limits();
     let (forecast, last_run) = super::runtime()?.block_on(async {
         let store = super::open_store(settings).await?;
-        let forecast = forecast(&store, &dir, &ticks).await?;
+        let forecast = forecast(&store, &dir, limits, &ticks).await?;
         let last_run = store.list_schedule_runs().await?.pop();
         store.close().await;
         anyhow::Ok((forecast, last_run))

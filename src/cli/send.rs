@@ -64,7 +64,7 @@ pub fn send(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async move {
         let app = App::build(settings).await?;
         super::report_new_database(&app.store);
-        let prepared = app.prepare(&args.issue)?;
+        let prepared = app.prepare(&args.issue).await?;
         if let Some(to) = test_address {
             return match app.send_test(&prepared, &to).await? {
                 SendOutcome::Accepted { reply } => {

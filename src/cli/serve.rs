@@ -79,7 +79,8 @@ async fn next_run(app: &App, schedule: &Schedule) -> String {
         .with_timezone(&schedule.tz)
         .format("%a %Y-%m-%d %H:%M %Z");
     let dir = &app.settings.newsletter.issues_dir;
-    match forecast(&app.store, dir, &[next]).await {
+    let limits = app.settings.newsletter.issue_limits();
+    match forecast(&app.store, dir, limits, &[next]).await {
         Ok(forecast) => match forecast.plans.first().and_then(|p| p.send.as_ref()) {
             Some(issue) => format!("next scheduled run {when}: would send {}", issue.slug),
             None => format!("next scheduled run {when}: {}", Plan::NOTHING),

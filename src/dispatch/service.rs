@@ -116,7 +116,7 @@ async fn send_issue(
             return Some(AFTER_TROUBLE);
         }
     };
-    let prepared = match app.prepare_slug(&slug) {
+    let prepared = match app.prepare_slug(&slug).await {
         Ok(prepared) => prepared,
         Err(e) => {
             tracing::error!(slug = %row.slug, error = %e, "cannot render a queued issue; its send waits");

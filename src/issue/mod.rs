@@ -2,9 +2,12 @@
 //! lines) and a Markdown body.
 //!
 //! [`load`] turns a path into an [`Issue`] or an [`IssueError`] whose one-line message names
-//! the file, the line where there is one, and the problem. It never panics on bad input.
+//! the file, the line where there is one, and the problem. It never panics on bad input, and
+//! refuses a file that would ask too much of the renderer (see [`limits`]): too large, nested
+//! too deeply, or with an absurd subject.
 
 mod front_matter;
+pub mod limits;
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +17,18 @@ use sha2::{Digest, Sha256};
 use crate::domain::{IssueSlug, SlugError};
 
 pub use front_matter::parse_date;
+pub use limits::IssueLimits;
+
+/// The Markdown dialect of issue bodies: CommonMark with GitHub's tables, strikethrough,
+/// task lists and footnotes. The renderer and the limits read bodies with it alike.
+pub fn markdown_options() -> pulldown_cmark::Options {
+    use pulldown_cmark::Options;
+    Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_GFM
+}
 
 /// One newsletter issue, as the editor wrote it.
 #[derive(Debug, Clone)]
@@ -70,6 +85,26 @@ pub enum IssueErrorKind {
     UnclosedFrontMatter(&'static str),
     #[error("front matter: {0}")]
     FrontMatter(String),
+    #[error(
+        "is {} KiB; an issue may have at most {} KiB (newsletter.max_issue_bytes)",
+        size.div_ceil(1024),
+        max / 1024
+    )]
+    TooLarge { size: u64, max: u64 },
+    #[error("front matter is {} KiB; it may have at most {} KiB", size.div_ceil(1024), max / 1024)]
+    FrontMatterTooLarge { size: usize, max: usize },
+    #[error("front matter nests `[` or `{{` more than {max} levels deep")]
+    FrontMatterTooDeep { max: usize },
+    #[error(
+        "the body nests more than {max} levels deep (lists, quotes and HTML elements together)"
+    )]
+    BodyTooDeep { max: usize },
+    #[error(
+        "the body has more than {max} elements (paragraphs, list items, links, table cells, tags)"
+    )]
+    BodyTooLarge { max: usize },
+    #[error("cannot be rendered: {0}")]
+    Unrenderable(String),
     #[error("front matter has no `title`, and every issue needs one")]
     MissingTitle,
     #[error("`{field}` {problem}")]
@@ -87,14 +122,31 @@ pub enum IssueErrorKind {
     Slug(#[from] SlugError),
 }
 
-/// Reads and parses the issue at `path`.
-pub fn load(path: &Path) -> Result<Issue, IssueError> {
+/// Reads and parses the issue at `path`, refusing a file larger than `limits.max_bytes`
+/// without reading more of it.
+pub fn load(path: &Path, limits: &IssueLimits) -> Result<Issue, IssueError> {
+    use std::io::Read;
     let err = |line, kind| IssueError {
         path: path.to_path_buf(),
         line,
         kind,
     };
-    let bytes = std::fs::read(path).map_err(|e| err(None, IssueErrorKind::Read(e)))?;
+    let read = |e| err(None, IssueErrorKind::Read(e));
+    let file = std::fs::File::open(path).map_err(read)?;
+    let mut bytes = Vec::new();
+    file.take(limits.max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(read)?;
+    if bytes.len() as u64 > limits.max_bytes {
+        let size = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
+        return Err(err(
+            None,
+            IssueErrorKind::TooLarge {
+                size,
+                max: limits.max_bytes,
+            },
+        ));
+    }
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -110,7 +162,10 @@ pub fn load(path: &Path) -> Result<Issue, IssueError> {
 /// Every `*.md` file directly in `dir`, parsed, in file-name order. A file that does not
 /// parse comes back as its error, so one broken file does not hide the others. Fails only
 /// when `dir` cannot be listed.
-pub fn load_dir(dir: &Path) -> Result<Vec<Result<Issue, IssueError>>, IssueError> {
+pub fn load_dir(
+    dir: &Path,
+    limits: &IssueLimits,
+) -> Result<Vec<Result<Issue, IssueError>>, IssueError> {
     let listing = std::fs::read_dir(dir).map_err(|e| IssueError {
         path: dir.to_path_buf(),
         line: None,
@@ -122,31 +177,36 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Result<Issue, IssueError>>, IssueError
         .filter(|p| p.extension().is_some_and(|e| e == "md") && p.is_file())
         .collect();
     paths.sort();
-    Ok(paths.iter().map(|p| load(p)).collect())
+    Ok(paths.iter().map(|p| load(p, limits)).collect())
 }
 
 /// The issue in `dir` whose slug is `slug`: `dir/{slug}.md` when that file has this slug,
 /// otherwise the first file (by name) whose front matter sets it. `Ok(None)` when no file
 /// has it (or there is no `dir` at all); an error when `dir` cannot be listed or
 /// `dir/{slug}.md` is broken.
-pub fn find(dir: &Path, slug: &IssueSlug) -> Result<Option<Issue>, IssueError> {
+pub fn find(
+    dir: &Path,
+    slug: &IssueSlug,
+    limits: &IssueLimits,
+) -> Result<Option<Issue>, IssueError> {
     if !dir.exists() {
         return Ok(None);
     }
     let direct = dir.join(format!("{}.md", slug.as_str()));
     if direct.is_file() {
-        let issue = load(&direct)?;
+        let issue = load(&direct, limits)?;
         if issue.slug == *slug {
             return Ok(Some(issue));
         }
     }
-    Ok(load_dir(dir)?
+    Ok(load_dir(dir, limits)?
         .into_iter()
         .filter_map(Result::ok)
         .find(|issue| issue.slug == *slug))
 }
 
 /// Parses an issue from bytes; `stem` is the default slug. Errors carry a 1-based line.
+/// Applies every bound of [`limits`] but the file size, which [`load`] checks as it reads.
 pub fn parse(bytes: &[u8], stem: &str) -> Result<Issue, (Option<usize>, IssueErrorKind)> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()]
@@ -158,6 +218,7 @@ pub fn parse(bytes: &[u8], stem: &str) -> Result<Issue, (Option<usize>, IssueErr
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let split = front_matter::split(text)?;
+    limits::check_front_matter(split.front, split.front_line)?;
     let fm = front_matter::parse(&split)?;
 
     let title = fm
@@ -172,15 +233,17 @@ pub fn parse(bytes: &[u8], stem: &str) -> Result<Issue, (Option<usize>, IssueErr
         .unwrap_or_else(|| title.clone());
     let line_of = |field: &str| split.field_line(field);
     for (field, value) in [("title", &title), ("subject", &subject)] {
+        let field = if field == "title" { "title" } else { "subject" };
         if value.chars().any(char::is_control) {
             return Err((
                 line_of(field),
                 IssueErrorKind::BadField {
-                    field: if field == "title" { "title" } else { "subject" },
+                    field,
                     problem: "must be one line, without control characters".into(),
                 },
             ));
         }
+        limits::check_subject(field, value, line_of(field))?;
     }
     let date = match fm.date {
         None => None,
@@ -195,6 +258,7 @@ pub fn parse(bytes: &[u8], stem: &str) -> Result<Issue, (Option<usize>, IssueErr
     if split.body.trim().is_empty() {
         return Err((Some(split.body_line), IssueErrorKind::EmptyBody));
     }
+    limits::check_body(split.body, split.body_line)?;
     let clean = |s: Option<String>| {
         s.map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
             .filter(|s| !s.is_empty())

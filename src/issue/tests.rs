@@ -116,7 +116,9 @@ fn load_error_message_is_one_line_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.md");
     std::fs::write(&path, "---\ntitle: T\ndate: someday\n---\nBody\n").unwrap();
-    let message = load(&path).unwrap_err().to_string();
+    let message = load(&path, &IssueLimits::default())
+        .unwrap_err()
+        .to_string();
     assert!(
         message.starts_with(&format!("{}:3: ", path.display())),
         "{message}"

@@ -13,13 +13,26 @@ use pulldown_cmark::{Event, Tag, TagEnd};
 
 use super::raw;
 use super::urls::Resolver;
+use super::RenderError;
+
+/// The deepest element nesting of a fragment handed to mrml, which parses recursively. Issue
+/// files are refused well before this (`issue::limits`); this guards the renderer itself, so
+/// no input that reaches it, however it got there, can overflow a stack in mrml.
+pub const MAX_FRAGMENT_DEPTH: usize = 256;
 
 /// Renders rewritten Markdown events (see [`super::markdown::events`]) to a safe fragment.
-pub fn fragment(events: &[Event<'_>], resolver: &Resolver) -> String {
+pub fn fragment(events: &[Event<'_>], resolver: &Resolver) -> Result<String, RenderError> {
     let mut unsafe_html = String::with_capacity(events.len() * 16);
     pulldown_cmark::html::push_html(&mut unsafe_html, prepare(events).into_iter());
     let clean = sanitiser(resolver).clean(&unsafe_html).to_string();
-    well_formed(&clean)
+    let (html, depth) = well_formed(&clean);
+    if depth > MAX_FRAGMENT_DEPTH {
+        return Err(RenderError::TooDeep {
+            depth,
+            max: MAX_FRAGMENT_DEPTH,
+        });
+    }
+    Ok(html)
 }
 
 /// Guards raw HTML and turns footnotes into plain numbered markers (fragment links do not
@@ -90,10 +103,13 @@ fn is_void(name: &str) -> bool {
 
 /// Rewrites ammonia's HTML5 serialisation so mrml accepts it: void elements self-closed and
 /// styles inlined. The input's shape is known: text has `<`, `>` and `&` escaped, and
-/// attribute values are double-quoted with `"` and `&` escaped.
-fn well_formed(html: &str) -> String {
+/// attribute values are double-quoted with `"` and `&` escaped. Also returns the deepest
+/// element nesting.
+fn well_formed(html: &str) -> (String, usize) {
     let mut out = String::with_capacity(html.len() * 2);
     let mut pre_depth = 0usize;
+    let mut depth = 0usize;
+    let mut max_depth = 0usize;
     let mut rest = html;
     while let Some(lt) = rest.find('<') {
         out.push_str(&rest[..lt]);
@@ -105,6 +121,7 @@ fn well_formed(html: &str) -> String {
             if name.trim_end_matches('>').eq_ignore_ascii_case("pre") {
                 pre_depth = pre_depth.saturating_sub(1);
             }
+            depth = depth.saturating_sub(1);
             out.push_str(tag);
             continue;
         }
@@ -115,10 +132,14 @@ fn well_formed(html: &str) -> String {
         if start.name == "pre" {
             pre_depth += 1;
         }
+        if !is_void(&start.name) {
+            depth += 1;
+            max_depth = max_depth.max(depth);
+        }
         start.write(&mut out, style_for(&start.name, pre_depth > 0));
     }
     out.push_str(rest);
-    out
+    (out, max_depth)
 }
 
 /// The byte length of the tag at the start of `s`, honouring double-quoted values.
@@ -254,7 +275,7 @@ mod tests {
             Url::parse("https://news.example.org/").unwrap(),
             "https://news.example.org/archive/one".into(),
         );
-        fragment(&markdown::events(md, &resolver), &resolver)
+        fragment(&markdown::events(md, &resolver), &resolver).unwrap()
     }
 
     /// Parses `fragment` the way the layout does, inside an mj-text.

@@ -7,22 +7,14 @@
 
 use std::collections::HashMap;
 
-use pulldown_cmark::{CowStr, Event, LinkType, Options, Parser, Tag, TagEnd, TextMergeStream};
+use pulldown_cmark::{CowStr, Event, LinkType, Parser, Tag, TagEnd, TextMergeStream};
 
 use super::urls::{linkify, Piece, Resolver};
 
-/// The Markdown dialect herald reads.
-fn options() -> Options {
-    Options::ENABLE_TABLES
-        | Options::ENABLE_STRIKETHROUGH
-        | Options::ENABLE_FOOTNOTES
-        | Options::ENABLE_TASKLISTS
-        | Options::ENABLE_GFM
-}
-
 /// Parses `body` and rewrites its events as described in the module docs.
 pub fn events<'a>(body: &'a str, resolver: &Resolver) -> Vec<Event<'a>> {
-    let parsed: Vec<Event<'a>> = TextMergeStream::new(Parser::new_ext(body, options())).collect();
+    let parsed: Vec<Event<'a>> =
+        TextMergeStream::new(Parser::new_ext(body, crate::issue::markdown_options())).collect();
     let numbers = footnote_numbers(&parsed);
     let mut rewriter = Rewriter {
         resolver,

@@ -14,6 +14,7 @@ mod html;
 mod markdown;
 pub mod notice;
 pub mod personalise;
+pub mod pool;
 mod raw;
 pub mod templates;
 mod text;
@@ -25,6 +26,7 @@ use minijinja::{context, Value};
 
 pub use notice::{NoticeCopy, NoticeKind, RenderedNotice};
 pub use personalise::{Escape, Recipient, Slot, Split, SplitPiece};
+pub use raw::{nesting as raw_html_nesting, Nesting as RawNesting};
 pub use templates::Templates;
 
 use crate::config::NewsletterSettings;
@@ -48,6 +50,14 @@ pub struct RenderedIssue {
     pub preheader: Option<String>,
 }
 
+impl RenderError {
+    /// Whether the issue's content is at fault (rather than a template or herald): an issue
+    /// error for the editor to fix.
+    pub fn is_content(&self) -> bool {
+        matches!(self, Self::TooDeep { .. })
+    }
+}
+
 /// Why an issue could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -67,6 +77,8 @@ pub enum RenderError {
     MjmlRender { template: String, message: String },
     #[error("{0}")]
     Locale(#[from] I18nError),
+    #[error("the body nests {depth} elements deep once rendered; at most {max} can be laid out")]
+    TooDeep { depth: usize, max: usize },
 }
 
 /// Renders `issue` for sending: the HTML document and the plain text, both split at the
@@ -82,7 +94,7 @@ pub fn issue(
     let resolver = Resolver::new(links.base().clone(), archive_url.clone());
     let events = markdown::events(&issue.body, &resolver);
 
-    let fragment = html::fragment(&events, &resolver);
+    let fragment = html::fragment(&events, &resolver)?;
     let mjml = templates.render_in(
         templates::NEWSLETTER,
         catalog,

@@ -37,6 +37,49 @@ impl Tag<'_> {
     }
 }
 
+/// How a tag of raw HTML changes the nesting of what it sits in (see [`nesting`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nesting {
+    /// A start tag of an element that holds content, by its lower-case name (`<div/>` too:
+    /// HTML ignores the slash on an element that is not void).
+    Open(String),
+    /// An end tag, by its lower-case name.
+    Close(String),
+    /// A void element (`<br>`, `<img …>`): one element, no nesting.
+    Void,
+}
+
+/// The tags of a raw HTML snippet that the sanitiser keeps (known elements), as they open
+/// and close elements: what bounds the nesting of an issue's body (see `issue::limits`).
+pub fn nesting(raw: &str) -> impl Iterator<Item = Nesting> + '_ {
+    tokens(raw).into_iter().filter_map(|token| match token {
+        Token::Tag(tag) if tag.closing => Some(Nesting::Close(tag.name)),
+        Token::Tag(tag) if is_void(&tag.name) => Some(Nesting::Void),
+        Token::Tag(tag) => Some(Nesting::Open(tag.name)),
+        _ => None,
+    })
+}
+
+/// Elements that never have content or an end tag.
+fn is_void(name: &str) -> bool {
+    matches!(
+        name,
+        "area"
+            | "base"
+            | "br"
+            | "col"
+            | "embed"
+            | "hr"
+            | "img"
+            | "input"
+            | "link"
+            | "meta"
+            | "source"
+            | "track"
+            | "wbr"
+    )
+}
+
 /// Splits a raw HTML snippet into tokens.
 pub fn tokens(raw: &str) -> Vec<Token<'_>> {
     let mut out = Vec::new();

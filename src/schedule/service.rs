@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::{plan, Clock, Plan, Schedule, ScheduleError};
-use crate::issue::{self, Issue, IssueError};
+use crate::issue::{self, Issue, IssueError, IssueLimits};
 use crate::startup::App;
 use crate::store::{NewIssue, ScheduledEnqueue, Store};
 
@@ -217,7 +217,11 @@ impl Scheduler {
         tick_at: DateTime<Utc>,
     ) -> Result<TickOutcome, ScheduleError> {
         let local = self.local(tick_at);
-        let files = load_issues(&app.settings.newsletter.issues_dir)?;
+        let files = load_issues(
+            &app.settings.newsletter.issues_dir,
+            app.settings.newsletter.issue_limits(),
+        )
+        .await?;
         warn_broken(&files.broken);
         let plan = plan(
             &files.issues,
@@ -239,6 +243,7 @@ impl Scheduler {
         };
         let prepared = app
             .prepare(&chosen.path)
+            .await
             .map_err(|e| ScheduleError::Prepare(e.to_string()))?;
         let issue = &prepared.issue;
         let new = NewIssue {
@@ -292,7 +297,8 @@ impl Scheduler {
         let local = self.local(tick_at);
         let max = self.schedule.max_lateness.num_minutes();
         let dir = &app.settings.newsletter.issues_dir;
-        let would = match forecast(&app.store, dir, &[tick_at]).await {
+        let limits = app.settings.newsletter.issue_limits();
+        let would = match forecast(&app.store, dir, limits, &[tick_at]).await {
             Ok(f) => f.plans.into_iter().next().and_then(|p| p.send),
             Err(_) => None,
         };
@@ -318,7 +324,8 @@ impl Scheduler {
     /// Logs when the next run is and what it would send if it ran now.
     async fn log_next(&self, app: &App, next: DateTime<Utc>) {
         let dir = &app.settings.newsletter.issues_dir;
-        match forecast(&app.store, dir, &[next]).await {
+        let limits = app.settings.newsletter.issue_limits();
+        match forecast(&app.store, dir, limits, &[next]).await {
             Ok(f) => {
                 warn_broken(&f.broken);
                 let would = f
@@ -360,17 +367,26 @@ pub struct IssueFiles {
     pub broken: Vec<IssueError>,
 }
 
-/// Every `*.md` file in `dir`, parsed; a broken file is kept apart with its error, so one
-/// bad file never hides the others.
-pub fn load_issues(dir: &Path) -> Result<IssueFiles, ScheduleError> {
+/// Every `*.md` file in `dir`, parsed under `limits`; a broken file is kept apart with its
+/// error, so one bad file never hides the others.
+pub fn read_issue_files(dir: &Path, limits: &IssueLimits) -> Result<IssueFiles, ScheduleError> {
     let mut files = IssueFiles::default();
-    for loaded in issue::load_dir(dir).map_err(ScheduleError::Issues)? {
+    for loaded in issue::load_dir(dir, limits).map_err(ScheduleError::Issues)? {
         match loaded {
             Ok(issue) => files.issues.push(issue),
             Err(e) => files.broken.push(e),
         }
     }
     Ok(files)
+}
+
+/// [`read_issue_files`] on a blocking thread: parsing a folder of issues is CPU work that
+/// must never stall the async workers.
+pub async fn load_issues(dir: &Path, limits: IssueLimits) -> Result<IssueFiles, ScheduleError> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || read_issue_files(&dir, &limits))
+        .await
+        .map_err(|e| ScheduleError::Prepare(e.to_string()))?
 }
 
 fn warn_broken(broken: &[IssueError]) {
@@ -392,9 +408,10 @@ pub struct Forecast {
 pub async fn forecast(
     store: &Store,
     issues_dir: &Path,
+    limits: IssueLimits,
     at: &[DateTime<Utc>],
 ) -> Result<Forecast, ScheduleError> {
-    let files = load_issues(issues_dir)?;
+    let files = load_issues(issues_dir, limits).await?;
     let mut enqueued = store.enqueued_issue_dates().await?;
     let mut plans = Vec::with_capacity(at.len());
     for &tick in at {

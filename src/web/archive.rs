@@ -15,7 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::{pages, AppState, WebError};
 use crate::domain::IssueSlug;
-use crate::issue::{self, Issue};
+use crate::issue::{self, Issue, IssueLimits};
 use crate::render::{self, Recipient};
 use crate::store::IssueRow;
 
@@ -88,7 +88,9 @@ pub async fn issue(
     if !row.as_ref().is_some_and(is_public) {
         return Err(WebError::NotFound);
     }
-    let html = tokio::task::spawn_blocking(move || web_version(&state, &slug))
+    let app = state.0.app.clone();
+    let html = app
+        .off_the_workers(move || web_version(&state, &slug))
         .await
         .map_err(WebError::internal)??;
     Ok(Html(html.to_string()).into_response())
@@ -97,7 +99,8 @@ pub async fn issue(
 /// Loads the issue file and renders it, or takes the cached copy of the same file.
 fn web_version(state: &AppState, slug: &IssueSlug) -> Result<Arc<str>, WebError> {
     let app = state.app();
-    let Some(issue) = find_issue_file(&app.settings.newsletter.issues_dir, slug) else {
+    let limits = app.settings.newsletter.issue_limits();
+    let Some(issue) = find_issue_file(&app.settings.newsletter.issues_dir, slug, &limits) else {
         tracing::warn!("a sent issue has no file in issues_dir");
         return Err(WebError::NotFound);
     };
@@ -127,9 +130,9 @@ fn web_version(state: &AppState, slug: &IssueSlug) -> Result<Arc<str>, WebError>
 
 /// The issue file whose slug is `slug`: `{slug}.md` when its slug matches, else the first
 /// `*.md` in the folder that has it. Files that do not load are passed over.
-fn find_issue_file(dir: &FsPath, slug: &IssueSlug) -> Option<Issue> {
+fn find_issue_file(dir: &FsPath, slug: &IssueSlug, limits: &IssueLimits) -> Option<Issue> {
     let matches = |issue: &Issue| issue.slug == *slug;
-    if let Ok(issue) = issue::load(&dir.join(format!("{slug}.md"))) {
+    if let Ok(issue) = issue::load(&dir.join(format!("{slug}.md")), limits) {
         if matches(&issue) {
             return Some(issue);
         }
@@ -142,7 +145,7 @@ fn find_issue_file(dir: &FsPath, slug: &IssueSlug) -> Option<Issue> {
     paths.sort();
     paths
         .iter()
-        .filter_map(|p| issue::load(p).ok())
+        .filter_map(|p| issue::load(p, limits).ok())
         .find(matches)
 }
 

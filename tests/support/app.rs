@@ -230,7 +230,7 @@ pub async fn run_with_shutdown(
 
 /// Loads, renders and enqueues the example issue.
 pub async fn enqueue(app: &App) -> (Job, i64) {
-    let prepared = app.prepare(Path::new(ISSUE)).unwrap();
+    let prepared = app.prepare(Path::new(ISSUE)).await.unwrap();
     let (enqueued, job) = app.enqueue(&prepared, "cli").await.unwrap();
     (job, enqueued.issue_id)
 }

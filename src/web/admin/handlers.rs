@@ -267,10 +267,7 @@ pub async fn preview(
     let r = async {
         require_session(&state, &headers).await?;
         let slug = editor::parse_slug(&slug)?;
-        let app = state.0.app.clone();
-        let html = tokio::task::spawn_blocking(move || editor::preview_html(&app, &slug))
-            .await
-            .map_err(|e| AdminError::Internal(Box::new(e)))??;
+        let html = editor::preview_html(&state.0.app, &slug).await?;
         Ok((
             [(
                 header::CONTENT_SECURITY_POLICY,

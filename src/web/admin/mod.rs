@@ -96,6 +96,9 @@ pub enum AdminError {
 impl From<crate::editor::EditorError> for AdminError {
     fn from(e: crate::editor::EditorError) -> Self {
         use crate::editor::EditorError;
+        if let Some(problem) = e.issue_file_problem() {
+            return Self::BadRequest(problem);
+        }
         match e {
             EditorError::NotFound(_) => Self::NotFound,
             EditorError::BadInput(m) | EditorError::Conflict(m) | EditorError::Draft(m) => {

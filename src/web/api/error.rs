@@ -42,6 +42,9 @@ pub enum ApiError {
 
 impl From<EditorError> for ApiError {
     fn from(e: EditorError) -> Self {
+        if let Some(problem) = e.issue_file_problem() {
+            return Self::Status(StatusCode::UNPROCESSABLE_ENTITY, problem);
+        }
         match e {
             EditorError::NotFound(m) => Self::NotFound(m),
             EditorError::BadInput(m) => Self::BadRequest(m),
