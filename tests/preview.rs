@@ -41,6 +41,7 @@ fn herald(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env_remove("HERALD_LOG")
+        .env_remove("RUST_LOG")
         .output()
         .expect("herald runs")
 }

@@ -625,6 +625,7 @@ fn herald(dir: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .current_dir(dir)
         .env_remove("HERALD_LOG")
+        .env_remove("RUST_LOG")
         .output()
         .unwrap()
 }
@@ -738,6 +739,7 @@ fn herald_serve_prints_its_next_run_and_what_it_would_send() {
         .arg("serve")
         .current_dir(dir.path())
         .env_remove("HERALD_LOG")
+        .env_remove("RUST_LOG")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

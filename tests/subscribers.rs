@@ -54,7 +54,8 @@ impl Site {
             .current_dir(self.dir.path())
             .env("HERALD__DATABASE__URL", self.db_url())
             .env("HERALD__WEB__SECRET_KEY", SECRET)
-            .env_remove("HERALD_LOG");
+            .env_remove("HERALD_LOG")
+            .env_remove("RUST_LOG");
         cmd
     }
 

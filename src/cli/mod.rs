@@ -157,8 +157,14 @@ fn config_name(config: &Option<PathBuf>) -> String {
 
 fn init_tracing() {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let asked = std::env::var("HERALD_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_default();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(log_directives(&asked)).unwrap_or_else(|e| {
+            eprintln!("herald: ignoring HERALD_LOG/RUST_LOG ({e}); logging warnings only");
+            tracing_subscriber::EnvFilter::new("warn")
+        });
     let colour = use_colour(
         std::io::stderr().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),
@@ -168,6 +174,27 @@ fn init_tracing() {
         .with_writer(std::io::stderr)
         .with_ansi(colour)
         .try_init();
+}
+
+/// The tracing filter for what the user asked for in `HERALD_LOG` (or, when that is unset,
+/// `RUST_LOG`). A bare level (`debug`, `trace`) applies to herald alone, and to its request
+/// log (tower-http's events, inside herald's request span, which names the route and never
+/// the path): other crates stay at `warn`, because some of them log secrets at their verbose
+/// levels (lettre logs the whole SMTP session, `AUTH PLAIN` credentials and message bodies
+/// with live tokens included). A crate named outright (`lettre=debug`) gets the level asked
+/// for: that is a deliberate choice.
+fn log_directives(asked: &str) -> String {
+    let mut directives = vec!["warn".to_string()];
+    for directive in asked.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        match directive.parse::<tracing_subscriber::filter::LevelFilter>() {
+            Ok(level) => {
+                let level = level.to_string().to_lowercase();
+                directives.push(format!("herald={level},tower_http={level}"));
+            }
+            Err(_) => directives.push(directive.to_string()),
+        }
+    }
+    directives.join(",")
 }
 
 /// Log lines are coloured only on a terminal, and never when `NO_COLOR` is set to anything
@@ -228,6 +255,24 @@ pub(crate) async fn stop_signal() {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_bare_log_level_applies_to_herald_only_and_a_named_crate_gets_what_it_asks() {
+        use super::log_directives;
+        assert_eq!(log_directives(""), "warn");
+        assert_eq!(
+            log_directives("trace"),
+            "warn,herald=trace,tower_http=trace"
+        );
+        assert_eq!(
+            log_directives(" DEBUG , lettre=info"),
+            "warn,herald=debug,tower_http=debug,lettre=info"
+        );
+        assert_eq!(
+            log_directives("herald::dispatch=trace"),
+            "warn,herald::dispatch=trace"
+        );
+    }
+
     use super::*;
     use clap::CommandFactory;
 

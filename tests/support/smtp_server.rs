@@ -1,7 +1,7 @@
 //! An in-process SMTP server for the dispatcher's integration tests, with fault injection.
 //!
 //! It speaks just enough ESMTP for herald's SMTP client over plain TCP on loopback (no TLS,
-//! no AUTH): greeting, EHLO/HELO (advertising `PIPELINING`, `8BITMIME`, `SMTPUTF8` and
+//! AUTH only when asked): greeting, EHLO/HELO (advertising `PIPELINING`, `8BITMIME`, `SMTPUTF8` and
 //! `SIZE`, and `CHUNKING` when asked), MAIL, RCPT, DATA (with dot-unstuffing), BDAT (RFC 3030,
 //! when `CHUNKING` is offered), RSET, NOOP, QUIT; anything else gets `502`. A connection may
 //! carry any number of transactions, as herald's pool reuses them.
@@ -94,6 +94,8 @@ pub struct Offer {
     pub pipelining: bool,
     /// RFC 3030 `BDAT`.
     pub chunking: bool,
+    /// `AUTH PLAIN`, accepting any credentials (the transcript shows the command).
+    pub auth: bool,
 }
 
 impl Default for Offer {
@@ -101,6 +103,7 @@ impl Default for Offer {
         Self {
             pipelining: true,
             chunking: false,
+            auth: false,
         }
     }
 }
@@ -111,6 +114,7 @@ impl Offer {
         Self {
             pipelining: false,
             chunking: false,
+            auth: false,
         }
     }
 
@@ -119,7 +123,13 @@ impl Offer {
         Self {
             pipelining: true,
             chunking: true,
+            auth: false,
         }
+    }
+
+    /// This offer, with `AUTH PLAIN` too.
+    pub fn with_auth(self) -> Self {
+        Self { auth: true, ..self }
     }
 
     /// CHUNKING without PIPELINING.
@@ -127,6 +137,7 @@ impl Offer {
         Self {
             pipelining: false,
             chunking: true,
+            auth: false,
         }
     }
 }
@@ -679,6 +690,9 @@ impl Session {
                 if offer.chunking {
                     normal.push_str("250-CHUNKING\n");
                 }
+                if offer.auth {
+                    normal.push_str("250-AUTH PLAIN\n");
+                }
                 normal.push_str(&format!(
                     "250-8BITMIME\n250-SMTPUTF8\n250 SIZE {MAX_MESSAGE_SIZE}"
                 ));
@@ -700,6 +714,10 @@ impl Session {
                 self.reply(write, "250 2.0.0 Ok").await
             }
             "NOOP" => self.reply(write, "250 2.0.0 Ok").await,
+            "AUTH" if lock(&self.shared.offer).auth && argument.len() > 6 => {
+                self.reply(write, "235 2.7.0 Authentication successful")
+                    .await
+            }
             "QUIT" => {
                 self.reply(write, "221 2.0.0 Bye").await?;
                 Err(End::Closed)
