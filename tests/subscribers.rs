@@ -778,3 +778,37 @@ async fn erasure_is_recorded_even_for_an_address_never_held() {
     assert!(store.is_address_erased(&key().hash(&lower)).await.unwrap());
     store.close().await;
 }
+
+#[test]
+fn export_neutralises_cells_a_spreadsheet_would_run_as_formulas() {
+    let site = Site::new();
+    site.import(
+        b"email,name,note\n\
+          \"=cmd|'/Ccalc'!A0@example.org\",\"@SUM(1+1)*cmd|' /C calc'!A0\",+1\n\
+          plain@example.org,Jane Doe,-2\n",
+        &[],
+    );
+    let path = site.dir.path().join("out.csv");
+    site.ok(&["subscribers", "export", "--output", path.to_str().unwrap()]);
+    let mut reader = csv::Reader::from_path(&path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let row = rows
+        .iter()
+        .find(|r| r[col("email")].contains("cmd"))
+        .expect("the formula address is exported");
+    assert_eq!(&row[col("email")], "'=cmd|'/Ccalc'!A0@example.org");
+    assert_eq!(&row[col("name")], "'@SUM(1+1)*cmd|' /C calc'!A0");
+    for cell in row.iter().chain(rows.iter().flat_map(|r| r.iter())) {
+        assert!(
+            !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "a cell a spreadsheet would run: {cell:?}"
+        );
+    }
+    let plain = rows
+        .iter()
+        .find(|r| &r[col("email")] == "plain@example.org")
+        .unwrap();
+    assert_eq!(&plain[col("name")], "Jane Doe");
+}
