@@ -812,3 +812,53 @@ fn export_neutralises_cells_a_spreadsheet_would_run_as_formulas() {
         .unwrap();
     assert_eq!(&plain[col("name")], "Jane Doe");
 }
+
+#[test]
+fn rows_of_a_crlf_file_are_reported_at_their_true_line() {
+    let site = Site::new();
+    let (stdout, stderr) = site.import(
+        b"email,name\r\ngood@example.org,Ann\r\nnot an address,Bob\r\n,Empty\r\nok@example.org,Eve\r\n",
+        &[],
+    );
+    assert_eq!(
+        stdout.trim(),
+        "imported 2, duplicates 0, rejected 2",
+        "{stderr}"
+    );
+    assert_eq!(count_lines_with(&stderr, "line 3: "), 1, "{stderr}");
+    assert_eq!(count_lines_with(&stderr, "line 4: "), 1, "{stderr}");
+}
+
+#[test]
+fn names_with_direction_overrides_or_zero_width_spaces_are_refused() {
+    let site = Site::new();
+    let (stdout, stderr) = site.import(
+        "email,name\nspoof@example.org,Alice\u{202E}nimda\nzero@example.org,Ca\u{200B}rol\nfine@example.org,مهر\u{200C}آسا\n"
+            .as_bytes(),
+        &[],
+    );
+    assert_eq!(
+        stdout.trim(),
+        "imported 1, duplicates 0, rejected 2",
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 2: ") && stderr.contains("U+202E"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 3: ") && stderr.contains("U+200B"),
+        "{stderr}"
+    );
+    let out = site.herald(&[
+        "subscribers",
+        "add",
+        "x@example.org",
+        "--name",
+        "Bob\u{2066}",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("U+2066"), "{stderr}");
+}

@@ -11,10 +11,41 @@ pub enum NameError {
     ControlCharacter,
     #[error("name is longer than {MAX_NAME_CHARS} characters")]
     TooLong,
+    #[error(
+        "name contains an invisible or text-direction character (U+{:04X}), which could make \
+         it display as something else",
+        u32::from(*.0)
+    )]
+    Invisible(char),
+}
+
+/// Whether `c` changes how the text around it is displayed without being seen itself:
+/// bidirectional embeddings, overrides, isolates and marks (U+202E turns `gpj.exe` around),
+/// and zero-width spaces and joiners that make two names look alike. The zero-width joiner and
+/// non-joiner (U+200C, U+200D) are allowed: Persian and Indic names and emoji sequences need
+/// them.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
 }
 
 /// A trimmed, non-empty name with no control characters (CR, LF and NUL would let it add a
-/// mail header, and lettre panics on them in a display name).
+/// mail header, and lettre panics on them in a display name) and no invisible or
+/// text-direction characters (which would let it pass for another name where it is shown).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriberName(String);
 
@@ -23,6 +54,9 @@ impl SubscriberName {
     pub fn parse(input: &str) -> Result<Option<Self>, NameError> {
         if input.chars().any(char::is_control) {
             return Err(NameError::ControlCharacter);
+        }
+        if let Some(c) = input.chars().find(|&c| is_invisible(c)) {
+            return Err(NameError::Invisible(c));
         }
         let trimmed = input.trim();
         if trimmed.is_empty() {
@@ -48,6 +82,27 @@ impl fmt::Display for SubscriberName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn direction_overrides_and_zero_width_spaces_are_refused_and_joiners_kept() {
+        for spoof in [
+            "Alice\u{202E}nimda",
+            "Bob\u{2066}x\u{2069}",
+            "Ca\u{200B}rol",
+            "\u{FEFF}Dave",
+            "Eve\u{200F}",
+        ] {
+            assert!(
+                matches!(SubscriberName::parse(spoof), Err(NameError::Invisible(_))),
+                "{spoof:?}"
+            );
+        }
+        let e = SubscriberName::parse("x\u{202E}y").unwrap_err().to_string();
+        assert!(e.contains("U+202E"), "{e}");
+        // Persian uses the zero-width non-joiner inside words.
+        assert!(SubscriberName::parse("مهر\u{200C}آسا").unwrap().is_some());
+        assert!(SubscriberName::parse("👩\u{200D}💻 Dev").unwrap().is_some());
+    }
 
     #[test]
     fn blank_is_no_name() {

@@ -8,7 +8,9 @@
 //! ([`ImportOptions::batch_rows`]) of parsed rows waits for the database. Duplicates are
 //! found by the database's case-insensitive unique index, not by a set in memory, so they
 //! are caught within the file and against the list alike. A bad row never stops the import:
-//! it is reported as an [`ImportEvent::Rejected`] with its line number, and counted.
+//! it is reported as an [`ImportEvent::Rejected`] with its line number, and counted. Files
+//! with Windows line ends (CRLF) are read as if they had `\n` alone, so line numbers count
+//! the same for both.
 
 use std::fmt;
 use std::io::Read;
@@ -192,7 +194,7 @@ pub async fn import_csv<R: Read>(
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
-        .from_reader(input);
+        .from_reader(LfLineEnds::new(input));
     let header = reader.headers()?.clone();
     if header.is_empty() {
         return Err(ImportError::Empty);
@@ -299,4 +301,90 @@ async fn flush(
     batch.clear();
     lines.clear();
     Ok(())
+}
+
+/// Reads a stream with each CRLF turned into LF. The csv crate counts a line when it reads
+/// `\n`, which after a `\r` belongs to the next record: without this, every row of a CRLF
+/// file would be reported one line too low.
+struct LfLineEnds<R> {
+    inner: std::io::BufReader<R>,
+}
+
+impl<R: Read> LfLineEnds<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner: std::io::BufReader::new(inner),
+        }
+    }
+}
+
+impl<R: Read> Read for LfLineEnds<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        let mut len = 0;
+        while len < out.len() {
+            let buf = self.inner.fill_buf()?;
+            if buf.is_empty() {
+                break;
+            }
+            if buf[0] == b'\r' {
+                self.inner.consume(1);
+                if self.inner.fill_buf()?.first() != Some(&b'\n') {
+                    out[len] = b'\r';
+                    len += 1;
+                }
+                continue;
+            }
+            let run = buf
+                .iter()
+                .position(|&b| b == b'\r')
+                .unwrap_or(buf.len())
+                .min(out.len() - len);
+            out[len..len + run].copy_from_slice(&buf[..run]);
+            self.inner.consume(run);
+            len += run;
+            // Give back what there is rather than wait for more input.
+            if len > 0 && self.inner.buffer().is_empty() {
+                break;
+            }
+        }
+        Ok(len)
+    }
+}
+
+#[cfg(test)]
+mod line_end_tests {
+    use std::io::Read;
+
+    use super::LfLineEnds;
+
+    /// Reads everything through the adapter, `chunk` bytes at a time from the source.
+    fn through(input: &[u8], chunk: usize) -> Vec<u8> {
+        struct Chunks<'a>(&'a [u8], usize);
+        impl Read for Chunks<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.0.len().min(self.1).min(out.len());
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut out = Vec::new();
+        LfLineEnds::new(Chunks(input, chunk))
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn crlf_becomes_lf_across_any_read_boundary_and_lone_crs_stay() {
+        let input = b"email,name\r\na@x.org,A\r\nb@x.org,\"B\rC\"\r\nlast\r";
+        for chunk in 1..=input.len() {
+            assert_eq!(
+                through(input, chunk),
+                b"email,name\na@x.org,A\nb@x.org,\"B\rC\"\nlast\r",
+                "chunk {chunk}"
+            );
+        }
+    }
 }
