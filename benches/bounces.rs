@@ -152,7 +152,7 @@ async fn listener_round(
             .await?;
     }
     let slug = IssueSlug::parse("2026-11-27-welcome-to-herald")?;
-    let prepared = app.prepare_slug(&slug)?;
+    let prepared = app.prepare_slug(&slug).await?;
     let (enqueued, job) = app.enqueue(&prepared, "bench").await?;
     let (progress, _) = tokio::sync::watch::channel(herald::dispatch::Progress::default());
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
