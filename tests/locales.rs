@@ -463,7 +463,7 @@ fn rendered_zh_issue(locale: &str) -> render::RenderedIssue {
         ..settings_zh()
     };
     let links = Links::new(&newsletter.base_url).unwrap();
-    let issue = herald::issue::load(Path::new(ZH_ISSUE)).unwrap();
+    let issue = herald::issue::load(Path::new(ZH_ISSUE), &Default::default()).unwrap();
     render::issue(&issue, &templates(locale), &newsletter, &links).unwrap()
 }
 
@@ -525,7 +525,7 @@ fn a_user_catalog_in_locales_dir_overrides_one_message_in_the_mail() {
     .unwrap();
     let newsletter = settings_zh();
     let links = Links::new(&newsletter.base_url).unwrap();
-    let issue = herald::issue::load(Path::new(ZH_ISSUE)).unwrap();
+    let issue = herald::issue::load(Path::new(ZH_ISSUE), &Default::default()).unwrap();
     let rendered = render::issue(&issue, &templates, &newsletter, &links).unwrap();
     let (html, _) = personalise(&rendered);
     assert!(html.contains(">取消订阅</a>"), "{html}");
@@ -552,7 +552,7 @@ fn a_right_to_left_user_catalog_renders_the_mail_right_to_left() {
         ..settings_zh()
     };
     let links = Links::new(&newsletter.base_url).unwrap();
-    let issue = herald::issue::load(Path::new(support::app::ISSUE)).unwrap();
+    let issue = herald::issue::load(Path::new(support::app::ISSUE), &Default::default()).unwrap();
     let rendered = render::issue(&issue, &templates, &newsletter, &links).unwrap();
     let (html, _) = personalise(&rendered);
     assert!(html.contains(r#"<html lang="ar" dir="rtl""#), "{html}");

@@ -76,6 +76,7 @@ signup-error-email-local = The part before the @ is not a valid mailbox name.
 signup-error-email-domain = The part after the @ of this email address is not a valid domain, as in example.org.
 signup-error-name-character = The name cannot be used: it contains a line break or another control character.
 signup-error-name-too-long = The name cannot be used: it can have at most { $max } characters.
+signup-error-name-invisible = The name cannot be used: it contains an invisible character that changes how text is shown.
 signup-unavailable = Sign-ups cannot be recorded right now. Please try again in a few minutes.
 signup-json-unsupported = Send the form as application/x-www-form-urlencoded or application/json.
 signup-json-invalid = The body is not a JSON object with the fields email and name.

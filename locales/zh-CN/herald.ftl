@@ -69,6 +69,7 @@ signup-error-email-local = @ 前面的部分不是有效的邮箱用户名。
 signup-error-email-domain = @ 后面的部分不是有效的域名，正确的写法如 example.org。
 signup-error-name-character = 称呼中不能有换行或其他控制字符。
 signup-error-name-too-long = 称呼太长了，最多 { $max } 个字符。
+signup-error-name-invisible = 称呼中不能有改变文字显示方向的不可见字符。
 signup-unavailable = 暂时无法登记订阅，请过几分钟再试。
 signup-json-unsupported = 请以 application/x-www-form-urlencoded 或 application/json 格式提交表单。
 signup-json-invalid = 请求内容不是包含 email 和 name 字段的 JSON 对象。

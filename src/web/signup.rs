@@ -49,6 +49,7 @@ fn error_message(state: &AppState, error: &SignupError) -> String {
         SignupError::InvalidEmail(EmailError::BadLocal) => "signup-error-email-local",
         SignupError::InvalidEmail(EmailError::BadDomain(_)) => "signup-error-email-domain",
         SignupError::InvalidName(NameError::ControlCharacter) => "signup-error-name-character",
+        SignupError::InvalidName(NameError::Invisible(_)) => "signup-error-name-invisible",
         SignupError::InvalidName(NameError::TooLong) => {
             return catalog.t_with(
                 "signup-error-name-too-long",
