@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
-use super::rules::{classify, stage_of, Evidence, Reason};
-use super::status::{find_reply, find_status, Status};
+use super::rules::Reason;
+use super::webhooks::{without_diagnostic_type, Failure};
 use super::{Kind, RecipientReport, References, Report};
 
 /// Reads an SES notification, bare or inside an SNS `Notification` envelope. `None` when the
@@ -121,55 +121,36 @@ fn bounced_recipient(
     temporary: bool,
     delay: bool,
 ) -> RecipientReport {
-    let diagnostic = str_of(r, "diagnosticCode");
-    let diagnostic = diagnostic
-        .split_once(';')
-        .filter(|(kind, _)| kind.len() <= 8)
-        .map(|(_, rest)| rest.trim())
-        .unwrap_or(diagnostic.trim())
-        .to_string();
-    let status = r
-        .get("status")
-        .and_then(Value::as_str)
-        .and_then(Status::parse)
-        .or_else(|| find_status(&diagnostic));
-    let reply = find_reply(&diagnostic);
-    let mut verdict = classify(&Evidence {
-        status,
-        reply,
-        text: &diagnostic,
-        stage: stage_of(&diagnostic),
-        temporary,
-    });
-    if bounce_type == "Permanent" && sub_type == "NoEmail" {
-        // SES's own finding: the address does not exist.
-        verdict.reason = Reason::UnknownUser;
-        verdict.hard = true;
-    } else if verdict.reason == Reason::Other {
-        // SES's own words when the remote server gave none.
-        verdict.reason = match sub_type {
-            "NoEmail" => Reason::UnknownUser,
-            "Suppressed" => Reason::UnknownUser,
-            "MailboxFull" => Reason::MailboxFull,
-            "MessageTooLarge" => Reason::TooLarge,
-            "ContentRejected" | "AttachmentRejected" => Reason::Content,
-            "InternalFailure" | "General" if delay => Reason::System,
-            "MailboxUnavailable" => Reason::Disabled,
-            "SpamDetected" => Reason::Blocked,
-            "RecipientServerError" => Reason::System,
-            "IPFailure" | "TransientCommunicationFailure" => Reason::Network,
-            _ => Reason::Other,
-        };
-        verdict.hard = verdict.reason.is_hard() && bounce_type == "Permanent" && !temporary;
-    }
-    RecipientReport {
+    let failure = Failure {
         address: address(r),
-        status,
-        reply,
-        diagnostic,
-        hard: verdict.hard,
-        reason: verdict.reason,
-    }
+        diagnostic: without_diagnostic_type(str_of(r, "diagnosticCode")).to_string(),
+        status: r.get("status").and_then(Value::as_str),
+        reply: None,
+        temporary,
+    };
+    failure.recipient(|verdict| {
+        if bounce_type == "Permanent" && sub_type == "NoEmail" {
+            // SES's own finding: the address does not exist.
+            verdict.reason = Reason::UnknownUser;
+            verdict.hard = true;
+        } else if verdict.reason == Reason::Other {
+            // SES's own words when the remote server gave none.
+            verdict.reason = match sub_type {
+                "NoEmail" => Reason::UnknownUser,
+                "Suppressed" => Reason::UnknownUser,
+                "MailboxFull" => Reason::MailboxFull,
+                "MessageTooLarge" => Reason::TooLarge,
+                "ContentRejected" | "AttachmentRejected" => Reason::Content,
+                "InternalFailure" | "General" if delay => Reason::System,
+                "MailboxUnavailable" => Reason::Disabled,
+                "SpamDetected" => Reason::Blocked,
+                "RecipientServerError" => Reason::System,
+                "IPFailure" | "TransientCommunicationFailure" => Reason::Network,
+                _ => Reason::Other,
+            };
+            verdict.hard = verdict.reason.is_hard() && bounce_type == "Permanent" && !temporary;
+        }
+    })
 }
 
 fn collect_references(mail: &Value, references: &mut References) {

@@ -5,10 +5,9 @@ use serde_json::Value;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::{fresh, SeenTokens, WebhookError};
-use crate::bounces::rules::{classify, stage_of, Evidence, Reason};
-use crate::bounces::status::{find_reply, find_status, ReplyCode, Status};
-use crate::bounces::{Kind, RecipientReport, References, Report};
+use super::{fresh, single, Failure, SeenTokens, WebhookError};
+use crate::bounces::rules::Reason;
+use crate::bounces::{Kind, References, Report};
 
 /// The custom variable herald sets on each copy (`X-Mailgun-Variables`): the return-path
 /// token of the delivery.
@@ -93,18 +92,8 @@ pub fn report(body: &Value) -> Result<Report, WebhookError> {
         references.add_return_address(&format!("x+{token}@x"));
     }
     let report = match text(event, "event").as_str() {
-        "complained" => Report {
-            kind: Kind::Complaint,
-            feedback_type: Some("abuse".into()),
-            recipients: vec![RecipientReport::plain(recipient, Reason::Complaint)],
-            references,
-        },
-        "delivered" => Report {
-            kind: Kind::Delivered,
-            feedback_type: None,
-            recipients: vec![RecipientReport::plain(recipient, Reason::Delivered)],
-            references,
-        },
+        "complained" => single(Kind::Complaint, recipient, references),
+        "delivered" => single(Kind::Delivered, recipient, references),
         "failed" => {
             let status_block = event.get("delivery-status").cloned().unwrap_or(Value::Null);
             let message = text(&status_block, "message");
@@ -115,42 +104,22 @@ pub fn report(body: &Value) -> Result<Report, WebhookError> {
                 .copied()
                 .collect::<Vec<_>>()
                 .join(" ");
-            let status = status_block
-                .get("enhanced-code")
-                .and_then(Value::as_str)
-                .and_then(Status::parse)
-                .or_else(|| find_status(&diagnostic));
-            let reply = status_block
-                .get("code")
-                .and_then(Value::as_u64)
-                .and_then(|c| ReplyCode::parse(&c.to_string()))
-                .or_else(|| find_reply(&diagnostic));
             let temporary = text(event, "severity") == "temporary";
-            let mut verdict = classify(&Evidence {
-                status,
-                reply,
-                text: &diagnostic,
-                stage: stage_of(&diagnostic),
+            let suppressed = text(event, "reason") == "suppress-bounce" && !temporary;
+            let failure = Failure {
+                address: recipient,
+                diagnostic,
+                status: status_block.get("enhanced-code").and_then(Value::as_str),
+                reply: status_block.get("code").and_then(Value::as_u64),
                 temporary,
-            });
-            if text(event, "reason") == "suppress-bounce" && !temporary {
-                // Mailgun refused to send: the address bounced hard before.
-                verdict.reason = Reason::UnknownUser;
-                verdict.hard = true;
-            }
-            Report {
-                kind: if temporary { Kind::Delay } else { Kind::Bounce },
-                feedback_type: None,
-                recipients: vec![RecipientReport {
-                    address: recipient,
-                    status,
-                    reply,
-                    diagnostic,
-                    hard: verdict.hard,
-                    reason: verdict.reason,
-                }],
-                references,
-            }
+            };
+            failure.report(references, |verdict| {
+                if suppressed {
+                    // Mailgun refused to send: the address bounced hard before.
+                    verdict.reason = Reason::UnknownUser;
+                    verdict.hard = true;
+                }
+            })
         }
         _ => Report {
             references,

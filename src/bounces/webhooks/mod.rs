@@ -20,6 +20,10 @@ pub mod postmark;
 pub mod sendgrid;
 pub mod sns;
 
+use super::rules::{classify, stage_of, Evidence, Reason, Verdict};
+use super::status::{find_reply, find_status, ReplyCode, Status};
+use super::{Kind, RecipientReport, References, Report};
+
 /// Why a webhook request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookError {
@@ -35,6 +39,94 @@ pub enum WebhookError {
     /// A fetch the verification needs failed (HTTP 503: the service will retry).
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// A report about one recipient that needs no diagnosis: a complaint (`abuse`), a
+/// delivery, or an auto-reply.
+pub(crate) fn single(kind: Kind, address: Option<String>, references: References) -> Report {
+    let (reason, feedback_type) = match kind {
+        Kind::Complaint => (Reason::Complaint, Some("abuse".to_string())),
+        Kind::AutoReply => (Reason::AutoReply, None),
+        _ => (Reason::Delivered, None),
+    };
+    Report {
+        kind,
+        feedback_type,
+        recipients: vec![RecipientReport::plain(address, reason)],
+        references,
+    }
+}
+
+/// What a service says about one failed delivery.
+pub(crate) struct Failure<'a> {
+    pub address: Option<String>,
+    /// The remote server's words, as the service passes them on.
+    pub diagnostic: String,
+    /// The service's own enhanced status code or reply code, when it gives them apart from
+    /// the words; otherwise they are looked for in the words.
+    pub status: Option<&'a str>,
+    pub reply: Option<u64>,
+    /// The service is still trying: a delay, never hard.
+    pub temporary: bool,
+}
+
+impl Failure<'_> {
+    /// The recipient's report: classified from the remote server's words like a bounce
+    /// mail, then `adjust`ed by the service's own finding where the words are not enough.
+    pub(crate) fn recipient(self, adjust: impl FnOnce(&mut Verdict)) -> RecipientReport {
+        let status = self
+            .status
+            .and_then(Status::parse)
+            .or_else(|| find_status(&self.diagnostic));
+        let reply = self
+            .reply
+            .and_then(|c| ReplyCode::parse(&c.to_string()))
+            .or_else(|| find_reply(&self.diagnostic));
+        let mut verdict = classify(&Evidence {
+            status,
+            reply,
+            text: &self.diagnostic,
+            stage: stage_of(&self.diagnostic),
+            temporary: self.temporary,
+        });
+        adjust(&mut verdict);
+        RecipientReport {
+            address: self.address,
+            status,
+            reply,
+            diagnostic: self.diagnostic,
+            hard: verdict.hard,
+            reason: verdict.reason,
+        }
+    }
+
+    /// The whole report of one failed delivery: a bounce, or a delay while the service is
+    /// still trying.
+    pub(crate) fn report(
+        self,
+        references: References,
+        adjust: impl FnOnce(&mut Verdict),
+    ) -> Report {
+        let kind = if self.temporary {
+            Kind::Delay
+        } else {
+            Kind::Bounce
+        };
+        Report {
+            kind,
+            feedback_type: None,
+            recipients: vec![self.recipient(adjust)],
+            references,
+        }
+    }
+}
+
+/// A diagnostic without its type prefix: `smtp; 550 5.1.1 ...` becomes `550 5.1.1 ...`.
+pub(crate) fn without_diagnostic_type(text: &str) -> &str {
+    text.split_once(';')
+        .filter(|(kind, _)| kind.len() <= 8)
+        .map(|(_, rest)| rest.trim())
+        .unwrap_or(text.trim())
 }
 
 /// Whether `at` (Unix seconds) is within `max_age` seconds of `now`, either side.

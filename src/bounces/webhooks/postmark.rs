@@ -5,10 +5,9 @@ use base64::Engine as _;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
-use super::{fresh, rfc3339, WebhookError};
-use crate::bounces::rules::{classify, stage_of, Evidence, Reason};
-use crate::bounces::status::{find_reply, find_status};
-use crate::bounces::{Kind, RecipientReport, References, Report};
+use super::{fresh, rfc3339, single, without_diagnostic_type, Failure, WebhookError};
+use crate::bounces::rules::Reason;
+use crate::bounces::{Kind, References, Report};
 
 /// Postmark signs no time; it retries a failed webhook for about a day and a half. Events
 /// older than this are refused.
@@ -68,48 +67,27 @@ pub fn report(body: &[u8], now: i64) -> Result<Report, WebhookError> {
     }
     let kind_of_bounce = text("Type");
     let report = match (record, kind_of_bounce) {
-        ("SpamComplaint", _) | ("Bounce", "SpamComplaint") => Report {
-            kind: Kind::Complaint,
-            feedback_type: Some("abuse".into()),
-            recipients: vec![RecipientReport::plain(email, Reason::Complaint)],
-            references,
-        },
-        ("Bounce", "AutoResponder") => Report {
-            kind: Kind::AutoReply,
-            feedback_type: None,
-            recipients: vec![RecipientReport::plain(email, Reason::AutoReply)],
-            references,
-        },
-        ("Delivery", _) => Report {
-            kind: Kind::Delivered,
-            feedback_type: None,
-            recipients: vec![RecipientReport::plain(email, Reason::Delivered)],
-            references,
-        },
+        ("SpamComplaint", _) | ("Bounce", "SpamComplaint") => {
+            single(Kind::Complaint, email, references)
+        }
+        ("Bounce", "AutoResponder") => single(Kind::AutoReply, email, references),
+        ("Delivery", _) => single(Kind::Delivered, email, references),
         ("Bounce", bounce_type) => {
-            let details = text("Details");
-            let details = details
-                .split_once(';')
-                .filter(|(k, _)| k.len() <= 8)
-                .map(|(_, rest)| rest.trim())
-                .unwrap_or(details.trim());
+            let details = without_diagnostic_type(text("Details"));
             let diagnostic = if details.is_empty() {
                 text("Description").to_string()
             } else {
                 details.to_string()
             };
-            let status = find_status(&diagnostic);
-            let reply = find_reply(&diagnostic);
-            let temporary = matches!(bounce_type, "Transient" | "SoftBounce" | "DnsError");
-            let mut verdict = classify(&Evidence {
-                status,
-                reply,
-                text: &diagnostic,
-                stage: stage_of(&diagnostic),
-                temporary,
-            });
+            let failure = Failure {
+                address: email,
+                diagnostic,
+                status: None,
+                reply: None,
+                temporary: matches!(bounce_type, "Transient" | "SoftBounce" | "DnsError"),
+            };
             // Postmark's own findings where the remote server's words are not enough.
-            match bounce_type {
+            failure.report(references, |verdict| match bounce_type {
                 "HardBounce" | "BadEmailAddress" if !verdict.hard => {
                     if matches!(verdict.reason, Reason::Other | Reason::UnknownUser) {
                         verdict.reason = Reason::UnknownUser;
@@ -126,20 +104,7 @@ pub fn report(body: &[u8], now: i64) -> Result<Report, WebhookError> {
                     verdict.reason = Reason::Blocked;
                 }
                 _ => {}
-            }
-            Report {
-                kind: if temporary { Kind::Delay } else { Kind::Bounce },
-                feedback_type: None,
-                recipients: vec![RecipientReport {
-                    address: email,
-                    status,
-                    reply,
-                    diagnostic,
-                    hard: verdict.hard,
-                    reason: verdict.reason,
-                }],
-                references,
-            }
+            })
         }
         _ => Report {
             references,

@@ -7,10 +7,9 @@ use p256::ecdsa::{signature::Verifier, DerSignature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
 use serde_json::Value;
 
-use super::{fresh, WebhookError};
-use crate::bounces::rules::{classify, stage_of, Evidence, Reason};
-use crate::bounces::status::{find_reply, find_status, Status};
-use crate::bounces::{Kind, RecipientReport, References, Report};
+use super::{fresh, single, Failure, WebhookError};
+use crate::bounces::rules::Reason;
+use crate::bounces::{Kind, References, Report};
 
 /// The custom argument herald sets on each copy (`X-SMTPAPI` unique_args): the return-path
 /// token of the delivery. SendGrid puts it on every event as a field of its own.
@@ -85,18 +84,8 @@ fn report(event: &Value) -> Report {
         references.add_return_address(&format!("x+{token}@x"));
     }
     match text("event").as_str() {
-        "spamreport" => Report {
-            kind: Kind::Complaint,
-            feedback_type: Some("abuse".into()),
-            recipients: vec![RecipientReport::plain(email, Reason::Complaint)],
-            references,
-        },
-        "delivered" => Report {
-            kind: Kind::Delivered,
-            feedback_type: None,
-            recipients: vec![RecipientReport::plain(email, Reason::Delivered)],
-            references,
-        },
+        "spamreport" => single(Kind::Complaint, email, references),
+        "delivered" => single(Kind::Delivered, email, references),
         event_name @ ("bounce" | "deferred" | "dropped") => {
             let diagnostic = text("reason");
             let diagnostic = if diagnostic.is_empty() {
@@ -104,44 +93,27 @@ fn report(event: &Value) -> Report {
             } else {
                 diagnostic
             };
-            let status = event
-                .get("status")
-                .and_then(Value::as_str)
-                .and_then(Status::parse)
-                .or_else(|| find_status(&diagnostic));
-            let reply = find_reply(&diagnostic);
             let temporary = event_name == "deferred";
-            let mut verdict = classify(&Evidence {
-                status,
-                reply,
-                text: &diagnostic,
-                stage: stage_of(&diagnostic),
+            let dropped_as_bounced =
+                event_name == "dropped" && diagnostic.eq_ignore_ascii_case("Bounced Address");
+            let invalid_address = text("bounce_classification") == "Invalid Address";
+            let failure = Failure {
+                address: email,
+                diagnostic,
+                status: event.get("status").and_then(Value::as_str),
+                reply: None,
                 temporary,
-            });
-            if event_name == "dropped" && diagnostic.eq_ignore_ascii_case("Bounced Address") {
-                verdict.reason = Reason::UnknownUser;
-                verdict.hard = true;
-            }
-            if text("bounce_classification") == "Invalid Address"
-                && verdict.reason == Reason::UnknownUser
-                && !temporary
-            {
-                // SendGrid's own finding confirms the words.
-                verdict.hard = true;
-            }
-            Report {
-                kind: if temporary { Kind::Delay } else { Kind::Bounce },
-                feedback_type: None,
-                recipients: vec![RecipientReport {
-                    address: email,
-                    status,
-                    reply,
-                    diagnostic,
-                    hard: verdict.hard,
-                    reason: verdict.reason,
-                }],
-                references,
-            }
+            };
+            failure.report(references, |verdict| {
+                if dropped_as_bounced {
+                    verdict.reason = Reason::UnknownUser;
+                    verdict.hard = true;
+                }
+                if invalid_address && verdict.reason == Reason::UnknownUser && !temporary {
+                    // SendGrid's own finding confirms the words.
+                    verdict.hard = true;
+                }
+            })
         }
         _ => Report {
             references,
