@@ -48,9 +48,11 @@ async fn ten_thousand_subscribers_through_smtp_sink_each_get_exactly_one_copy() 
     let imported = started.elapsed();
 
     let send_started = Instant::now();
-    let run = tokio::time::timeout(Duration::from_secs(50), site.send(&["--yes"]))
+    // A guard against a hung send, not a speed check (scripts/bench-send.sh measures speed):
+    // a loaded 2-core machine may take several times as long as an idle one.
+    let run = tokio::time::timeout(Duration::from_secs(600), site.send(&["--yes"]))
         .await
-        .expect("sending 10,000 messages takes less than 50 s");
+        .expect("sending 10,000 messages does not hang");
     let send_elapsed = send_started.elapsed();
     assert_eq!(run.code(), Some(0), "send: {}", run.describe());
     assert_eq!(
