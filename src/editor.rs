@@ -747,6 +747,8 @@ pub struct NextRun {
     pub at: String,
     /// Exact (RFC 3339).
     pub at_exact: String,
+    /// The schedule's timezone (an IANA name), for showing `at_exact` in it.
+    pub tz: String,
     /// The slug and title of the issue it would send now, if any.
     pub slug: Option<String>,
     pub title: Option<String>,
@@ -771,6 +773,7 @@ pub async fn next_scheduled_run(app: &App) -> Result<Option<NextRun>, EditorErro
     Ok(Some(NextRun {
         at: crate::words::readable_time(tick, schedule.tz),
         at_exact: tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        tz: schedule.tz.name().to_string(),
         slug: chosen.as_ref().map(|c| c.slug.clone()),
         title: chosen.map(|c| c.title),
     }))

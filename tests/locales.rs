@@ -1,6 +1,6 @@
-//! Readers in their own language: every page and every mail herald emits, rendered by the
-//! whole `herald serve` in `en` and in `zh-CN`, the Chinese checked for English left outside
-//! the catalogs; snapshots of the Chinese confirmation mail and issue footer; an issue's
+//! Readers in their own language: every page and every mail herald emits, and every page of
+//! the dashboard, rendered by the whole `herald serve` in `en` and in `zh-CN`, the Chinese
+//! checked for English left outside the catalogs; snapshots of the Chinese confirmation mail and issue footer; an issue's
 //! `lang:`; a user's catalog; `herald locales check`.
 
 mod support;
@@ -29,8 +29,8 @@ const EN_SLUG: &str = support::app::SLUG;
 const NAME: &str = "沙发周刊";
 const POSTAL: &str = "浙江省杭州市西湖区文三路 100 号";
 
-/// Latin words a Chinese page may show: names of formats, not English.
-const ALLOWED: &[&str] = &["Atom"];
+/// Latin words a Chinese page may show: names of formats and zones, not English.
+const ALLOWED: &[&str] = &["Atom", "UTC"];
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -40,7 +40,8 @@ fn client() -> reqwest::Client {
 }
 
 /// What a reader sees of a page or a mail: the text between the tags, the title, and the
-/// alt, title, placeholder and aria-label attributes; no styles, scripts or comments.
+/// alt, title, placeholder and aria-label attributes; no styles, scripts or comments, and no
+/// `<code>` (configuration keys and commands, the same in every language).
 fn visible_text(html: &str) -> String {
     let strip = |s: &str, pattern: &str| {
         regex::Regex::new(pattern)
@@ -49,6 +50,7 @@ fn visible_text(html: &str) -> String {
             .into_owned()
     };
     let mut text = strip(html, r"(?s)<!--.*?-->");
+    text = strip(&text, r"(?is)<code>.*?</code>");
     text = strip(&text, r"(?is)<style.*?</style>");
     text = strip(&text, r"(?is)<script.*?</script>");
     let attributes =
@@ -345,12 +347,23 @@ async fn everything_shown(locale: &str, issue: (&str, &str)) -> Vec<Shown> {
 async fn every_page_and_mail_in_zh_cn_shows_no_word_of_the_english_catalog() {
     let zh = everything_shown("zh-CN", (ZH_ISSUE, ZH_SLUG)).await;
     let en = everything_shown("en", (support::app::ISSUE, EN_SLUG)).await;
+    assert_chinese_without_english(&zh, &en, &[], true);
+}
+
+/// Each Chinese rendering differs from the English one, shows no Latin word (but `data`,
+/// the editor's own words such as slugs), and says its language; `font_in_page` when the
+/// page carries its font stack itself (the dashboard's is in its stylesheet).
+fn assert_chinese_without_english(zh: &[Shown], en: &[Shown], data: &[&str], font_in_page: bool) {
     assert_eq!(zh.len(), en.len());
     let english = english_words();
     let mut leaks = Vec::new();
-    for (zh, en) in zh.iter().zip(&en) {
+    for (zh, en) in zh.iter().zip(en) {
         assert_eq!(zh.what, en.what);
-        let words = latin_words(&zh.visible());
+        let mut visible = zh.visible();
+        for d in data {
+            visible = visible.replace(d, " ");
+        }
+        let words = latin_words(&visible);
         if !words.is_empty() {
             let from_catalog: Vec<&String> = words
                 .iter()
@@ -385,17 +398,254 @@ async fn every_page_and_mail_in_zh_cn_shows_no_word_of_the_english_catalog() {
                     zh.body
                 );
             }
-            assert!(
-                zh.body.contains("Noto Sans CJK SC"),
-                "{}: no CJK font stack",
-                zh.what
-            );
+            if font_in_page {
+                assert!(
+                    zh.body.contains("Noto Sans CJK SC"),
+                    "{}: no CJK font stack",
+                    zh.what
+                );
+            }
         }
     }
     assert!(
         leaks.is_empty(),
         "English left outside the catalogs:\n{}",
         leaks.join("\n")
+    );
+}
+
+// ---- The dashboard ----
+
+const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+async fn admin_get(url: &str, cookie: &str) -> (u16, String) {
+    let r = client()
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn admin_post(url: &str, cookie: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    let r = client()
+        .post(url)
+        .header("cookie", cookie)
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string());
+    match location {
+        Some(location) if status == 303 => {
+            admin_get(&format!("{}{location}", url_base(url)), cookie).await
+        }
+        _ => (status, r.text().await.unwrap()),
+    }
+}
+
+fn url_base(url: &str) -> &str {
+    let after_scheme = url.find("//").unwrap() + 2;
+    let path = url[after_scheme..].find('/').unwrap() + after_scheme;
+    &url[..path]
+}
+
+fn csrf_in(html: &str) -> String {
+    regex::Regex::new(r#"name="csrf" value="([^"]+)""#)
+        .unwrap()
+        .captures(html)
+        .expect("a form with a CSRF token")[1]
+        .to_string()
+}
+
+/// Walks an editor through the dashboard in `locale`: the login form (empty and refused),
+/// the home page with the schedule's next run, an issue, a test copy's notice, the send
+/// confirmation, a refused send, the issue sending and sent (its progress as the poller
+/// reads it), returned mail (empty, a lookup, an unknown address), and the 403 and 404
+/// pages. Returns what it saw and the stylesheet.
+async fn dashboard_shown(locale: &str, issue: (&str, &str)) -> (Vec<Shown>, String) {
+    let (issue_file, slug) = issue;
+    let issue_file = issue_file.to_string();
+    let server = TestServer::start(Relay::Smtp(Faults::new()), move |s| {
+        tweak(locale)(s);
+        // A folder of its own, for the scheduler on the real clock: it shows its next run
+        // (next Friday, past any test's end) and the issue it would send.
+        s.newsletter.issues_dir = s.newsletter.issues_dir.with_file_name("dashboard-issues");
+        std::fs::create_dir_all(&s.newsletter.issues_dir).unwrap();
+        std::fs::copy(
+            &issue_file,
+            s.newsletter
+                .issues_dir
+                .join(Path::new(&issue_file).file_name().unwrap()),
+        )
+        .unwrap();
+        s.schedule.cron = "0 0 9 * * Fri".into();
+        s.schedule.max_lateness_minutes = 0;
+    })
+    .await;
+    support::app::add_subscribers(&server.app.store, &support::app::addresses("reader", 3)).await;
+    let url = |p: &str| server.url(p);
+    let mut shown = Vec::new();
+
+    let (status, body) = get(&url("/admin/login")).await;
+    assert_eq!(status, 200);
+    shown.push(Shown::page("login form", body));
+    let (status, body) = post_form(&url("/admin/login"), form(&[("token", "wrong")])).await;
+    assert_eq!(status, 401);
+    shown.push(Shown::page("login form with a wrong token", body));
+    let r = client()
+        .post(url("/admin/login"))
+        .form(&[("token", ADMIN_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let (status, home) = admin_get(&url("/admin"), &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        home.contains(&format!("href=\"/admin/issues/{slug}\"")),
+        "the next run names the issue: {home}"
+    );
+    let csrf = csrf_in(&home);
+    shown.push(Shown::page("home", home));
+    let issue_url = url(&format!("/admin/issues/{slug}"));
+    let (status, body) = admin_get(&issue_url, &cookie).await;
+    assert_eq!(status, 200);
+    shown.push(Shown::page("issue, never sent", body));
+    let (status, body) = admin_post(
+        &format!("{issue_url}/test"),
+        &cookie,
+        &[("csrf", &csrf), ("to", "editor@example.org")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    shown.push(Shown::page("issue after a test copy", body));
+    let (status, body) = admin_post(
+        &format!("{issue_url}/test"),
+        &cookie,
+        &[("csrf", &csrf), ("to", "not an address")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    shown.push(Shown::page("test copy to a bad address (400)", body));
+    let (status, body) = admin_get(&format!("{issue_url}/send"), &cookie).await;
+    assert_eq!(status, 200);
+    shown.push(Shown::page("send confirmation", body));
+    let (status, body) =
+        admin_post(&format!("{issue_url}/send"), &cookie, &[("csrf", &csrf)]).await;
+    assert_eq!(status, 400);
+    shown.push(Shown::page("send without the box ticked (400)", body));
+    let (status, body) = admin_post(
+        &format!("{issue_url}/send"),
+        &cookie,
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    shown.push(Shown::page("issue, sending", body));
+    let progress_url = format!("{issue_url}/progress");
+    let sent = eventually(MAIL_WAIT, || async {
+        let (_, body) = admin_get(&progress_url, &cookie).await;
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["status"] == "sent"
+    })
+    .await;
+    assert!(sent, "the issue was sent");
+    let (_, body) = admin_get(&progress_url, &cookie).await;
+    let progress: serde_json::Value = serde_json::from_str(&body).unwrap();
+    shown.push(Shown::text(
+        "progress poller's status",
+        progress["status_label"].as_str().unwrap().to_string(),
+    ));
+    let expected = if locale == "zh-CN" {
+        "3 / 3（100%）"
+    } else {
+        "3 / 3 (100%)"
+    };
+    assert_eq!(progress["progress_label"], expected, "{progress}");
+    let (status, body) = admin_get(&issue_url, &cookie).await;
+    assert_eq!(status, 200);
+    shown.push(Shown::page("issue, sent", body));
+    let (status, body) = admin_get(&url("/admin/bounces"), &cookie).await;
+    assert_eq!(status, 200);
+    shown.push(Shown::page("returned mail", body));
+    let (status, body) =
+        admin_get(&url("/admin/bounces?email=reader0%40example.com"), &cookie).await;
+    assert_eq!(status, 200);
+    shown.push(Shown::page("one subscriber's returned mail", body));
+    let (status, body) =
+        admin_get(&url("/admin/bounces?email=nobody%40example.com"), &cookie).await;
+    assert_eq!(status, 200);
+    shown.push(Shown::page("returned mail of an unknown address", body));
+    let (status, body) = admin_post(&format!("{issue_url}/retry-failed"), &cookie, &[]).await;
+    assert_eq!(status, 403);
+    shown.push(Shown::page("a form without its token (403)", body));
+    let (status, body) = admin_get(&url("/admin/no/such/page"), &cookie).await;
+    assert_eq!(status, 404);
+    shown.push(Shown::page("not found (404)", body));
+    let (_, css) = get(&url("/admin/static/admin.css")).await;
+    server.stop().await.unwrap();
+    (shown, css)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_dashboard_page_in_zh_cn_shows_no_word_of_the_english_catalog() {
+    let (zh, zh_css) = dashboard_shown("zh-CN", (ZH_ISSUE, ZH_SLUG)).await;
+    let (en, en_css) = dashboard_shown("en", (support::app::ISSUE, EN_SLUG)).await;
+    // The slug is the editor's word, shown as it is in every language.
+    assert_chinese_without_english(&zh, &en, &[ZH_SLUG], false);
+    assert!(zh_css.contains("'Noto Sans CJK SC'"), "{zh_css}");
+    assert!(!en_css.contains("CJK"), "{en_css}");
+    let home = |shown: &[Shown]| {
+        shown
+            .iter()
+            .find(|s| s.what == "home")
+            .unwrap()
+            .body
+            .clone()
+    };
+    // Grouped numbers, plurals, dates and the statuses, as each language writes them.
+    let (zh_home, en_home) = (home(&zh), home(&en));
+    assert!(zh_home.contains("<strong>3</strong> 已订阅"), "{zh_home}");
+    assert!(en_home.contains("<strong>3</strong> active"), "{en_home}");
+    assert!(zh_home.contains("2020年3月20日"), "{zh_home}");
+    assert!(en_home.contains("27 November 2026"), "{en_home}");
+    assert!(
+        regex::Regex::new(r"\d{4}年\d{1,2}月\d{1,2}日 周五 09:00 UTC")
+            .unwrap()
+            .is_match(&zh_home),
+        "{zh_home}"
+    );
+    let confirm = |shown: &[Shown]| {
+        visible_text(
+            &shown
+                .iter()
+                .find(|s| s.what == "send confirmation")
+                .unwrap()
+                .body,
+        )
+    };
+    assert!(
+        confirm(&zh).contains("确定发送给 3 位订阅者"),
+        "{}",
+        confirm(&zh)
+    );
+    assert!(
+        confirm(&en).contains("Yes, send it to 3 subscribers"),
+        "{}",
+        confirm(&en)
     );
 }
 
@@ -606,4 +856,33 @@ fn locales_check_is_clean_for_the_built_in_catalogs_and_names_gaps_in_a_users() 
     );
     assert!(out.contains("unused  not-a-herald-message"), "{out}");
     assert!(!out.contains("missing mail-unsubscribe"), "{out}");
+}
+
+#[test]
+fn every_message_of_the_english_catalog_is_asked_for_by_a_template_or_the_code() {
+    fn sources(dir: &Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|x| {
+                ["rs", "html", "mjml", "txt", "xml"].contains(&x.to_str().unwrap())
+            }) {
+                out.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut code = String::new();
+    sources(&root.join("src"), &mut code);
+    sources(&root.join("templates"), &mut code);
+    let catalogs = Catalogs::built_in();
+    let unused: Vec<&String> = catalogs
+        .get("en")
+        .unwrap()
+        .ids()
+        .iter()
+        .filter(|id| !code.contains(&format!("\"{id}\"")) && !code.contains(&format!("'{id}'")))
+        .collect();
+    assert!(unused.is_empty(), "messages nothing asks for: {unused:?}");
 }

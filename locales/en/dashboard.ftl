@@ -1,14 +1,19 @@
 # herald's dashboard, in English: the words editors see under /admin.
+#
+# Variables named $at, $finished, $token, $issue and the like may hold markup the template
+# builds (a link, a <code> element, a <time>): write them where the sentence needs them.
+# $count and $seconds are numbers and choose the plural form.
 
 dashboard = Dashboard
 dashboard-brand = dashboard
 dashboard-log-out = Log out
 dashboard-back = Back to the dashboard
+dashboard-nav-bounces = Returned mail
 
 login-title = Log in
 login-token-label = Admin token
 login-button = Log in
-login-help = The token is web.admin_token, or the contents of the file named by web.admin_token_file (herald.admin-token by default), which herald serve names when it starts.
+login-help = The token is { $token }, or the contents of the file named by { $token_file } ({ $default_file } by default), which { $serve } names when it starts.
 login-wrong-token = That is not the admin token.
 login-throttled = { $seconds ->
     [one] Too many wrong tokens from this address. Try again in one second.
@@ -18,13 +23,15 @@ login-throttled = { $seconds ->
 home-subscribers = Subscribers
 home-subscribers-total = in all
 home-schedule = Schedule
-home-next-run = Next automatic send:
-home-next-issue = It would send:
+home-next-run = Next automatic send: { $at }.
+home-next-issue = It would send { $issue }.
 home-nothing-due = Nothing is due for it yet: no unsent issue dated by then is newer than the last one sent.
-home-schedule-off = The schedule is off (schedule.cron); issues go out only when sent by hand.
+home-schedule-off = The schedule is off ({ $key }); issues go out only when sent by hand.
 home-issues = Issues
 home-no-issues = No issue files in the issues folder yet.
 refresh = Refresh
+# Deliveries finished of all, and the share in whole percent: "12 / 40 (30%)".
+progress = { $done } / { $total } ({ $percent }%)
 
 # Subscriber statuses
 subscriber-status = { $status ->
@@ -39,6 +46,7 @@ subscriber-status = { $status ->
 issue-status = { $status ->
     [draft] draft
     [scheduled] scheduled
+    [unsent] unsent
     [queued] queued
     [sending] sending
     [retry] retry
@@ -49,7 +57,13 @@ issue-status = { $status ->
    *[other] { $status }
 }
 
-issue-all-issues = All issues
+issue-all-issues = ← All issues
+issue-throttled = Slowed down by throttling replies:
+# A destination group's current pace: "gmail.com 2.5/s".
+issue-throttled-group = { $group } { $rate }/s
+issue-bounced-hard = bounced hard
+issue-bounced-soft = bounced soft
+issue-complaints = complaints
 issue-started = Started { $at }.
 issue-started-finished = Started { $at }, finished { $finished }.
 issue-test-label = Send a test copy to
@@ -62,7 +76,7 @@ issue-preview-title = The issue as a subscriber receives it
 issue-file-gone = The issue's file is no longer in the issues folder.
 
 send-title = Send { $title }?
-send-back = Back to the issue
+send-back = ← Back to the issue
 send-heading = Send “{ $title }”?
 send-audience = { $count ->
     [one] It goes to every active subscriber: one now.
@@ -75,10 +89,74 @@ send-confirm = { $count ->
 }
 send-button = Send now
 
+bounces-lookup-label = One subscriber's history
+bounces-lookup-placeholder = reader@example.org
+bounces-lookup-button = Show
+bounces-reactivate = Reactivate
+bounces-complained = Complained: only their own new sign-up with double opt-in brings them back.
+bounces-none-for-subscriber = No returned mail for this subscriber.
+bounces-latest = Latest
+bounces-none = No returned mail yet.
+bounces-received = received
+bounces-kind = kind
+bounces-issue = issue
+bounces-subscriber = subscriber
+bounces-code = code
+bounces-reason = reason
+bounces-effect = effect
+bounces-diagnostic = diagnostic
+bounces-hard = (hard)
+bounce-kind = { $kind ->
+    [bounce] bounce
+    [delay] delay
+    [complaint] complaint
+    [auto-reply] auto-reply
+    [delivered] delivered
+   *[other] { $kind }
+}
+# Why a copy came back; the variant keys are herald's reason names with spaces as hyphens.
+bounce-reason = { $reason ->
+    [unknown-user] unknown user
+    [unknown-domain] unknown domain
+    [mailbox-moved] mailbox moved
+    [domain-accepts-no-mail] domain accepts no mail
+    [mailbox-full] mailbox full
+    [mailbox-disabled] mailbox disabled
+    [rate-limited] rate limited
+    [no-reverse-dns] no reverse dns
+    [authentication-failed] authentication failed
+    [virus-detected] virus detected
+    [message-too-large] message too large
+    [relaying-denied] relaying denied
+    [sender-rejected] sender rejected
+    [blocked] blocked
+    [content-or-policy] content or policy
+    [expired] expired
+    [network-error] network error
+    [system-error] system error
+    [protocol-error] protocol error
+    [complaint] complaint
+    [auto-reply] auto-reply
+    [delivered] delivered
+   *[other] { $reason }
+}
+# What herald did about it.
+bounce-effect = { $effect ->
+    [bounced] bounced
+    [complained] complained
+    [counted] counted
+    [recorded] recorded
+   *[other] { $effect }
+}
+bounces-not-found = No subscriber has that address.
+bounces-error-complained = This subscriber complained (marked the newsletter as spam); only their own new sign-up with double opt-in can bring them back.
+bounces-error-not-bounced = This subscriber is { $status }, not bounced.
+
 notice-test-sent = The test copy was accepted by the relay.
 notice-sending = The issue is being sent.
 notice-requeued = The failed deliveries that may succeed were put back in the queue.
 notice-nothing-to-retry = There were no failed deliveries to retry.
+notice-reactivated = The subscriber is active again.
 
 dashboard-error-login = Please log in
 dashboard-error-forbidden = Request refused
@@ -91,4 +169,5 @@ dashboard-error-internal-body = The request could not be completed; the cause is
 dashboard-error-tick = Tick the confirmation box to send the issue.
 dashboard-error-relay = The relay did not accept the test copy: { $reply }
 dashboard-error-address = The address is not valid: please check it and try again.
-dashboard-error-draft = { $slug } is a draft (draft: true in its front matter): remove that line to send it.
+dashboard-error-draft = { $slug } is a draft ({ $line } in its front matter): remove that line to send it.
+dashboard-error-issue-file = The issue file has a problem: { $problem }

@@ -1,27 +1,32 @@
 # herald 管理后台的文字（简体中文）：编辑在 /admin 下看到的内容。
+#
+# $at、$finished、$token、$issue 等变量可能是模板生成的标记（链接、<code>、<time>），
+# 按句子需要放在合适的位置即可。
 
 dashboard = 管理后台
 dashboard-brand = 管理后台
 dashboard-log-out = 退出登录
 dashboard-back = 返回管理后台
+dashboard-nav-bounces = 退信与投诉
 
 login-title = 登录
 login-token-label = 管理令牌
 login-button = 登录
-login-help = 令牌即 web.admin_token 的值，或 web.admin_token_file 所指文件（默认为 herald.admin-token）的内容；herald serve 启动时会显示该文件的路径。
+login-help = 令牌即 { $token } 的值，或 { $token_file } 所指文件（默认为 { $default_file }）的内容；{ $serve } 启动时会显示该文件的路径。
 login-wrong-token = 管理令牌不正确。
 login-throttled = 此地址输错令牌的次数过多，请在 { $seconds } 秒后再试。
 
 home-subscribers = 订阅者
 home-subscribers-total = 总计
 home-schedule = 定时发送
-home-next-run = 下次自动发送：
-home-next-issue = 届时将发送：
-home-nothing-due = 届时没有需要发送的内容：在那之前，没有比上一期更新的未发送期号。
-home-schedule-off = 定时发送已关闭（schedule.cron），只有手动发送时才会发出。
-home-issues = 期号
-home-no-issues = 期号文件夹中还没有任何文件。
+home-next-run = 下次自动发送时间：{ $at }。
+home-next-issue = 届时将发送{ $issue }。
+home-nothing-due = 届时没有需要发送的内容：在那之前，没有比上一期更新的未发送期刊。
+home-schedule-off = 定时发送已关闭（{ $key }），只有手动发送时才会发出。
+home-issues = 各期
+home-no-issues = 存放各期的文件夹中还没有任何文件。
 refresh = 刷新
+progress = { $done } / { $total }（{ $percent }%）
 
 subscriber-status = { $status ->
     [pending] 待确认
@@ -34,6 +39,7 @@ subscriber-status = { $status ->
 issue-status = { $status ->
     [draft] 草稿
     [scheduled] 已排期
+    [unsent] 未发送
     [queued] 排队中
     [sending] 发送中
     [retry] 待重试
@@ -44,7 +50,12 @@ issue-status = { $status ->
    *[other] { $status }
 }
 
-issue-all-issues = 全部期号
+issue-all-issues = ← 返回各期列表
+issue-throttled = 因对方服务器限流而放慢了发送：
+issue-throttled-group = { $group } 每秒 { $rate } 封
+issue-bounced-hard = 硬退信
+issue-bounced-soft = 软退信
+issue-complaints = 投诉
 issue-started = 开始于 { $at }。
 issue-started-finished = 开始于 { $at }，完成于 { $finished }。
 issue-test-label = 发送测试邮件至
@@ -54,20 +65,82 @@ issue-send-button = 立即发送…
 issue-retry-button = 重试失败的投递
 issue-preview = 预览
 issue-preview-title = 订阅者收到的邮件效果
-issue-file-gone = 期号文件夹中已找不到这一期的文件。
+issue-file-gone = 存放各期的文件夹中已找不到本期的文件。
 
 send-title = 发送《{ $title }》？
-send-back = 返回本期
+send-back = ← 返回本期
 send-heading = 确定发送《{ $title }》吗？
 send-audience = 本期将发给所有已订阅的读者：目前共 { $count } 位。
 send-again = 本期之前已发送过（{ $status }）：只有尚未收到的订阅者会收到，不会有人重复收到。
 send-confirm = 确定发送给 { $count } 位订阅者
 send-button = 立即发送
 
+bounces-lookup-label = 查看某位订阅者的记录
+bounces-lookup-placeholder = reader@example.org
+bounces-lookup-button = 查看
+bounces-reactivate = 恢复订阅
+bounces-complained = 已投诉：只有本人重新订阅并再次确认，才能恢复。
+bounces-none-for-subscriber = 这位订阅者没有退信记录。
+bounces-latest = 最近的退信
+bounces-none = 还没有退信。
+bounces-received = 收到时间
+bounces-kind = 类型
+bounces-issue = 期刊
+bounces-subscriber = 订阅者
+bounces-code = 状态码
+bounces-reason = 原因
+bounces-effect = 处理结果
+bounces-diagnostic = 诊断信息
+bounces-hard = （硬退信）
+bounce-kind = { $kind ->
+    [bounce] 退信
+    [delay] 延迟
+    [complaint] 投诉
+    [auto-reply] 自动回复
+    [delivered] 已送达
+   *[other] { $kind }
+}
+bounce-reason = { $reason ->
+    [unknown-user] 收件人不存在
+    [unknown-domain] 域名不存在
+    [mailbox-moved] 邮箱已迁移
+    [domain-accepts-no-mail] 该域名不接收邮件
+    [mailbox-full] 邮箱已满
+    [mailbox-disabled] 邮箱已停用
+    [rate-limited] 发送频率受限
+    [no-reverse-dns] 缺少反向解析
+    [authentication-failed] 身份验证失败
+    [virus-detected] 检测到病毒
+    [message-too-large] 邮件过大
+    [relaying-denied] 拒绝转发
+    [sender-rejected] 发件人被拒
+    [blocked] 被拦截
+    [content-or-policy] 内容或策略原因
+    [expired] 投递超时
+    [network-error] 网络错误
+    [system-error] 系统错误
+    [protocol-error] 协议错误
+    [complaint] 投诉
+    [auto-reply] 自动回复
+    [delivered] 已送达
+   *[other] { $reason }
+}
+bounce-effect = { $effect ->
+    [bounced] 标记为已退信
+    [complained] 标记为已投诉
+    [counted] 计入软退信
+    [recorded] 仅记录
+   *[other] { $effect }
+}
+bounces-not-found = 没有使用该地址的订阅者。
+bounces-error-complained = 该订阅者投诉过（将本刊标记为垃圾邮件），只有本人重新订阅并再次确认，才能恢复。
+bounces-error-not-bounced = 该订阅者的状态是“{ $status }”，并非已退信。
+
 notice-test-sent = 邮件服务器已接收测试邮件。
 notice-sending = 本期正在发送。
 notice-requeued = 可能成功的失败投递已重新排队。
 notice-nothing-to-retry = 没有需要重试的失败投递。
+notice-reactivated = 该订阅者已恢复订阅。
 
 dashboard-error-login = 请先登录
 dashboard-error-forbidden = 请求被拒绝
@@ -80,4 +153,5 @@ dashboard-error-internal-body = 请求未能完成，原因已记录在 herald �
 dashboard-error-tick = 请勾选确认框后再发送。
 dashboard-error-relay = 邮件服务器未接收测试邮件：{ $reply }
 dashboard-error-address = 邮箱地址无效，请检查后重试。
-dashboard-error-draft = { $slug } 是草稿（front matter 中有 draft: true），删除这一行后才能发送。
+dashboard-error-draft = { $slug } 是草稿（文件开头写有 { $line }），删除这一行后才能发送。
+dashboard-error-issue-file = 这一期的文件有问题：{ $problem }

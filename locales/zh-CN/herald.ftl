@@ -8,7 +8,7 @@
 
 date-long = %Y年%-m月%-d日 %A
 date-short = %Y年%-m月%-d日
-datetime-short = %Y年%-m月%-d日 %a %H:%M %Z
+datetime-short = %Y年%-m月%-d日 周%a %H:%M %Z
 
 ## 每期邮件的页眉页脚（HTML 与纯文本）
 

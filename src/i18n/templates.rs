@@ -2,7 +2,16 @@
 //!
 //! - `{{ t("footer-unsubscribe") }}`, `{{ t("signup-heading", newsletter=newsletter_name) }}`:
 //!   a message, with named variables (numbers select plural forms and come out grouped).
+//!   A variable that is markup (`{% set link %}<a href="…">…</a>{% endset %}`, or a value
+//!   marked `safe`) is put into the message as it is, and the message's own text is
+//!   escaped: the sentence stays the translator's, the link the template's.
 //! - `{{ n | number }}`: a number grouped by the locale (`12,345`).
+//! - `{{ "2020-03-20T09:00:00+08:00" | date }}`: a date as the locale writes it
+//!   (`20 March 2020`, `2020年3月20日`), in the offset the value was written in.
+//! - `{{ started_at | datetime }}`, `{{ at | datetime(tz="Europe/Berlin") }}`: a moment for
+//!   editors (`Fri 20 Mar 2020, 09:00 UTC`, `2020年3月20日 周五 09:00 UTC`), in `tz` when
+//!   given. Both take RFC 3339 (or a bare `YYYY-MM-DD` for `date`); anything else comes out
+//!   as it came in, and a missing value as nothing.
 //!
 //! The locale is the template context's `lang` (a tag the catalogs know), else the
 //! default. The renderers put `lang`, `dir`, `text_align` and `font_family` in every
@@ -31,22 +40,94 @@ pub fn register(env: &mut Environment<'_>, catalogs: Arc<Catalogs>) {
     let for_t = catalogs.clone();
     env.add_function(
         "t",
-        move |state: &State<'_, '_>,
-              id: &str,
-              kwargs: Kwargs|
-              -> Result<String, minijinja::Error> {
+        move |state: &State<'_, '_>, id: &str, kwargs: Kwargs| -> Result<Value, minijinja::Error> {
             let catalog = catalog_of(&for_t, state);
             let mut args = FluentArgs::new();
+            let mut markup = Vec::new();
             for name in kwargs.args() {
                 let value: Value = kwargs.get(name)?;
-                args.set(name.to_string(), fluent_value(&value));
+                if value.is_safe() {
+                    args.set(
+                        name.to_string(),
+                        FluentValue::from(placeholder(markup.len())),
+                    );
+                    markup.push(value.to_string());
+                } else {
+                    args.set(name.to_string(), fluent_value(&value));
+                }
             }
-            Ok(catalog.t_with(id, &args))
+            let text = catalog.t_with(id, &args);
+            if markup.is_empty() {
+                return Ok(Value::from(text));
+            }
+            // The message is text: escape it, then put the markup where its placeholders are.
+            let mut html = minijinja::HtmlEscape(&text).to_string();
+            for (i, m) in markup.iter().enumerate() {
+                html = html.replace(&placeholder(i), m);
+            }
+            Ok(Value::from_safe_string(html))
         },
     );
+    let for_number = catalogs.clone();
     env.add_filter("number", move |state: &State<'_, '_>, n: i64| -> String {
-        catalog_of(&catalogs, state).number(n)
+        catalog_of(&for_number, state).number(n)
     });
+    let for_date = catalogs.clone();
+    env.add_filter(
+        "date",
+        move |state: &State<'_, '_>, value: Value| -> String {
+            let Some(text) = shown(&value) else {
+                return String::new();
+            };
+            let catalog = catalog_of(&for_date, state);
+            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&text) {
+                return catalog.date_short(&t);
+            }
+            match chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
+                Ok(day) => catalog.date_short(&day.and_time(chrono::NaiveTime::MIN).and_utc()),
+                Err(_) => text,
+            }
+        },
+    );
+    env.add_filter(
+        "datetime",
+        move |state: &State<'_, '_>,
+              value: Value,
+              kwargs: Kwargs|
+              -> Result<String, minijinja::Error> {
+            let tz: Option<String> = kwargs.get("tz")?;
+            kwargs.assert_all_used()?;
+            let Some(text) = shown(&value) else {
+                return Ok(String::new());
+            };
+            let catalog = catalog_of(&catalogs, state);
+            let Ok(t) = chrono::DateTime::parse_from_rfc3339(&text) else {
+                return Ok(text);
+            };
+            Ok(match tz.and_then(|tz| tz.parse::<chrono_tz::Tz>().ok()) {
+                Some(tz) => catalog.datetime(&t.with_timezone(&tz)),
+                None => catalog.datetime(&t),
+            })
+        },
+    );
+}
+
+/// Stands for the `i`th markup variable while Fluent formats the message: private-use
+/// characters no catalog or escaping touches.
+fn placeholder(i: usize) -> String {
+    format!("\u{E000}{i}\u{E001}")
+}
+
+/// A filter's input as text, or `None` when it is missing.
+fn shown(value: &Value) -> Option<String> {
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => None,
+        _ => Some(
+            value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned),
+        ),
+    }
 }
 
 fn fluent_value(value: &Value) -> FluentValue<'static> {

@@ -66,7 +66,7 @@ fn dates_read_as_each_locale_writes_them() {
     assert_eq!(zh().date_short(&t), "2020年3月20日");
     assert_eq!(en().datetime(&t), "Fri 20 Mar 2020, 09:00 UTC");
     let shanghai = t.with_timezone(&chrono_tz::Asia::Shanghai);
-    assert_eq!(zh().datetime(&shanghai), "2020年3月20日 五 17:00 CST");
+    assert_eq!(zh().datetime(&shanghai), "2020年3月20日 周五 17:00 CST");
 }
 
 #[test]
@@ -198,4 +198,63 @@ fn font_stacks_follow_the_script() {
         .starts_with("'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', 'Noto Sans CJK SC'"));
     let en: LanguageIdentifier = "en".parse().unwrap();
     assert!(!font_family(&en).contains("CJK"));
+}
+
+fn render(locale: &str, source: &str, ctx: minijinja::Value) -> String {
+    let catalogs = Arc::new(Catalogs::build(BTreeMap::new(), locale).unwrap());
+    let mut env = minijinja::Environment::new();
+    templates::register(&mut env, catalogs);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.render_str(source, ctx).unwrap()
+}
+
+#[test]
+fn markup_in_a_variable_keeps_its_tags_and_the_sentence_is_escaped() {
+    let source = r#"{% set link %}<a href="/admin/issues/x">{{ title }}</a>{% endset %}{{ t("home-next-issue", issue=link) }} {{ t("send-heading", title=title) }}"#;
+    let ctx = minijinja::context! { title => "<b>Spring</b>" };
+    let out = render("en", source, ctx.clone());
+    assert_eq!(
+        out,
+        "It would send <a href=\"/admin/issues/x\">&lt;b&gt;Spring&lt;&#x2f;b&gt;</a>. \
+         Send “&lt;b&gt;Spring&lt;&#x2f;b&gt;”?"
+    );
+    let out = render("zh-CN", source, ctx);
+    assert!(
+        out.starts_with("届时将发送<a href=\"/admin/issues/x\">&lt;b&gt;Spring"),
+        "{out}"
+    );
+}
+
+#[test]
+fn date_and_datetime_filters_write_the_locales_way() {
+    let source = r#"{{ d | date }}|{{ d | datetime }}|{{ z | datetime(tz="Asia/Shanghai") }}|{{ day | date }}|{{ bad | date }}|{{ none | date }}"#;
+    let ctx = minijinja::context! {
+        d => "2020-03-20T09:00:00+08:00",
+        z => "2020-03-20T09:00:00Z",
+        day => "2020-03-20",
+        bad => "last Friday",
+        none => (),
+    };
+    assert_eq!(
+        render("en", source, ctx.clone()),
+        "20 March 2020|Fri 20 Mar 2020, 09:00 +08:00|Fri 20 Mar 2020, 17:00 CST|20 March 2020|last Friday|"
+    );
+    assert_eq!(
+        render("zh-CN", source, ctx),
+        "2020年3月20日|2020年3月20日 周五 09:00 +08:00|2020年3月20日 周五 17:00 CST|2020年3月20日|last Friday|"
+    );
+}
+
+#[test]
+fn numbers_in_templates_are_grouped_and_plurals_chosen() {
+    let source =
+        r#"{{ n | number }} {{ t("send-confirm", count=n) }} / {{ t("send-confirm", count=1) }}"#;
+    assert_eq!(
+        render("en", source, minijinja::context! { n => 12345 }),
+        "12,345 Yes, send it to 12,345 subscribers / Yes, send it to one subscriber"
+    );
+    assert_eq!(
+        render("zh-CN", source, minijinja::context! { n => 12345 }),
+        "12,345 确定发送给 12,345 位订阅者 / 确定发送给 1 位订阅者"
+    );
 }

@@ -4,26 +4,27 @@
 (function () {
   "use strict";
 
+  // Counts grouped as the page's language groups them; the words come from the server.
+  var numbers = new Intl.NumberFormat(document.documentElement.lang || undefined);
+
   function update(box, s) {
     var bar = box.querySelector("progress");
     var label = box.querySelector("[data-progress-label]");
     var status = box.querySelector("[data-status-label]");
     if (bar) { bar.value = s.progress.percent; bar.textContent = s.progress.percent + "%"; }
     if (label) {
-      label.textContent = s.progress.done + " / " + s.progress.total + " (" + s.progress.percent + "%)";
+      label.textContent = s.progress_label;
     }
-    if (status) { status.textContent = s.status; }
+    if (status) { status.textContent = s.status_label; }
     var throttled = document.querySelector("[data-throttled]");
     if (throttled && s.throttled) {
       throttled.hidden = s.throttled.length === 0;
-      throttled.querySelector("[data-throttled-list]").textContent = s.throttled.map(function (g) {
-        return g.name + " " + g.rate_per_second.toFixed(1) + "/s";
-      }).join(", ");
+      throttled.querySelector("[data-throttled-list]").textContent = s.throttled_labels.join(", ");
     }
     box.setAttribute("data-status", s.status);
     Object.keys(s.counts).forEach(function (name) {
       var cell = document.querySelector('[data-count="' + name + '"]');
-      if (cell) { cell.textContent = s.counts[name]; }
+      if (cell) { cell.textContent = numbers.format(s.counts[name]); }
     });
     if (s.status !== "sending") {
       var refresh = box.querySelector(".refresh");

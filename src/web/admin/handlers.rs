@@ -13,8 +13,8 @@ use super::{AdminError, AppState, COOKIE, PREVIEW_CSP};
 use crate::dispatch::unix_now;
 use crate::domain::SubscriberStatus;
 use crate::editor::{self, SOURCE_DASHBOARD};
+use crate::i18n::Catalog;
 use crate::startup::Drafts;
-use crate::words::count;
 
 type Result<T, E = AdminError> = std::result::Result<T, E>;
 
@@ -83,16 +83,27 @@ fn newsletter_name(state: &AppState) -> &str {
     &state.app().settings.newsletter.name
 }
 
-/// The fixed notices a redirect may ask a page to show.
-fn notice(code: Option<&str>) -> Option<&'static str> {
-    Some(match code? {
-        "test-sent" => "The test copy was accepted by the relay.",
-        "sending" => "The issue is being sent.",
-        "requeued" => "The failed deliveries that may succeed were put back in the queue.",
-        "nothing-to-retry" => "There were no failed deliveries to retry.",
-        "reactivated" => "The subscriber is active again.",
+/// The catalog the dashboard speaks in (`newsletter.locale`).
+fn catalog(state: &AppState) -> &Catalog {
+    state.0.editor.pages.catalog()
+}
+
+/// The fixed notices a redirect may ask a page to show, in the dashboard's words.
+fn notice(state: &AppState, code: Option<&str>) -> Option<String> {
+    let id = match code? {
+        "test-sent" => "notice-test-sent",
+        "sending" => "notice-sending",
+        "requeued" => "notice-requeued",
+        "nothing-to-retry" => "notice-nothing-to-retry",
+        "reactivated" => "notice-reactivated",
         _ => return None,
-    })
+    };
+    Some(catalog(state).t(id))
+}
+
+/// Anything else under `/admin`: the not-found page.
+pub async fn not_found(State(state): State<AppState>) -> Response {
+    AdminError::NotFound.render(&state)
 }
 
 #[derive(Deserialize)]
@@ -131,10 +142,7 @@ pub async fn login(
     if let Some(wait) = throttle.blocked(client, now) {
         let mut response = refuse(
             StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many wrong tokens from this address. Try again in {}.",
-                count(wait.unsigned_abs(), "second", "seconds")
-            ),
+            catalog(&state).count("login-throttled", "seconds", wait.max(1)),
         );
         response
             .headers_mut()
@@ -147,7 +155,7 @@ pub async fn login(
         throttle.failed(client, now);
         return refuse(
             StatusCode::UNAUTHORIZED,
-            "That is not the admin token.".into(),
+            catalog(&state).t("login-wrong-token"),
         );
     }
     let value = state.0.editor.sessions.new_session(unix_now());
@@ -223,7 +231,7 @@ pub async fn home(
                 subscriber_counts => counts,
                 subscriber_total => total,
                 issues => issues,
-                notice => notice(q.notice.as_deref()),
+                notice => notice(&state, q.notice.as_deref()),
             },
         )
     }
@@ -249,7 +257,7 @@ pub async fn issue(
                 newsletter_name => newsletter_name(&state),
                 csrf => state.0.editor.sessions.csrf_token(session),
                 issue => status,
-                notice => notice(q.notice.as_deref()),
+                notice => notice(&state, q.notice.as_deref()),
             },
         )
     }
@@ -293,10 +301,39 @@ pub async fn progress(
         }
         let slug = editor::parse_slug(&slug)?;
         let status = editor::issue_status(state.app(), &slug).await?;
+        let words = catalog(&state);
+        let p = &status.progress;
+        let progress_label = words.t_with(
+            "progress",
+            &crate::i18n::args(&[
+                ("done", p.done.into()),
+                ("total", p.total.into()),
+                ("percent", p.percent.into()),
+            ]),
+        );
+        let throttled_labels: Vec<String> = status
+            .throttled
+            .iter()
+            .map(|g| {
+                words.t_with(
+                    "issue-throttled-group",
+                    &crate::i18n::args(&[
+                        ("group", g.name.as_str().into()),
+                        ("rate", ((g.rate_per_second * 10.0).round() / 10.0).into()),
+                    ]),
+                )
+            })
+            .collect();
         Ok(Json(serde_json::json!({
             "throttled": status.throttled,
+            "throttled_labels": throttled_labels,
             "status": status.status,
+            "status_label": words.t_with(
+                "issue-status",
+                &crate::i18n::args(&[("status", status.status.as_str().into())]),
+            ),
             "progress": status.progress,
+            "progress_label": progress_label,
             "counts": status.counts,
         }))
         .into_response())
@@ -321,9 +358,9 @@ pub async fn send_test(
                 Redirect::to(&format!("/admin/issues/{}?notice=test-sent", slug.as_str()))
                     .into_response(),
             ),
-            Err(editor::EditorError::Relay(reply)) => Err(AdminError::BadRequest(format!(
-                "The relay did not accept the test copy: {reply}"
-            ))),
+            Err(editor::EditorError::BadInput(_)) => {
+                Err(AdminError::Refused("dashboard-error-address", Vec::new()))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -372,11 +409,20 @@ pub async fn send_now(
         require_csrf(&state, &headers, &form).await?;
         let slug = editor::parse_slug(&slug)?;
         if form.confirm.as_deref() != Some("yes") {
-            return Err(AdminError::BadRequest(
-                "Tick the confirmation box to send the issue.".into(),
-            ));
+            return Err(AdminError::Refused("dashboard-error-tick", Vec::new()));
         }
-        editor::send_now(state.app(), &slug, SOURCE_DASHBOARD, Drafts::Refuse).await?;
+        editor::send_now(state.app(), &slug, SOURCE_DASHBOARD, Drafts::Refuse)
+            .await
+            .map_err(|e| match e {
+                editor::EditorError::Draft(_) => AdminError::Refused(
+                    "dashboard-error-draft",
+                    vec![
+                        ("slug", slug.as_str().to_string()),
+                        ("line", "draft: true".into()),
+                    ],
+                ),
+                e => e.into(),
+            })?;
         Ok(
             Redirect::to(&format!("/admin/issues/{}?notice=sending", slug.as_str()))
                 .into_response(),
@@ -434,8 +480,11 @@ pub async fn bounces(
                     });
                     history = rows;
                 }
-                Err(editor::EditorError::NotFound(m) | editor::EditorError::BadInput(m)) => {
-                    error = Some(m)
+                Err(editor::EditorError::NotFound(_)) => {
+                    error = Some(catalog(&state).t("bounces-not-found"))
+                }
+                Err(editor::EditorError::BadInput(_)) => {
+                    error = Some(catalog(&state).t("dashboard-error-address"))
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -446,12 +495,12 @@ pub async fn bounces(
             context! {
                 newsletter_name => newsletter_name(&state),
                 csrf => state.0.editor.sessions.csrf_token(session),
-                bounces => bounce_rows(&recent),
+                bounces => bounce_rows(catalog(&state), &recent),
                 lookup => lookup,
                 subscriber => subscriber,
-                history => bounce_rows(&history),
+                history => bounce_rows(catalog(&state), &history),
                 error => error,
-                notice => notice(q.notice.as_deref()),
+                notice => notice(&state, q.notice.as_deref()),
             },
         )
     }
@@ -459,13 +508,13 @@ pub async fn bounces(
     respond(&state, r)
 }
 
-/// Report rows for the templates: the time as `2026-11-27 09:12 UTC`, and the link to the
-/// subscriber's history.
-fn bounce_rows(rows: &[crate::store::BounceRow]) -> Vec<minijinja::Value> {
+/// Report rows for the templates: the time as the locale writes it (`Fri 27 Nov 2026, 09:12
+/// UTC`), and the link to the subscriber's history.
+fn bounce_rows(catalog: &Catalog, rows: &[crate::store::BounceRow]) -> Vec<minijinja::Value> {
     rows.iter()
         .map(|b| {
             let received = chrono::DateTime::from_timestamp(b.received_at, 0)
-                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .map(|t| catalog.datetime(&t))
                 .unwrap_or_default();
             let history_link = b.email.as_deref().map(|email| {
                 let query: String = url::form_urlencoded::Serializer::new(String::new())
@@ -491,7 +540,35 @@ pub async fn reactivate(
     let r = async {
         require_csrf(&state, &headers, &form).await?;
         let email = form.to.clone().unwrap_or_default();
-        editor::reactivate_subscriber(state.app(), &email, SOURCE_DASHBOARD).await?;
+        match editor::reactivate_subscriber(state.app(), &email, SOURCE_DASHBOARD).await {
+            Ok(()) => {}
+            Err(editor::EditorError::NotFound(_)) => {
+                return Err(AdminError::Refused("bounces-not-found", Vec::new()))
+            }
+            Err(editor::EditorError::BadInput(_)) => {
+                return Err(AdminError::Refused("dashboard-error-address", Vec::new()))
+            }
+            Err(editor::EditorError::Conflict(_)) => {
+                // Not bounced: say what the subscriber is instead.
+                let (found, _) = editor::subscriber_bounces(state.app(), &email).await?;
+                return Err(match found.status {
+                    SubscriberStatus::Complained => {
+                        AdminError::Refused("bounces-error-complained", Vec::new())
+                    }
+                    status => AdminError::Refused(
+                        "bounces-error-not-bounced",
+                        vec![(
+                            "status",
+                            catalog(&state).t_with(
+                                "subscriber-status",
+                                &crate::i18n::args(&[("status", status.as_str().into())]),
+                            ),
+                        )],
+                    ),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
         let query: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("email", email.trim())
             .append_pair("notice", "reactivated")
@@ -514,14 +591,20 @@ pub async fn script() -> Response {
         .into_response()
 }
 
-/// `GET /admin/static/admin.css`.
-pub async fn stylesheet() -> Response {
+/// `GET /admin/static/admin.css`: the stylesheet, then the font stack of the dashboard's
+/// locale (a CJK stack for Chinese, ...), which the pages cannot carry inline under their
+/// Content-Security-Policy.
+pub async fn stylesheet(State(state): State<AppState>) -> Response {
+    let css = format!(
+        "{ADMIN_CSS}body {{ font-family: {}; }}\n",
+        catalog(&state).font_family()
+    );
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/css; charset=utf-8"),
         )],
-        ADMIN_CSS,
+        css,
     )
         .into_response()
 }

@@ -27,11 +27,13 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use fluent_bundle::FluentValue;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use pages::AdminPages;
 
 use super::AppState;
+use crate::i18n::Catalog;
 
 /// The dashboard's policy: its own script and stylesheet, and frames from herald (the
 /// preview).
@@ -64,7 +66,7 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/bounces/reactivate", post(handlers::reactivate))
         .route("/static/admin.js", get(handlers::script))
         .route("/static/admin.css", get(handlers::stylesheet))
-        .fallback(|| async { AdminError::NotFound })
+        .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::max(super::BODY_LIMIT))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -87,6 +89,11 @@ pub enum AdminError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    /// A refusal in the dashboard's own words: a message of its catalog
+    /// (`locales/<tag>/dashboard.ftl`) and the message's variables.
+    #[error("{0}")]
+    Refused(&'static str, Vec<(&'static str, String)>),
+    /// A refusal in the library's words.
     #[error("{0}")]
     BadRequest(String),
     #[error("internal error: {0}")]
@@ -97,10 +104,13 @@ impl From<crate::editor::EditorError> for AdminError {
     fn from(e: crate::editor::EditorError) -> Self {
         use crate::editor::EditorError;
         if let Some(problem) = e.issue_file_problem() {
-            return Self::BadRequest(problem);
+            return Self::Refused("dashboard-error-issue-file", vec![("problem", problem)]);
         }
         match e {
             EditorError::NotFound(_) => Self::NotFound,
+            EditorError::Relay(reply) => {
+                Self::Refused("dashboard-error-relay", vec![("reply", reply)])
+            }
             EditorError::BadInput(m) | EditorError::Conflict(m) | EditorError::Draft(m) => {
                 Self::BadRequest(m)
             }
@@ -116,43 +126,62 @@ impl From<crate::render::RenderError> for AdminError {
 }
 
 impl AdminError {
-    /// The status, heading and explanation of the error page.
-    fn page(&self) -> (StatusCode, &'static str, String) {
+    /// The status, heading and explanation of the error page, in `catalog`'s words.
+    fn page(&self, catalog: &Catalog) -> (StatusCode, String, String) {
+        let t = |id: &str| catalog.t(id);
         match self {
-            Self::LoginRequired => (StatusCode::UNAUTHORIZED, "Please log in", String::new()),
+            Self::LoginRequired => (
+                StatusCode::UNAUTHORIZED,
+                t("dashboard-error-login"),
+                String::new(),
+            ),
             Self::Forbidden => (
                 StatusCode::FORBIDDEN,
-                "Request refused",
-                "The form has expired or did not come from this dashboard; nothing was done. \
-                 Go back, reload the page and try again."
-                    .into(),
+                t("dashboard-error-forbidden"),
+                t("dashboard-error-forbidden-body"),
             ),
             Self::NotFound => (
                 StatusCode::NOT_FOUND,
-                "Not found",
-                "There is nothing at this address.".into(),
+                t("dashboard-error-not-found"),
+                t("dashboard-error-not-found-body"),
             ),
-            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "That did not work", m.clone()),
+            Self::Refused(id, values) => {
+                let args = crate::i18n::args(
+                    &values
+                        .iter()
+                        .map(|(name, value)| (*name, FluentValue::from(value.as_str())))
+                        .collect::<Vec<_>>(),
+                );
+                (
+                    StatusCode::BAD_REQUEST,
+                    t("dashboard-error-bad-request"),
+                    catalog.t_with(id, &args),
+                )
+            }
+            Self::BadRequest(m) => (
+                StatusCode::BAD_REQUEST,
+                t("dashboard-error-bad-request"),
+                m.clone(),
+            ),
             Self::Internal(cause) => {
                 tracing::error!(error = %cause, "dashboard request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong",
-                    "The request could not be completed; the cause is in herald's log.".into(),
+                    t("dashboard-error-internal"),
+                    t("dashboard-error-internal-body"),
                 )
             }
         }
     }
-}
 
-impl AdminError {
     /// The error as a page rendered with the dashboard's templates.
     fn render(self, state: &AppState) -> Response {
         if matches!(self, Self::LoginRequired) {
             return Redirect::to("/admin/login").into_response();
         }
-        let (status, heading, message) = self.page();
-        let html = state.0.editor.pages.render(
+        let pages = &state.0.editor.pages;
+        let (status, heading, message) = self.page(pages.catalog());
+        let html = pages.render(
             pages::MESSAGE,
             minijinja::context! {
                 newsletter_name => &state.app().settings.newsletter.name,
@@ -171,9 +200,10 @@ impl AdminError {
 }
 
 impl IntoResponse for AdminError {
-    /// Without the state (the fallback): a plain page. Handlers use [`AdminError::render`].
+    /// Without the state: a plain page in English. Handlers use [`AdminError::render`].
     fn into_response(self) -> Response {
-        let (status, heading, message) = self.page();
+        let catalogs = crate::i18n::Catalogs::built_in();
+        let (status, heading, message) = self.page(catalogs.default_catalog());
         (status, format!("{heading}. {message}")).into_response()
     }
 }

@@ -63,6 +63,11 @@ impl AdminPages {
         Pages::load_set(templates_dir, "web/admin", BUILT_IN, catalogs).map(Self)
     }
 
+    /// The catalog the dashboard speaks in: `newsletter.locale`'s.
+    pub fn catalog(&self) -> &std::sync::Arc<crate::i18n::Catalog> {
+        self.0.catalog()
+    }
+
     /// The sources of the templates, by name, for `herald locales check`.
     pub fn sources(&self) -> Vec<(String, String)> {
         self.0.sources()
