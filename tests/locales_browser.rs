@@ -3,7 +3,8 @@
 //! the captured confirmation mail), and the unsubscribe and unsubscribed pages. On each: no
 //! horizontal scrolling, no button wider than the page's content or cut off inside, and the
 //! Chinese drawn in a CJK font: the heading's characters come out as distinct glyphs, none
-//! of them the empty box a font without them draws. Screenshots go to
+//! of them the empty box a font without them draws. The dashboard in Chinese gets the same
+//! checks (login, home, an issue, the send confirmation, returned mail). Screenshots go to
 //! `HERALD_SCREENSHOT_DIR` (default: `locale-screenshots/` in the test target's temporary
 //! directory, under `target/`).
 
@@ -39,8 +40,8 @@ async fn shot(client: &Client, name: &str) {
 
 /// The layout and the font of the loaded page, measured in it:
 /// - `scroll`, `client`: the document's scroll width and visible width;
-/// - `buttons`: every button (and button-styled link) that sticks out of `<main>` or whose
-///   label is wider than the button;
+/// - `buttons`: every button (and button-styled link) that sticks out of its `<main>` or
+///   `<header>` or the window, or whose label is wider than the button;
 /// - `family`: the heading's computed font family;
 /// - `han`, `distinct`, `tofu`, `inked`: of the heading's Chinese characters (up to 8), drawn
 ///   on a canvas in the heading's font: how many there are, how many distinct images they
@@ -48,14 +49,15 @@ async fn shot(client: &Client, name: &str) {
 ///   left any ink. In a font without them, every character is the same box.
 const MEASURE: &str = r#"
 const d = document.documentElement;
-const main = document.querySelector('main').getBoundingClientRect();
 const buttons = [];
 document.querySelectorAll('button, .button, input[type=submit]').forEach(b => {
   const r = b.getBoundingClientRect();
   if (r.width === 0) return;
-  if (r.left < main.left - 0.5 || r.right > main.right + 0.5 || b.scrollWidth > b.clientWidth + 1) {
+  const box = (b.closest('main, header') || document.body).getBoundingClientRect();
+  if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.right > d.clientWidth
+      || b.scrollWidth > b.clientWidth + 1) {
     buttons.push({ text: b.textContent.trim(), left: r.left, right: r.right,
-      mainLeft: main.left, mainRight: main.right, scrollWidth: b.scrollWidth, clientWidth: b.clientWidth });
+      boxLeft: box.left, boxRight: box.right, scrollWidth: b.scrollWidth, clientWidth: b.clientWidth });
   }
 });
 const h1 = document.querySelector('h1');
@@ -199,6 +201,57 @@ async fn the_chinese_pages_fit_a_phone_and_a_desktop_in_a_cjk_font() {
         click_and_wait(c, Locator::Css("button[type=submit]")).await;
         heading(c, "您已退订").await;
         check_page(c, "unsubscribed", width).await;
+        browser.close().await;
+    }
+    server.stop().await.unwrap();
+}
+
+const ZH_ISSUE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/issues-zh/2020-03-20-spring.md"
+);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chinese_dashboard_fits_a_phone_and_a_desktop_in_a_cjk_font() {
+    let server = TestServer::start(Relay::Smtp(Faults::new()), |s| {
+        s.newsletter.locale = "zh-CN".into();
+        s.newsletter.name = NAME.into();
+    })
+    .await;
+    std::fs::copy(ZH_ISSUE, server.issues_dir().join("2020-03-20-spring.md")).unwrap();
+    support::app::add_subscribers(&server.app.store, &support::app::addresses("reader", 1234))
+        .await;
+    let issue = "/admin/issues/2020-03-20-spring";
+    for (width, height) in [(375u32, 740u32), (1280, 900)] {
+        let Some(browser) = Browser::start(width, height).await else {
+            return;
+        };
+        let c = &browser.client;
+        goto(c, &server.url("/admin/login")).await;
+        heading(c, "登录").await;
+        check_page(c, "dashboard-login", width).await;
+        wait_for(c, Locator::Css("#token"))
+            .await
+            .send_keys(server.admin_token())
+            .await
+            .unwrap();
+        click_and_wait(c, Locator::Css("form button[type=submit]")).await;
+        heading(c, "订阅者").await;
+        let home = c.source().await.unwrap();
+        assert!(home.contains("<strong>1,234</strong> 已订阅"), "{home}");
+        check_page(c, "dashboard-home", width).await;
+        goto(c, &server.url(issue)).await;
+        heading(c, "沙发周刊第 12 期").await;
+        check_page(c, "dashboard-issue", width).await;
+        goto(c, &server.url(&format!("{issue}/send"))).await;
+        heading(c, "确定发送").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("确定发送给 1,234 位订阅者"), "{page}");
+        assert!(!page.contains("之前已发送过"), "never sent: {page}");
+        check_page(c, "dashboard-send", width).await;
+        goto(c, &server.url("/admin/bounces")).await;
+        heading(c, "退信").await;
+        check_page(c, "dashboard-bounces", width).await;
         browser.close().await;
     }
     server.stop().await.unwrap();
