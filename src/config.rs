@@ -385,6 +385,9 @@ pub struct WebSettings {
     pub secret_key_file: PathBuf,
     /// Sign-ups accepted per client IP per minute (`POST /subscribe`); 0 means no limit.
     pub signup_per_ip_per_minute: u32,
+    /// Wrong admin tokens (API or dashboard login) per client IP per minute before that IP
+    /// is locked out for the rest of the minute; 0 means no lockout.
+    pub admin_failures_per_minute: u32,
     /// Addresses of reverse proxies in front of herald. A request from one of them is taken
     /// to come from the address its `X-Forwarded-For` names (the rightmost entry that is not
     /// itself a trusted proxy); from anywhere else the header is ignored.
@@ -400,6 +403,7 @@ impl Default for WebSettings {
             secret_key: None,
             secret_key_file: "herald.secret".into(),
             signup_per_ip_per_minute: 10,
+            admin_failures_per_minute: crate::editor::AuthThrottle::MAX_FAILURES,
             trusted_proxies: Vec::new(),
         }
     }

@@ -33,6 +33,8 @@ pub const SOURCE_API: &str = "api";
 pub const SOURCE_DASHBOARD: &str = "dashboard";
 /// The most subscribers one search page returns.
 pub const MAX_PER_PAGE: u32 = 500;
+/// The highest page number of a subscriber search (as the API's document says).
+pub const MAX_PAGE: u64 = 1_000_000_000;
 
 /// Why an editor's request failed.
 #[derive(Debug, thiserror::Error)]
@@ -463,10 +465,11 @@ pub async fn search_subscribers(
     page: u64,
     per_page: u32,
 ) -> Result<SubscriberPage, EditorError> {
-    let status = parse_status(status)?;
-    if page == 0 || per_page == 0 || per_page > MAX_PER_PAGE {
+    // An empty `status=` is no filter, as when it is left out.
+    let status = parse_status(status.filter(|s| !s.is_empty()))?;
+    if page == 0 || page > MAX_PAGE || per_page == 0 || per_page > MAX_PER_PAGE {
         return Err(EditorError::BadInput(format!(
-            "page counts from 1, and per_page is 1 to {MAX_PER_PAGE}"
+            "page is 1 to {MAX_PAGE}, and per_page is 1 to {MAX_PER_PAGE}"
         )));
     }
     let offset = (page - 1).saturating_mul(u64::from(per_page));
@@ -476,14 +479,20 @@ pub async fn search_subscribers(
         .await?)
 }
 
+/// A status as the API spells it: one of the stored names exactly (as its document says).
 fn parse_status(status: Option<&str>) -> Result<Option<SubscriberStatus>, EditorError> {
-    match status.filter(|s| !s.is_empty()) {
+    match status {
         None => Ok(None),
-        Some(s) => s.parse().map(Some).map_err(|_| {
-            EditorError::BadInput(format!(
-                "unknown status {s:?}: use pending, active, unsubscribed, bounced or complained"
-            ))
-        }),
+        Some(s) => SubscriberStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .map(Some)
+            .ok_or_else(|| {
+                EditorError::BadInput(format!(
+                    "unknown status {s:?}: use pending, active, unsubscribed, bounced or \
+                     complained"
+                ))
+            }),
     }
 }
 
@@ -493,7 +502,7 @@ fn erasure_key(app: &App) -> Result<ErasureKey, EditorError> {
 }
 
 /// Adds one subscriber (default status `active`). Returns the new id; an address already
-/// on the list is [`EditorError::Conflict`], an erased one [`EditorError::BadInput`].
+/// on the list, or erased at its owner's request, is [`EditorError::Conflict`].
 pub async fn add_subscriber(
     app: &App,
     email: &str,
@@ -521,7 +530,8 @@ pub async fn add_subscriber(
         AddOutcome::AlreadyPresent { status } => Err(EditorError::Conflict(format!(
             "that address is already on the list (status {status})"
         ))),
-        AddOutcome::Erased => Err(EditorError::BadInput(
+        // The request is well formed; the list's state refuses it, as for an address on it.
+        AddOutcome::Erased => Err(EditorError::Conflict(
             "that address was erased at its owner's request and is not added back".into(),
         )),
     }
@@ -779,32 +789,56 @@ pub async fn next_scheduled_run(app: &App) -> Result<Option<NextRun>, EditorErro
     }))
 }
 
-/// Wrong admin tokens per client address. After [`AuthThrottle::MAX_FAILURES`] wrong tokens
-/// within a minute, that address is refused (without its token being looked at) until the
-/// minute is over, so the API and the login form cannot be used to guess the token.
-#[derive(Debug, Default)]
+/// Wrong admin tokens per client address. After `web.admin_failures_per_minute` (default
+/// [`AuthThrottle::MAX_FAILURES`]) wrong tokens within a minute, that address is refused
+/// (without its token being looked at) until the minute is over, so the API and the login
+/// form cannot be used to guess the token.
+#[derive(Debug)]
 pub struct AuthThrottle {
     /// Address → (start of its current one-minute window, wrong tokens in it).
     failures: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (i64, u32)>>,
+    /// Wrong tokens allowed per address per minute; 0 means no lockout.
+    max_failures: u32,
+}
+
+impl Default for AuthThrottle {
+    fn default() -> Self {
+        Self::new(Self::MAX_FAILURES)
+    }
 }
 
 impl AuthThrottle {
-    /// Wrong tokens allowed per address per minute.
+    /// Wrong tokens allowed per address per minute, by default.
     pub const MAX_FAILURES: u32 = 10;
     const WINDOW_SECONDS: i64 = 60;
     /// Addresses remembered before old windows are swept.
     const SWEEP_AT: usize = 10_000;
 
+    /// A throttle that locks an address out after `max_failures` wrong tokens in a minute
+    /// (never, with 0).
+    pub fn new(max_failures: u32) -> Self {
+        Self {
+            failures: Default::default(),
+            max_failures,
+        }
+    }
+
     /// `Some(seconds)` to wait when `ip` used up its wrong tokens for this minute.
     pub fn blocked(&self, ip: std::net::IpAddr, now: i64) -> Option<i64> {
+        if self.max_failures == 0 {
+            return None;
+        }
         let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let &(start, count) = failures.get(&ip)?;
         let ends = start + Self::WINDOW_SECONDS;
-        (count >= Self::MAX_FAILURES && now < ends).then_some(ends - now)
+        (count >= self.max_failures && now < ends).then_some(ends - now)
     }
 
     /// Counts a wrong token from `ip`.
     pub fn failed(&self, ip: std::net::IpAddr, now: i64) {
+        if self.max_failures == 0 {
+            return;
+        }
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if failures.len() >= Self::SWEEP_AT {
             failures.retain(|_, (start, _)| now < *start + Self::WINDOW_SECONDS);
@@ -923,6 +957,21 @@ mod tests {
             None,
             "a new window starts from one"
         );
+    }
+
+    #[test]
+    fn a_throttle_of_zero_never_locks_out() {
+        let throttle = AuthThrottle::new(0);
+        let ip: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..1_000 {
+            throttle.failed(ip, 1_000);
+        }
+        assert_eq!(throttle.blocked(ip, 1_000), None);
+        let strict = AuthThrottle::new(2);
+        strict.failed(ip, 1_000);
+        assert_eq!(strict.blocked(ip, 1_000), None);
+        strict.failed(ip, 1_000);
+        assert_eq!(strict.blocked(ip, 1_000), Some(60));
     }
 
     #[test]

@@ -726,6 +726,87 @@ async fn the_openapi_document_describes_exactly_the_served_routes() {
     server.stop().await.unwrap();
 }
 
+/// The document states the server's bounds and answers, so a client that keeps to the
+/// document is never refused for it: the highest page, the statuses of a body that is not
+/// JSON, and an import file without an `email` column.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_states_the_servers_bounds_and_answers() {
+    let server = TestServer::start(Relay::Outbox, |_| {}).await;
+    let (_, doc) = get_json(&server, "/openapi.json").await;
+    let search = &doc["paths"]["/subscribers"]["get"]["parameters"];
+    let bound = |name: &str, key: &str| {
+        search
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["schema"][key].as_u64())
+            .unwrap_or_else(|| panic!("no {key} for {name}"))
+    };
+    assert_eq!(bound("page", "maximum"), herald::editor::MAX_PAGE);
+    assert_eq!(
+        bound("per_page", "maximum"),
+        u64::from(herald::editor::MAX_PER_PAGE)
+    );
+    let max = herald::editor::MAX_PAGE;
+    let (status, body) = get_json(&server, &format!("/subscribers?page={max}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["subscribers"], json!([]));
+    for page in [max + 1, u64::MAX] {
+        let (status, body) = get_json(&server, &format!("/subscribers?page={page}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error_code(&body), "bad_request");
+    }
+
+    // A body that is not JSON: 415, and the document says so.
+    let response = api(&server, Method::POST, "/subscribers")
+        .await
+        .body("email=a@example.org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    for (path, method) in [("/subscribers", "post"), ("/issues/{slug}/test", "post")] {
+        let responses = &doc["paths"][path][method]["responses"];
+        for status in ["400", "413", "415"] {
+            assert!(
+                responses[status].is_object(),
+                "{method} {path} lacks {status}"
+            );
+        }
+    }
+
+    // An empty file, or one without an email column, is refused whole; the document's pattern
+    // refuses both too.
+    let pattern = doc["paths"]["/subscribers/import"]["post"]["requestBody"]["content"]["text/csv"]
+        ["schema"]["pattern"]
+        .as_str()
+        .unwrap();
+    let pattern = regex::Regex::new(pattern).unwrap();
+    for csv in ["", "name,city\nAda,London\n"] {
+        assert!(!pattern.is_match(csv), "{csv:?}");
+        let response = api(&server, Method::POST, "/subscribers/import")
+            .await
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{csv:?}");
+    }
+    let csv = "Name,EMAIL\nAda,ada@example.org\n";
+    assert!(pattern.is_match(csv));
+    let response = api(&server, Method::POST, "/subscribers/import")
+        .await
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    server.stop().await.unwrap();
+}
+
 /// Kills the `herald serve` child when the test ends, however it ends.
 struct Child(std::process::Child);
 

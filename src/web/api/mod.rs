@@ -54,7 +54,7 @@ impl Editor {
                 &app.settings.newsletter.templates_dir,
                 app.templates.catalogs().clone(),
             )?,
-            throttle: crate::editor::AuthThrottle::default(),
+            throttle: crate::editor::AuthThrottle::new(app.settings.web.admin_failures_per_minute),
         })
     }
 }
