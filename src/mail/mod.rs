@@ -46,6 +46,7 @@ pub use compose::{
     Composer, IssueMail, MailKind, MailRecipient, OutgoingMail, TEST_SUBJECT_PREFIX,
     TEST_SUBSCRIBER_ID,
 };
+pub use reply::judge_reply;
 pub use transport::{RelayInfo, SendOutcome, Transport, DOWN_FOR};
 
 /// Everything that can go wrong while setting up the composer or building a message.

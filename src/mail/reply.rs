@@ -6,7 +6,7 @@
 
 use std::io::ErrorKind;
 
-use lettre::transport::smtp::response::{Category, Severity};
+use lettre::transport::smtp::response::{Category, Code, Response, Severity};
 
 use super::transport::SendOutcome;
 
@@ -151,23 +151,7 @@ pub(crate) fn classify(
         return SendOutcome::RelayDown { reason: reply };
     }
     if let Some(code) = e.status() {
-        // x3x replies come only from AUTH (RFC 4954: 530, 534, 535, 538): the relay's setup
-        // refuses us, not this recipient.
-        let auth = code.category == Category::Unspecified3;
-        if auth {
-            return SendOutcome::RelayDown { reason: reply };
-        }
-        return match code.severity {
-            Severity::TransientNegativeCompletion => {
-                let number = code.to_string().parse().unwrap_or(0);
-                let throttled = is_throttle(number, &reply);
-                SendOutcome::Transient { reply, throttled }
-            }
-            _ if refuses_sender(&reply, sender, recipient) => {
-                SendOutcome::RelayDown { reason: reply }
-            }
-            _ => SendOutcome::Permanent { reply },
-        };
+        return outcome_of_code(code, reply, sender, recipient);
     }
     let transient = SendOutcome::Transient {
         reply: reply.clone(),
@@ -187,6 +171,50 @@ pub(crate) fn classify(
         // A connection that died mid-transaction, a reply that does not parse, a pool that
         // could not connect for another reason: the outcome is unknown, so try again.
         _ => transient,
+    }
+}
+
+/// The outcome of a negative reply with this code; `reply` is the whole reply as the
+/// ledger keeps it.
+fn outcome_of_code(code: Code, reply: String, sender: &str, recipient: &str) -> SendOutcome {
+    // x3x replies come only from AUTH (RFC 4954: 530, 534, 535, 538): the relay's setup
+    // refuses us, not this recipient.
+    if code.category == Category::Unspecified3 {
+        return SendOutcome::RelayDown { reason: reply };
+    }
+    match code.severity {
+        Severity::TransientNegativeCompletion => {
+            let number = code.to_string().parse().unwrap_or(0);
+            let throttled = is_throttle(number, &reply);
+            SendOutcome::Transient { reply, throttled }
+        }
+        _ if refuses_sender(&reply, sender, recipient) => SendOutcome::RelayDown { reason: reply },
+        _ => SendOutcome::Permanent { reply },
+    }
+}
+
+/// What the dispatcher makes of a relay's reply to the end of a message, given as the relay
+/// sent it (`250 OK`, or several `550-…` lines), read with lettre's reply parser. `None` when
+/// the text is no complete SMTP reply. A 2xx is accepted; 4xx and 5xx go through the same
+/// rules as a reply lettre reports as an error (throttles, refused senders, AUTH).
+pub fn judge_reply(raw: &str, sender: &str, recipient: &str) -> Option<SendOutcome> {
+    let response: Response = raw.parse().ok()?;
+    let code = response.code();
+    let lines = response.message();
+    match code.severity {
+        Severity::TransientNegativeCompletion | Severity::PermanentNegativeCompletion => {
+            let kind = if code.severity == Severity::TransientNegativeCompletion {
+                "transient"
+            } else {
+                "permanent"
+            };
+            let text: Vec<&str> = lines.collect();
+            let reply = format!("{kind} error ({code}): {}", text.join(" "));
+            Some(outcome_of_code(code, reply, sender, recipient))
+        }
+        _ => Some(SendOutcome::Accepted {
+            reply: reply_text(&code.to_string(), lines),
+        }),
     }
 }
 

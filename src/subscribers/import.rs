@@ -180,6 +180,68 @@ impl Columns {
     }
 }
 
+/// One data row of an import file: the line it starts on, and the subscriber it holds or
+/// why it holds none.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// 1-based line of the file where the row starts.
+    pub line: u64,
+    pub parsed: Result<NewSubscriber, String>,
+}
+
+/// An import file read row by row, without a database: what [`import_csv`] stores, and
+/// what it rejects with the reason. The reader holds one record at a time.
+pub struct Rows<R: Read> {
+    reader: csv::Reader<LfLineEnds<R>>,
+    columns: Columns,
+    default_status: SubscriberStatus,
+    record: csv::StringRecord,
+}
+
+impl<R: Read> Rows<R> {
+    /// Reads the header row. Fails when there is none or it names no `email` column.
+    pub fn new(input: R, default_status: SubscriberStatus) -> Result<Self, ImportError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(true)
+            .from_reader(LfLineEnds::new(input));
+        let header = reader.headers()?.clone();
+        if header.is_empty() {
+            return Err(ImportError::Empty);
+        }
+        let columns = Columns::from_header(&header)?;
+        Ok(Self {
+            reader,
+            columns,
+            default_status,
+            record: csv::StringRecord::new(),
+        })
+    }
+
+    /// The next row, `None` at the end of the file. A row that is not UTF-8 is a rejected
+    /// row; only a file the CSV reader cannot read on is an error.
+    pub fn next_row(&mut self) -> Result<Option<Row>, ImportError> {
+        let line = self.reader.position().line();
+        match self.reader.read_record(&mut self.record) {
+            Ok(false) => Ok(None),
+            Ok(true) => Ok(Some(Row {
+                line: self.record.position().map_or(line, csv::Position::line),
+                parsed: self.columns.parse(&self.record, self.default_status),
+            })),
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => Ok(Some(Row {
+                line: e.position().map_or(line, csv::Position::line),
+                parsed: Err("the row is not valid UTF-8".into()),
+            })),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Bytes of the file read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.position().byte()
+    }
+}
+
 /// Imports the CSV read from `input`, calling `report` for each rejected row and now and
 /// then with the progress. Returns the counts, which are also recorded as an `import`
 /// event.
@@ -191,47 +253,25 @@ pub async fn import_csv<R: Read>(
     options: &ImportOptions,
     mut report: impl FnMut(ImportEvent),
 ) -> Result<ImportSummary, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(LfLineEnds::new(input));
-    let header = reader.headers()?.clone();
-    if header.is_empty() {
-        return Err(ImportError::Empty);
-    }
-    let columns = Columns::from_header(&header)?;
+    let mut rows = Rows::new(input, options.default_status)?;
     let batch_rows = options.batch_rows.max(1);
     let mut summary = ImportSummary::default();
     let mut batch: Vec<NewSubscriber> = Vec::with_capacity(batch_rows);
     let mut lines: Vec<u64> = Vec::with_capacity(batch_rows);
-    let mut record = csv::StringRecord::new();
     let mut seen: u64 = 0;
-    loop {
-        let line = reader.position().line();
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                let line = record.position().map_or(line, csv::Position::line);
-                match columns.parse(&record, options.default_status) {
-                    Ok(row) => {
-                        batch.push(row);
-                        lines.push(line);
-                    }
-                    Err(reason) => {
-                        summary.rejected += 1;
-                        report(ImportEvent::Rejected(Rejection { line, reason }));
-                    }
-                }
+    while let Some(row) = rows.next_row()? {
+        match row.parsed {
+            Ok(subscriber) => {
+                batch.push(subscriber);
+                lines.push(row.line);
             }
-            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
-                let line = e.position().map_or(line, csv::Position::line);
+            Err(reason) => {
                 summary.rejected += 1;
                 report(ImportEvent::Rejected(Rejection {
-                    line,
-                    reason: "the row is not valid UTF-8".into(),
+                    line: row.line,
+                    reason,
                 }));
             }
-            Err(e) => return Err(e.into()),
         }
         seen += 1;
         if batch.len() >= batch_rows {
@@ -247,7 +287,7 @@ pub async fn import_csv<R: Read>(
         }
         if seen % 4096 == 0 {
             report(ImportEvent::Progress {
-                bytes: reader.position().byte(),
+                bytes: rows.bytes_read(),
             });
         }
     }
@@ -261,7 +301,7 @@ pub async fn import_csv<R: Read>(
     )
     .await?;
     report(ImportEvent::Progress {
-        bytes: reader.position().byte(),
+        bytes: rows.bytes_read(),
     });
     store
         .record_import_run(

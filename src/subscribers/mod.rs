@@ -7,4 +7,6 @@ pub mod export;
 pub mod import;
 
 pub use export::{export_csv, ExportError};
-pub use import::{import_csv, ImportError, ImportEvent, ImportOptions, ImportSummary, Rejection};
+pub use import::{
+    import_csv, ImportError, ImportEvent, ImportOptions, ImportSummary, Rejection, Row, Rows,
+};
