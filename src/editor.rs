@@ -1,6 +1,6 @@
 //! What an editor does through the HTTP API and the dashboard, as library calls both share:
 //! issue status with progress, "send now" under an idempotency key, "retry failed", a test
-//! copy, the preview, and the subscriber list (search, add, erase, import).
+//! copy, the preview, and the subscriber list (search, add, erase, import, export).
 //!
 //! The web handlers only translate HTTP to these calls and [`EditorError`] to statuses.
 
@@ -25,7 +25,9 @@ use crate::store::{
     AddOutcome, BounceCounts, BounceRow, DeliveryCounts, IssueRow, NewSubscriber, Reactivation,
     Store, StoreError, StoredAnswer, Subscriber, SubscriberPage,
 };
-use crate::subscribers::{import_csv, ImportError, ImportEvent, ImportOptions, ImportSummary};
+use crate::subscribers::{
+    export_csv, import_csv, ExportError, ImportError, ImportEvent, ImportOptions, ImportSummary,
+};
 
 /// The `source` recorded for what the API does.
 pub const SOURCE_API: &str = "api";
@@ -67,6 +69,8 @@ pub enum EditorError {
     Preview(#[from] PreviewError),
     #[error(transparent)]
     Import(#[from] ImportError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
     #[error(transparent)]
     Schedule(#[from] crate::schedule::ScheduleError),
     #[error(transparent)]
@@ -588,6 +592,21 @@ pub async fn import_subscribers(app: &App, csv: &[u8]) -> Result<ImportReport, E
         rejected: summary.rejected,
         rejections,
     })
+}
+
+/// Every subscriber as CSV, with the columns of `herald subscribers export` (the same
+/// writer), in an unnamed temporary file rewound to its start, so a long list is streamed to
+/// the editor rather than held in memory. Returns the file and how many subscribers it holds.
+pub async fn export_subscribers(app: &App) -> Result<(std::fs::File, u64), EditorError> {
+    use std::io::{Seek, Write};
+    let mut file = tempfile::tempfile().map_err(ExportError::Io)?;
+    let mut writer = std::io::BufWriter::with_capacity(256 * 1024, &mut file);
+    let n = export_csv(&app.store, &mut writer).await?;
+    writer.flush().map_err(ExportError::Io)?;
+    drop(writer);
+    file.rewind().map_err(ExportError::Io)?;
+    tracing::info!(subscribers = n, "subscribers exported");
+    Ok((file, n))
 }
 
 /// The longest idempotency key accepted.

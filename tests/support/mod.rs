@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod dashboard;
 pub mod dovecot;
 pub mod herald_site;
 pub mod server;

@@ -19,7 +19,7 @@ use crate::startup::Drafts;
 type Result<T, E = AdminError> = std::result::Result<T, E>;
 
 /// Turns a handler's result into its response, rendering errors with the templates.
-fn respond(state: &AppState, result: Result<Response>) -> Response {
+pub(super) fn respond(state: &AppState, result: Result<Response>) -> Response {
     result.unwrap_or_else(|e| e.render(state))
 }
 
@@ -44,7 +44,7 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<i64>> {
     }
 }
 
-async fn require_session(state: &AppState, headers: &HeaderMap) -> Result<i64> {
+pub(super) async fn require_session(state: &AppState, headers: &HeaderMap) -> Result<i64> {
     session(state, headers)
         .await?
         .ok_or(AdminError::LoginRequired)
@@ -61,11 +61,20 @@ pub struct AdminForm {
 
 /// A POST goes ahead only with a session and that session's CSRF token.
 async fn require_csrf(state: &AppState, headers: &HeaderMap, form: &AdminForm) -> Result<i64> {
+    require_csrf_token(state, headers, form.csrf.as_deref()).await
+}
+
+/// As [`require_csrf`], for a form's `csrf` field read by the handler itself.
+pub(super) async fn require_csrf_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+) -> Result<i64> {
     let Some(session) = session(state, headers).await? else {
         tracing::info!("dashboard form posted without a session");
         return Err(AdminError::Forbidden);
     };
-    match &form.csrf {
+    match csrf {
         Some(token) if state.0.editor.sessions.verify_csrf(session, token) => Ok(session),
         _ => {
             tracing::warn!("dashboard form with a missing or wrong CSRF token refused");
@@ -74,12 +83,12 @@ async fn require_csrf(state: &AppState, headers: &HeaderMap, form: &AdminForm) -
     }
 }
 
-fn page(state: &AppState, name: &str, ctx: minijinja::Value) -> Result<Response> {
+pub(super) fn page(state: &AppState, name: &str, ctx: minijinja::Value) -> Result<Response> {
     let html = state.0.editor.pages.render(name, ctx)?;
     Ok(Html(html).into_response())
 }
 
-fn newsletter_name(state: &AppState) -> &str {
+pub(super) fn newsletter_name(state: &AppState) -> &str {
     &state.app().settings.newsletter.name
 }
 
@@ -220,6 +229,10 @@ pub async fn home(
             .map(|(s, n)| context! { status => s.as_str(), count => n })
             .collect();
         let issues = editor::list_issues(state.app()).await?;
+        // Newest first (as listed), the issues still to send apart from the ones that went out.
+        let (sent, unsent): (Vec<_>, Vec<_>) = issues.iter().partition(|i| i.was_queued());
+        let unsent: Vec<_> = unsent.into_iter().map(|i| issue_view(&state, i)).collect();
+        let sent: Vec<_> = sent.into_iter().map(|i| issue_view(&state, i)).collect();
         let next_run = editor::next_scheduled_run(state.app()).await?;
         page(
             &state,
@@ -230,13 +243,50 @@ pub async fn home(
                 csrf => state.0.editor.sessions.csrf_token(session),
                 subscriber_counts => counts,
                 subscriber_total => total,
-                issues => issues,
+                unsent,
+                sent,
                 notice => notice(&state, q.notice.as_deref()),
             },
         )
     }
     .await;
     respond(&state, r)
+}
+
+/// An RFC 3339 time as an editor reads it, in the schedule's timezone (`Fri 27 Nov 2026,
+/// 09:00 UTC`), and exactly, for a `title`.
+fn moment(state: &AppState, rfc3339: Option<&str>) -> minijinja::Value {
+    let Some(t) = rfc3339.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()) else {
+        return minijinja::Value::from(());
+    };
+    let tz: chrono_tz::Tz = state
+        .app()
+        .settings
+        .schedule
+        .timezone
+        .parse()
+        .unwrap_or(chrono_tz::UTC);
+    context! {
+        readable => state.0.editor.pages.catalog().datetime(&t.with_timezone(&tz)),
+        exact => rfc3339,
+    }
+}
+
+/// An issue for the templates: its status, with its times readable (`date`, `scheduled`,
+/// `started`, `finished`: each `readable` and `exact`, or none) and whether "send now" can
+/// do anything (`can_send`).
+fn issue_view(state: &AppState, issue: &editor::IssueStatus) -> minijinja::Value {
+    context! {
+        can_send => issue.can_send(),
+        was_queued => issue.was_queued(),
+        when => context! {
+            date => moment(state, issue.date.as_deref()),
+            scheduled => moment(state, issue.scheduled_for.as_deref()),
+            started => moment(state, issue.started_at.as_deref()),
+            finished => moment(state, issue.finished_at.as_deref()),
+        },
+        ..minijinja::Value::from_serialize(issue)
+    }
 }
 
 /// `GET /admin/issues/{slug}`.
@@ -256,7 +306,7 @@ pub async fn issue(
             context! {
                 newsletter_name => newsletter_name(&state),
                 csrf => state.0.editor.sessions.csrf_token(session),
-                issue => status,
+                issue => issue_view(&state, &status),
                 notice => notice(&state, q.notice.as_deref()),
             },
         )
@@ -389,7 +439,7 @@ pub async fn confirm_send(
             context! {
                 newsletter_name => newsletter_name(&state),
                 csrf => state.0.editor.sessions.csrf_token(session),
-                issue => status,
+                issue => issue_view(&state, &status),
                 active => active,
             },
         )
@@ -410,6 +460,15 @@ pub async fn send_now(
         let slug = editor::parse_slug(&slug)?;
         if form.confirm.as_deref() != Some("yes") {
             return Err(AdminError::Refused("dashboard-error-tick", Vec::new()));
+        }
+        // Only where there is something to send: not an issue already sent, nor one whose
+        // file is gone (a draft is refused by the library, below).
+        let status = editor::issue_status(state.app(), &slug).await?;
+        if !status.has_file {
+            return Err(AdminError::Refused("issue-file-gone", Vec::new()));
+        }
+        if !status.draft && !status.can_send() {
+            return Err(AdminError::Refused("send-refused-sent", Vec::new()));
         }
         editor::send_now(state.app(), &slug, SOURCE_DASHBOARD, Drafts::Refuse)
             .await

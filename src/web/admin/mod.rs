@@ -21,6 +21,7 @@
 
 mod handlers;
 pub mod pages;
+mod subscribers;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -62,6 +63,19 @@ pub fn router(_state: AppState) -> Router<AppState> {
             get(handlers::confirm_send).post(handlers::send_now),
         )
         .route("/issues/{slug}/retry-failed", post(handlers::retry_failed))
+        .route(
+            "/subscribers",
+            get(subscribers::list).post(subscribers::add),
+        )
+        .route(
+            "/subscribers/erase",
+            get(subscribers::confirm_erase).post(subscribers::erase),
+        )
+        .route(
+            "/subscribers/import",
+            post(subscribers::import).layer(DefaultBodyLimit::max(super::api::IMPORT_LIMIT)),
+        )
+        .route("/subscribers/export", get(subscribers::export))
         .route("/bounces", get(handlers::bounces))
         .route("/bounces/reactivate", post(handlers::reactivate))
         .route("/static/admin.js", get(handlers::script))

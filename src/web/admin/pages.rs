@@ -15,6 +15,9 @@ pub const ISSUE: &str = "issue.html";
 pub const CONFIRM_SEND: &str = "confirm_send.html";
 pub const MESSAGE: &str = "message.html";
 pub const BOUNCES: &str = "bounces.html";
+pub const SUBSCRIBERS: &str = "subscribers.html";
+pub const ERASE: &str = "erase.html";
+pub const IMPORT: &str = "import.html";
 
 const BUILT_IN: &[(&str, &str)] = &[
     (
@@ -41,6 +44,18 @@ const BUILT_IN: &[(&str, &str)] = &[
     (
         BOUNCES,
         include_str!("../../../templates/web/admin/bounces.html"),
+    ),
+    (
+        SUBSCRIBERS,
+        include_str!("../../../templates/web/admin/subscribers.html"),
+    ),
+    (
+        ERASE,
+        include_str!("../../../templates/web/admin/erase.html"),
+    ),
+    (
+        IMPORT,
+        include_str!("../../../templates/web/admin/import.html"),
     ),
 ];
 
