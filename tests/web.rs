@@ -271,8 +271,10 @@ async fn one_click_post_unsubscribes_at_once_without_redirect_and_is_idempotent(
         first.body
     );
     assert!(
-        first.body.contains("sign up again"),
-        "a resubscribe hint: {}",
+        first
+            .body
+            .contains(r#"<a href="http://127.0.0.1:1/">Sign up again</a>"#),
+        "a link to sign up again: {}",
         first.body
     );
     assert_eq!(

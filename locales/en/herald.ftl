@@ -58,6 +58,7 @@ signup-title = Subscribe · { $newsletter }
 signup-title-error = Error: Subscribe · { $newsletter }
 signup-heading = Subscribe to { $newsletter }
 signup-intro = Each issue by email. We will send you a link to confirm your address first.
+signup-archive-link = Read past issues in the archive
 signup-error-summary = There is a problem with the form: please see the field marked below.
 signup-email-label = Email address
 signup-name-label = Name
@@ -122,7 +123,7 @@ unsubscribed-title = You are unsubscribed · { $newsletter }
 unsubscribed-heading = You are unsubscribed
 unsubscribed-body = You will not receive { $newsletter } any more.
 unsubscribed-mistake = Unsubscribed by mistake? One click brings you back.
-unsubscribed-later = Changed your mind later? You can sign up again from the newsletter's home page; you will be asked to confirm your address.
+unsubscribed-later = Changed your mind later? You will be asked to confirm your address again.
 resubscribe-button = Resubscribe
 resubscribed-heading = You are subscribed again
 resubscribed-body = Welcome back: { $newsletter } will reach you again with its next issue.
@@ -135,6 +136,7 @@ archive-title = Archive · { $newsletter }
 archive-heading = { $newsletter }: past issues
 archive-empty = No issues have been sent yet.
 archive-feed = Atom feed
+archive-signup-link = Sign up
 feed-subtitle = Past issues of { $newsletter }
 
 ## Error pages

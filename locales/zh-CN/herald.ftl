@@ -52,6 +52,7 @@ signup-title = 订阅《{ $newsletter }》
 signup-title-error = 出错了：订阅《{ $newsletter }》
 signup-heading = 订阅《{ $newsletter }》
 signup-intro = 每期内容都会发到您的邮箱。提交后，我们会先发一封邮件，请点击其中的链接确认邮箱地址。
+signup-archive-link = 在归档中阅读往期内容
 signup-error-summary = 表单填写有误，请查看下方标出的栏目。
 signup-email-label = 邮箱地址
 signup-name-label = 称呼
@@ -108,7 +109,7 @@ unsubscribed-title = 已退订《{ $newsletter }》
 unsubscribed-heading = 您已退订
 unsubscribed-body = 您将不会再收到《{ $newsletter }》。
 unsubscribed-mistake = 误点了退订？点击一下即可恢复订阅。
-unsubscribed-later = 以后改变主意了？可以在本刊首页重新订阅，届时需要再次确认邮箱地址。
+unsubscribed-later = 以后改变主意了？重新订阅时需要再次确认邮箱地址。
 resubscribe-button = 恢复订阅
 resubscribed-heading = 已恢复订阅
 resubscribed-body = 欢迎回来！下一期《{ $newsletter }》将照常发送给您。
@@ -121,6 +122,7 @@ archive-title = 往期归档 - 《{ $newsletter }》
 archive-heading = 《{ $newsletter }》往期内容
 archive-empty = 还没有发出过任何一期。
 archive-feed = Atom 订阅源
+archive-signup-link = 订阅本刊
 feed-subtitle = 《{ $newsletter }》往期内容
 
 ## 错误页面

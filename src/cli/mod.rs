@@ -38,12 +38,23 @@ pub enum Command {
     Preview(preview::PreviewArgs),
     /// Send an issue to every active subscriber (resumes an earlier send of the same issue).
     Send(send::SendArgs),
-    /// Delivery counts by status, for one issue or all.
+    /// Every issue file and every queued issue, newest first, with its state (draft,
+    /// scheduled, unsent, sending, sent) and delivery counts; with a slug, that one issue.
     Status(send::StatusArgs),
     /// Create the database, or bring its schema up to date (also done on every start).
     Migrate,
-    /// Run the web server (unsubscribe links, the archive and its feed) on `web.bind`,
-    /// with the dispatcher and the scheduler.
+    /// Run herald until Ctrl-C or SIGTERM: the web server on `web.bind`, the dispatcher and
+    /// the scheduler.
+    ///
+    /// The web server answers the sign-up form with double opt-in (`/`), the confirmation,
+    /// unsubscribe and resubscribe links, the archive and its Atom feed (`/archive`,
+    /// `/feed.xml`), the issues' images (`newsletter.assets_dir`), the editor API (`/api/`),
+    /// the dashboard (`/admin`), the sending services' bounce and complaint webhooks
+    /// (`/webhooks/`) and `/health`. The dispatcher sends whatever is queued, with retries,
+    /// and resumes a send cut short; the scheduler sends the next dated issue at each tick
+    /// of `schedule.cron` (never a draft). With `bounces.smtp_bind` or `bounces.imap_url`
+    /// set, it also reads returned mail. At start it prints the settings file, the
+    /// database, where mail goes and where the admin token is kept.
     Serve,
     /// Show the cron schedule, its next three runs, and what each would send.
     Schedule,

@@ -1,5 +1,7 @@
 //! `GET /archive`, `GET /archive/{slug}` and `GET /feed.xml`: the issues that were sent
-//! (status `sent`, or `sending` once a send has started), newest first.
+//! (status `sent`, or `sending` once a send has started), newest first by the issue's own
+//! date (its front matter's), which is the date they show. Feed entries carry that date and
+//! the issue's `description` as their summary.
 //!
 //! An issue's web version is rendered from its file in `newsletter.issues_dir`, for a
 //! neutral reader (no name, no address, a generic unsubscribe page), and kept in memory
@@ -11,7 +13,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 
 use super::{pages, AppState, WebError};
 use crate::domain::IssueSlug;
@@ -19,19 +21,71 @@ use crate::issue::{self, Issue, IssueLimits};
 use crate::render::{self, Recipient};
 use crate::store::IssueRow;
 
-/// The sent issues, newest first, with their parsed slugs.
-async fn sent_issues(state: &AppState) -> Result<Vec<(IssueSlug, IssueRow)>, WebError> {
-    let rows = state
-        .app()
-        .store
-        .list_issues()
-        .await
-        .map_err(WebError::internal)?;
-    Ok(rows
+/// One sent issue as the archive and the feed list it.
+struct Entry {
+    slug: IssueSlug,
+    row: IssueRow,
+    /// The issue's date: its file's, else the one recorded when it was enqueued, else when
+    /// it went out.
+    date: DateTime<FixedOffset>,
+    /// Its file's `description` and `lang`, when the file is still in `issues_dir`.
+    description: Option<String>,
+    lang: Option<String>,
+}
+
+/// The sent issues, newest first by issue date.
+async fn sent_issues(state: &AppState) -> Result<Vec<Entry>, WebError> {
+    let app = state.app();
+    let rows = app.store.list_issues().await.map_err(WebError::internal)?;
+    let rows: Vec<_> = rows
         .into_iter()
         .filter(is_public)
         .filter_map(|row| Some((IssueSlug::parse(&row.slug).ok()?, row)))
-        .collect())
+        .collect();
+    let files = issue_files(state, rows.is_empty()).await;
+    let mut entries: Vec<Entry> = rows
+        .into_iter()
+        .map(|(slug, row)| {
+            let file = files.iter().find(|f| f.slug == slug);
+            let date = file
+                .and_then(|f| f.date)
+                .or_else(|| {
+                    row.issue_date
+                        .and_then(|t| DateTime::from_timestamp(t, 0))
+                        .map(|t| t.fixed_offset())
+                })
+                .unwrap_or_else(|| issue_time(&row).fixed_offset());
+            Entry {
+                description: file.and_then(|f| f.description.clone()),
+                lang: file.and_then(|f| f.lang.clone()),
+                slug,
+                row,
+                date,
+            }
+        })
+        .collect();
+    entries.sort_by(|a, b| {
+        b.date
+            .cmp(&a.date)
+            .then_with(|| a.slug.as_str().cmp(b.slug.as_str()))
+    });
+    Ok(entries)
+}
+
+/// The issue files of `issues_dir`, read off the async workers (none when `skip`, or when
+/// the folder cannot be read: the archive still lists what the ledger knows).
+async fn issue_files(state: &AppState, skip: bool) -> Vec<Issue> {
+    let newsletter = &state.app().settings.newsletter;
+    if skip || !newsletter.issues_dir.exists() {
+        return Vec::new();
+    }
+    match crate::schedule::load_issues(&newsletter.issues_dir, newsletter.issue_limits()).await {
+        Ok(files) => files.issues,
+        Err(e) => {
+            tracing::warn!(error = %e, "the archive could not read the issues folder");
+            Vec::new()
+        }
+    }
 }
 
 fn is_public(row: &IssueRow) -> bool {
@@ -51,11 +105,14 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, WebError> {
     let issues: Vec<minijinja::Value> = sent_issues(&state)
         .await?
         .iter()
-        .map(|(slug, row)| {
+        .map(|e| {
             minijinja::context! {
-                title => &row.title,
-                date => catalog.date_short(&issue_time(row)),
-                url => links.archive(slug),
+                title => &e.row.title,
+                date => catalog.date_short(&e.date),
+                date_exact => e.date.to_rfc3339_opts(SecondsFormat::Secs, true),
+                description => &e.description,
+                lang => &e.lang,
+                url => links.archive(&e.slug),
             }
         })
         .collect();
@@ -67,6 +124,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, WebError> {
                 newsletter_name => &state.app().settings.newsletter.name,
                 issues,
                 feed_url,
+                signup_url => links.base().as_str(),
             },
         )
         .map(IntoResponse::into_response)
@@ -158,7 +216,7 @@ pub async fn feed(State(state): State<AppState>) -> Result<Response, WebError> {
     let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
     let updated = issues
         .iter()
-        .map(|(_, row)| issue_time(row))
+        .map(|e| issue_time(&e.row).max(e.date.to_utc()))
         .max()
         .unwrap_or_else(Utc::now);
 
@@ -186,15 +244,20 @@ pub async fn feed(State(state): State<AppState>) -> Result<Response, WebError> {
         "  <author><name>{}</name></author>\n",
         escape_xml(name)
     ));
-    for (slug, row) in &issues {
-        let url = escape_xml(&app.links.archive(slug));
+    for entry in &issues {
+        let url = escape_xml(&app.links.archive(&entry.slug));
+        let date = entry.date.to_rfc3339_opts(SecondsFormat::Secs, true);
         xml.push_str("  <entry>\n");
         xml.push_str(&format!("    <id>{url}</id>\n"));
-        xml.push_str(&format!("    <title>{}</title>\n", escape_xml(&row.title)));
         xml.push_str(&format!(
-            "    <updated>{}</updated>\n",
-            stamp(issue_time(row))
+            "    <title>{}</title>\n",
+            escape_xml(&entry.row.title)
         ));
+        xml.push_str(&format!("    <published>{date}</published>\n"));
+        xml.push_str(&format!("    <updated>{date}</updated>\n"));
+        if let Some(summary) = &entry.description {
+            xml.push_str(&format!("    <summary>{}</summary>\n", escape_xml(summary)));
+        }
         xml.push_str(&format!(
             "    <link rel=\"alternate\" type=\"text/html\" href=\"{url}\"/>\n"
         ));

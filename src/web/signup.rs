@@ -91,6 +91,7 @@ fn render_form(
             name => fields.name.as_deref().unwrap_or_default(),
             errors => if errors.is_empty() { None } else { Some(errors) },
             honeypot => HONEYPOT,
+            archive_url => format!("{}archive", state.app().links.base()),
         },
     )
 }

@@ -71,6 +71,7 @@ fn done(state: &AppState, resubscribe: Option<&str>) -> Result<Response, WebErro
             minijinja::context! {
                 newsletter_name => &state.app().settings.newsletter.name,
                 resubscribe_url,
+                signup_url => state.app().links.base().as_str(),
             },
         )
         .map(private)
