@@ -589,6 +589,16 @@ async fn dashboard_shown(locale: &str, issue: (&str, &str)) -> (Vec<Shown>, Stri
         admin_get(&url("/admin/bounces?email=nobody%40example.com"), &cookie).await;
     assert_eq!(status, 200);
     shown.push(Shown::page("returned mail of an unknown address", body));
+    let (status, body) = admin_get(&url("/admin/subscribers"), &cookie).await;
+    assert_eq!(status, 200);
+    shown.push(Shown::page("subscribers", body));
+    let (status, body) = admin_get(
+        &url("/admin/subscribers/erase?email=reader0%40example.com"),
+        &cookie,
+    )
+    .await;
+    assert_eq!(status, 200);
+    shown.push(Shown::page("erasing a subscriber", body));
     let (status, body) = admin_post(&format!("{issue_url}/retry-failed"), &cookie, &[]).await;
     assert_eq!(status, 403);
     shown.push(Shown::page("a form without its token (403)", body));
@@ -605,7 +615,9 @@ async fn every_dashboard_page_in_zh_cn_shows_no_word_of_the_english_catalog() {
     let (zh, zh_css) = dashboard_shown("zh-CN", (ZH_ISSUE, ZH_SLUG)).await;
     let (en, en_css) = dashboard_shown("en", (support::app::ISSUE, EN_SLUG)).await;
     // The slug is the editor's word, shown as it is in every language.
-    assert_chinese_without_english(&zh, &en, &[ZH_SLUG], false);
+    // Also shown as they are: the name of the CSV format, and the source the test's
+    // subscribers were added with.
+    assert_chinese_without_english(&zh, &en, &[ZH_SLUG, "CSV", "test"], false);
     assert!(zh_css.contains("'Noto Sans CJK SC'"), "{zh_css}");
     assert!(!en_css.contains("CJK"), "{en_css}");
     let home = |shown: &[Shown]| {
@@ -621,7 +633,8 @@ async fn every_dashboard_page_in_zh_cn_shows_no_word_of_the_english_catalog() {
     assert!(zh_home.contains("<strong>3</strong> 已订阅"), "{zh_home}");
     assert!(en_home.contains("<strong>3</strong> active"), "{en_home}");
     assert!(zh_home.contains("2020年3月20日"), "{zh_home}");
-    assert!(en_home.contains("27 November 2026"), "{en_home}");
+    // Issue dates as times an editor reads, in the schedule's zone (UTC here).
+    assert!(en_home.contains("Fri 27 Nov 2026, 08:00 UTC"), "{en_home}");
     assert!(
         regex::Regex::new(r"\d{4}年\d{1,2}月\d{1,2}日 周五 09:00 UTC")
             .unwrap()
