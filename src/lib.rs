@@ -44,6 +44,9 @@
 //! - [`cli`]: the `herald` commands, thin over the above.
 
 #![forbid(unsafe_code)]
+// The queries both database backends share are compiled once per backend, from one file
+// under `store/shared/` (see `store/mod.rs`).
+#![allow(clippy::duplicate_mod)]
 
 pub mod bounces;
 pub mod cli;

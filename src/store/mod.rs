@@ -56,12 +56,13 @@ mod bounces;
 mod deliveries;
 mod editor;
 mod notices;
+pub mod postgres;
 mod schedule;
 mod signup;
 pub mod sqlite;
 mod subscribers;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 
 pub use bounces::{
     AppliedReport, BounceCounts, BounceRow, Effect, NewBounce, NewReport, Reactivation,
@@ -102,6 +103,7 @@ pub enum StoreError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
     Sqlite,
+    Postgres,
 }
 
 impl BackendKind {
@@ -110,9 +112,10 @@ impl BackendKind {
         let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
         match scheme.to_ascii_lowercase().as_str() {
             "sqlite" => Ok(Self::Sqlite),
+            "postgres" | "postgresql" => Ok(Self::Postgres),
             _ => Err(StoreError::BadUrl {
                 url: redact_url(url),
-                reason: "it must start with sqlite://".into(),
+                reason: "it must start with sqlite:// or postgres://".into(),
             }),
         }
     }
@@ -143,6 +146,7 @@ pub struct Store {
 #[derive(Debug, Clone)]
 enum Engine {
     Sqlite(sqlite::Backend),
+    Postgres(postgres::Backend),
 }
 
 /// Opens the database at `url` (`sqlite://herald.db`, created if missing) and applies any
@@ -151,6 +155,7 @@ enum Engine {
 pub async fn connect(url: &str) -> Result<Store, StoreError> {
     let engine = match BackendKind::of_url(url)? {
         BackendKind::Sqlite => Engine::Sqlite(sqlite::Backend::connect(url).await?),
+        BackendKind::Postgres => Engine::Postgres(postgres::Backend::connect(url).await?),
     };
     Ok(Store { engine })
 }
@@ -169,6 +174,7 @@ macro_rules! delegate {
                 pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
                     match &self.engine {
                         $crate::store::Engine::Sqlite(db) => db.$name($($arg),*).await,
+                        $crate::store::Engine::Postgres(db) => db.$name($($arg),*).await,
                     }
                 }
             )*
@@ -183,6 +189,7 @@ impl Store {
     pub fn created_file(&self) -> Option<&std::path::Path> {
         match &self.engine {
             Engine::Sqlite(db) => db.created_file(),
+            Engine::Postgres(db) => db.created_file(),
         }
     }
 
@@ -190,6 +197,7 @@ impl Store {
     pub fn backend(&self) -> BackendKind {
         match &self.engine {
             Engine::Sqlite(_) => BackendKind::Sqlite,
+            Engine::Postgres(_) => BackendKind::Postgres,
         }
     }
 
@@ -199,7 +207,8 @@ impl Store {
         status: Option<SubscriberStatus>,
     ) -> impl Stream<Item = Result<Subscriber, StoreError>> + Send + '_ {
         match &self.engine {
-            Engine::Sqlite(db) => db.list_subscribers(status),
+            Engine::Sqlite(db) => db.list_subscribers(status).boxed(),
+            Engine::Postgres(db) => db.list_subscribers(status).boxed(),
         }
     }
 
@@ -209,7 +218,8 @@ impl Store {
         &self,
     ) -> impl Stream<Item = Result<SubscriberRecord, StoreError>> + Send + '_ {
         match &self.engine {
-            Engine::Sqlite(db) => db.export_subscriber_records(),
+            Engine::Sqlite(db) => db.export_subscriber_records().boxed(),
+            Engine::Postgres(db) => db.export_subscriber_records().boxed(),
         }
     }
 
@@ -217,6 +227,7 @@ impl Store {
     pub async fn close(self) {
         match &self.engine {
             Engine::Sqlite(db) => db.close().await,
+            Engine::Postgres(db) => db.close().await,
         }
     }
 }

@@ -1,0 +1,146 @@
+//! Claiming due work on PostgreSQL: due rows are read `FOR UPDATE SKIP LOCKED` and moved to
+//! `sending` in the same transaction, so concurrent claimers (in any process, on any node)
+//! each take rows nobody else holds, without waiting for one another.
+
+use sqlx::Row as _;
+
+use super::notices::notice_claim_from_row;
+use super::Backend;
+use crate::store::{to_u32, Claim, NoticeClaim, StoreError};
+
+impl Backend {
+    pub(crate) async fn claim_deliveries(
+        &self,
+        issue_id: i64,
+        lease_token: i64,
+        lease_until: i64,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let limit = limit as usize;
+        let mut tx = self.begin_write().await?;
+        let mut claimed: Vec<Claim> = Vec::new();
+        while claimed.len() < limit {
+            let want = limit - claimed.len();
+            let due = select_due_deliveries(&mut tx, issue_id, now, want).await?;
+            let found = due.len();
+            let mut skipped = Vec::new();
+            let mut taken = Vec::new();
+            for (claim, active) in due {
+                if active {
+                    taken.push(claim.subscriber_id);
+                    claimed.push(claim);
+                } else {
+                    skipped.push(claim.subscriber_id);
+                }
+            }
+            if !taken.is_empty() {
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'sending', lease_until = $1, lease_token = $2 \
+                     WHERE issue_id = $3 AND subscriber_id = ANY($4)",
+                )
+                .bind(lease_until)
+                .bind(lease_token)
+                .bind(issue_id)
+                .bind(&taken)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if !skipped.is_empty() {
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'skipped' \
+                     WHERE issue_id = $1 AND subscriber_id = ANY($2)",
+                )
+                .bind(issue_id)
+                .bind(&skipped)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if found < want || skipped.is_empty() {
+                break;
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    pub(crate) async fn claim_notices(
+        &self,
+        lease_token: i64,
+        lease_until: i64,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<NoticeClaim>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let reclaimed = sqlx::query(
+            "UPDATE notices SET status = 'retry', next_attempt_at = $1, \
+                 lease_until = NULL, lease_token = NULL \
+             WHERE id IN (SELECT id FROM notices WHERE status = 'sending' AND lease_until < $1 \
+                          FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if reclaimed > 0 {
+            tracing::warn!(reclaimed, "took back notices whose lease expired");
+        }
+        let rows = sqlx::query(
+            "WITH taken AS ( \
+                 UPDATE notices SET status = 'sending', lease_until = $1, lease_token = $2 \
+                 WHERE id IN (SELECT id FROM notices \
+                              WHERE status IN ('queued', 'retry') AND next_attempt_at <= $3 \
+                              ORDER BY next_attempt_at, id LIMIT $4 \
+                              FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, kind, attempts, queued_at, subscriber_id) \
+             SELECT n.id, n.kind, n.attempts, n.queued_at, s.id AS subscriber_id, s.email, \
+                    s.name, s.status \
+             FROM taken n JOIN subscribers s ON s.id = n.subscriber_id ORDER BY n.id",
+        )
+        .bind(lease_until)
+        .bind(lease_token)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(notice_claim_from_row).collect()
+    }
+}
+
+/// Up to `limit` due rows of the issue that no other transaction holds, oldest due first,
+/// each with whether its subscriber is still active. The rows stay locked until the caller's
+/// transaction ends.
+async fn select_due_deliveries(
+    conn: &mut sqlx::PgConnection,
+    issue_id: i64,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<(Claim, bool)>, StoreError> {
+    let limit = limit as i64;
+    let rows = sqlx::query(
+        "SELECT d.subscriber_id, d.attempts, d.queued_at, s.email, s.name, \
+                s.status = 'active' AS active \
+         FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id \
+         WHERE d.issue_id = $1 AND d.status IN ('queued', 'retry') AND d.next_attempt_at <= $2 \
+         ORDER BY d.next_attempt_at, d.subscriber_id LIMIT $3 \
+         FOR UPDATE OF d SKIP LOCKED",
+    )
+    .bind(issue_id)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let claim = Claim {
+                subscriber_id: row.try_get("subscriber_id")?,
+                email: row.try_get("email")?,
+                name: row.try_get("name")?,
+                attempts: to_u32(row.try_get("attempts")?)?,
+                queued_at: row.try_get("queued_at")?,
+            };
+            Ok((claim, row.try_get::<bool, _>("active")?))
+        })
+        .collect()
+}
