@@ -1,5 +1,6 @@
-//! A herald [`App`] wired to the fault-injecting [`SmtpServer`] and a fresh SQLite file, with
-//! the example issue enqueued: what the dispatcher's integration tests start from.
+//! A herald [`App`] wired to the fault-injecting [`SmtpServer`] and a fresh database (a SQLite
+//! file, or a PostgreSQL database with [`Harness::start_on`]), with the example issue
+//! enqueued: what the dispatcher's integration tests start from.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,9 +11,9 @@ use herald::domain::{EmailAddress, ErasureKey, SubscriberStatus};
 use herald::startup::App;
 use herald::store::{DeliveryRow, NewSubscriber, Store};
 use secrecy::SecretString;
-use sqlx::Connection;
 use tokio::sync::watch;
 
+use super::postgres::{Arg, Backend, RawDb};
 use super::smtp_server::{Faults, Offer, Received, SmtpServer};
 
 /// The issue every dispatch test sends.
@@ -66,6 +67,16 @@ impl Harness {
         Self::start_offering(Offer::default(), faults, subscribers, tweak).await
     }
 
+    /// As [`Harness::start`], on a new database of `backend`.
+    pub async fn start_on(
+        backend: Backend,
+        faults: Faults,
+        subscribers: &[String],
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Harness {
+        Self::start_offering_on(backend, Offer::default(), faults, subscribers, tweak).await
+    }
+
     /// As [`Harness::start`], with a relay that advertises the extensions `offer` names.
     pub async fn start_offering(
         offer: Offer,
@@ -73,9 +84,20 @@ impl Harness {
         subscribers: &[String],
         tweak: impl FnOnce(&mut Settings),
     ) -> Harness {
+        Self::start_offering_on(Backend::Sqlite, offer, faults, subscribers, tweak).await
+    }
+
+    /// As [`Harness::start_offering`], on a new database of `backend`.
+    pub async fn start_offering_on(
+        backend: Backend,
+        offer: Offer,
+        faults: Faults,
+        subscribers: &[String],
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let server = SmtpServer::start_offering(offer, faults);
-        let mut s = settings(&db_url(dir.path()), &server.url());
+        let mut s = settings(&backend.database_url(dir.path()).await, &server.url());
         tweak(&mut s);
         let app = App::build(s).await.unwrap();
         add_subscribers(&app.store, subscribers).await;
@@ -170,39 +192,40 @@ impl Harness {
     /// How many events of `kind` name the subscriber `email`.
     pub async fn events(&self, kind: &str, email: &str) -> i64 {
         let id = self.subscriber_id(email).await;
-        let mut conn = sqlx::SqliteConnection::connect(&self.app.settings.database.url)
+        self.raw()
             .await
-            .unwrap();
-        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = ? AND subscriber_id = ?")
-            .bind(kind)
-            .bind(id)
-            .fetch_one(&mut conn)
+            .scalar(
+                "SELECT COUNT(*) FROM events WHERE kind = $1 AND subscriber_id = $2",
+                &[Arg::Text(kind), Arg::Int(id)],
+            )
             .await
-            .unwrap()
+    }
+
+    /// A raw connection to the harness's database.
+    pub async fn raw(&self) -> RawDb {
+        RawDb::connect(&self.app.settings.database.url).await
     }
 
     /// Rows of the issue with `status`.
     pub async fn rows_with_status(&self, status: &str) -> i64 {
-        let mut conn = sqlx::SqliteConnection::connect(&self.app.settings.database.url)
+        self.raw()
             .await
-            .unwrap();
-        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE issue_id = ? AND status = ?")
-            .bind(self.issue_id)
-            .bind(status)
-            .fetch_one(&mut conn)
+            .scalar(
+                "SELECT COUNT(*) FROM deliveries WHERE issue_id = $1 AND status = $2",
+                &[Arg::Int(self.issue_id), Arg::Text(status)],
+            )
             .await
-            .unwrap()
     }
 
     /// Makes every scheduled retry due now: stands in for waiting out a long backoff.
     pub async fn make_retries_due(&self) {
-        let mut conn = sqlx::SqliteConnection::connect(&self.app.settings.database.url)
+        self.raw()
             .await
-            .unwrap();
-        sqlx::query("UPDATE deliveries SET next_attempt_at = 0 WHERE status = 'retry'")
-            .execute(&mut conn)
-            .await
-            .unwrap();
+            .execute(
+                "UPDATE deliveries SET next_attempt_at = 0 WHERE status = 'retry'",
+                &[],
+            )
+            .await;
     }
 }
 

@@ -11,6 +11,7 @@ pub mod browser;
 pub mod dashboard;
 pub mod dovecot;
 pub mod herald_site;
+pub mod postgres;
 pub mod server;
 pub mod smtp_client;
 pub mod smtp_server;
