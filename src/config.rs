@@ -13,6 +13,21 @@ use serde::Deserialize;
 /// Prefix of environment overrides: `HERALD__SMTP__PASSWORD=…` sets `smtp.password`.
 pub const ENV_PREFIX: &str = "HERALD__";
 
+/// Where `section.key` was set, for an error about its value: its environment override
+/// (`HERALD__SECTION__KEY`) when the process has one, else `config_file`.
+pub fn origin_of(section: &str, key: &str, config_file: &str) -> String {
+    let var = format!(
+        "{ENV_PREFIX}{}__{}",
+        section.to_ascii_uppercase(),
+        key.to_ascii_uppercase()
+    );
+    if std::env::var_os(&var).is_some() {
+        var
+    } else {
+        config_file.to_string()
+    }
+}
+
 /// Everything that can go wrong while reading settings.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

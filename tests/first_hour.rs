@@ -395,6 +395,11 @@ fn a_cron_field_out_of_range_names_the_field_and_its_range() {
         ),
         "{stderr}"
     );
+    // The value came from the environment, so the error names the variable, not the file.
+    assert!(
+        stderr.starts_with("herald: HERALD__SCHEDULE__CRON: "),
+        "{stderr}"
+    );
 }
 
 #[test]

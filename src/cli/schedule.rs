@@ -13,10 +13,21 @@ use crate::words::count;
 /// How many upcoming runs are shown.
 const RUNS_SHOWN: usize = 3;
 
+/// The validated `[schedule]`; an error names where the faulty key was set (the
+/// environment variable, or `config_file`).
+pub(super) fn read_schedule(settings: &Settings, config_file: &str) -> anyhow::Result<Schedule> {
+    Schedule::from_settings(&settings.schedule).map_err(|e| {
+        let origin = e.setting().map_or_else(
+            || config_file.to_string(),
+            |key| crate::config::origin_of("schedule", key, config_file),
+        );
+        anyhow!("{origin}: {e}")
+    })
+}
+
 /// Prints the schedule and its forecast. `config_file` names the settings file in errors.
 pub fn run(settings: &Settings, config_file: &str) -> anyhow::Result<()> {
-    let schedule =
-        Schedule::from_settings(&settings.schedule).map_err(|e| anyhow!("{config_file}: {e}"))?;
+    let schedule = read_schedule(settings, config_file)?;
     if !schedule.is_enabled() {
         println!(
             "schedule: off (schedule.cron = {:?}): no issue is sent automatically",

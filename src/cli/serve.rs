@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 
 use crate::config::{AdminTokenSource, Settings};
 use crate::schedule::{forecast, Plan, Schedule};
@@ -12,8 +12,7 @@ use crate::startup::App;
 /// Checks `[schedule]`, builds the app, binds `web.bind` and serves until a stop signal.
 /// `config_file` names the settings file in errors.
 pub fn run(settings: Settings, config_file: &str) -> anyhow::Result<()> {
-    let schedule =
-        Schedule::from_settings(&settings.schedule).map_err(|e| anyhow!("{config_file}: {e}"))?;
+    let schedule = super::schedule::read_schedule(&settings, config_file)?;
     super::note_defaults(&settings);
     super::runtime()?.block_on(async move {
         let bind = settings.web.bind.clone();

@@ -68,6 +68,19 @@ pub enum ScheduleError {
     Store(#[from] StoreError),
 }
 
+impl ScheduleError {
+    /// The `[schedule]` key a settings error is about (`cron`, `timezone`, ...), so the
+    /// caller can name where that key was set.
+    pub fn setting(&self) -> Option<&'static str> {
+        match self {
+            Self::Cron { .. } => Some("cron"),
+            Self::Timezone(_) => Some("timezone"),
+            Self::Lateness(_) => Some("max_lateness_minutes"),
+            _ => None,
+        }
+    }
+}
+
 /// `[schedule]`, validated.
 #[derive(Debug, Clone)]
 pub struct Schedule {
