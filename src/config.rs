@@ -407,6 +407,16 @@ pub struct WebSettings {
     /// to come from the address its `X-Forwarded-For` names (the rightmost entry that is not
     /// itself a trusted proxy); from anywhere else the header is ignored.
     pub trusted_proxies: Vec<String>,
+    /// Time a client has to send a request's whole header, counted from its first byte (or
+    /// from connecting); a slower client is disconnected.
+    pub header_timeout_seconds: u64,
+    /// Time a client has to send a request's whole body once the header has arrived; a
+    /// slower one gets 408 and is disconnected.
+    pub body_timeout_seconds: u64,
+    /// How long a kept-alive connection may wait idle for its next request.
+    pub keep_alive_seconds: u64,
+    /// Connections served at once; more wait in the kernel's backlog until one closes.
+    pub max_connections: u32,
 }
 
 impl Default for WebSettings {
@@ -420,6 +430,10 @@ impl Default for WebSettings {
             signup_per_ip_per_minute: 10,
             admin_failures_per_minute: crate::editor::AuthThrottle::MAX_FAILURES,
             trusted_proxies: Vec::new(),
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 30,
+            keep_alive_seconds: 15,
+            max_connections: 256,
         }
     }
 }
@@ -758,6 +772,19 @@ impl Settings {
         self.check_relays(file)?;
         if self.bounces.soft_limit == 0 {
             return Err(bad("bounces.soft_limit", "must be at least 1".into()));
+        }
+        for (key, value) in [
+            (
+                "web.header_timeout_seconds",
+                self.web.header_timeout_seconds,
+            ),
+            ("web.body_timeout_seconds", self.web.body_timeout_seconds),
+            ("web.keep_alive_seconds", self.web.keep_alive_seconds),
+            ("web.max_connections", u64::from(self.web.max_connections)),
+        ] {
+            if value == 0 {
+                return Err(bad(key, "must be at least 1".into()));
+            }
         }
         if self.bounces.max_connections == 0 {
             return Err(bad("bounces.max_connections", "must be at least 1".into()));

@@ -17,6 +17,7 @@ pub mod api;
 mod archive;
 mod assets;
 mod confirm;
+pub mod conn;
 mod error;
 mod health;
 pub mod pages;
@@ -352,18 +353,15 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
 }
 
 /// Serves [`router`] on `listener` until `shutdown` resolves, then stops accepting and
-/// waits for the requests in flight.
+/// waits for the requests in flight. Connections are capped and slow clients cut off by
+/// `web.max_connections` and the `web.*_timeout_seconds` settings (see [`conn`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = conn::ConnectionLimits::from_settings(&state.app().settings.web);
+    conn::serve(listener, router(state), limits, shutdown).await
 }
 
 /// Gives a failed response marked by [`WebError`] its friendly page.
