@@ -9,61 +9,6 @@ use super::Backend;
 use crate::store::{to_u32, Claim, NoticeClaim, StoreError};
 
 impl Backend {
-    pub(crate) async fn claim_deliveries(
-        &self,
-        issue_id: i64,
-        lease_token: i64,
-        lease_until: i64,
-        limit: u32,
-        now: i64,
-    ) -> Result<Vec<Claim>, StoreError> {
-        let limit = limit as usize;
-        let mut tx = self.begin_write().await?;
-        let mut claimed: Vec<Claim> = Vec::new();
-        while claimed.len() < limit {
-            let want = limit - claimed.len();
-            let due = select_due_deliveries(&mut tx, issue_id, now, want).await?;
-            let found = due.len();
-            let mut skipped = Vec::new();
-            let mut taken = Vec::new();
-            for (claim, active) in due {
-                if active {
-                    taken.push(claim.subscriber_id);
-                    claimed.push(claim);
-                } else {
-                    skipped.push(claim.subscriber_id);
-                }
-            }
-            if !taken.is_empty() {
-                sqlx::query(
-                    "UPDATE deliveries SET status = 'sending', lease_until = $1, lease_token = $2 \
-                     WHERE issue_id = $3 AND subscriber_id = ANY($4)",
-                )
-                .bind(lease_until)
-                .bind(lease_token)
-                .bind(issue_id)
-                .bind(&taken)
-                .execute(&mut *tx)
-                .await?;
-            }
-            if !skipped.is_empty() {
-                sqlx::query(
-                    "UPDATE deliveries SET status = 'skipped' \
-                     WHERE issue_id = $1 AND subscriber_id = ANY($2)",
-                )
-                .bind(issue_id)
-                .bind(&skipped)
-                .execute(&mut *tx)
-                .await?;
-            }
-            if found < want || skipped.is_empty() {
-                break;
-            }
-        }
-        tx.commit().await?;
-        Ok(claimed)
-    }
-
     pub(crate) async fn claim_notices(
         &self,
         lease_token: i64,
@@ -108,10 +53,52 @@ impl Backend {
     }
 }
 
+/// Moves the claimed rows of subscribers `ids` to `sending` under the lease.
+pub(super) async fn mark_sending(
+    conn: &mut sqlx::PgConnection,
+    issue_id: i64,
+    ids: &[i64],
+    lease_until: i64,
+    lease_token: i64,
+) -> Result<(), StoreError> {
+    if !ids.is_empty() {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'sending', lease_until = $1, lease_token = $2 \
+             WHERE issue_id = $3 AND subscriber_id = ANY($4)",
+        )
+        .bind(lease_until)
+        .bind(lease_token)
+        .bind(issue_id)
+        .bind(ids)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Moves the claimed rows of subscribers `ids` (no longer active) to `skipped`.
+pub(super) async fn mark_skipped(
+    conn: &mut sqlx::PgConnection,
+    issue_id: i64,
+    ids: &[i64],
+) -> Result<(), StoreError> {
+    if !ids.is_empty() {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'skipped' \
+             WHERE issue_id = $1 AND subscriber_id = ANY($2)",
+        )
+        .bind(issue_id)
+        .bind(ids)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Up to `limit` due rows of the issue that no other transaction holds, oldest due first,
 /// each with whether its subscriber is still active. The rows stay locked until the caller's
 /// transaction ends.
-async fn select_due_deliveries(
+pub(super) async fn select_due_deliveries(
     conn: &mut sqlx::PgConnection,
     issue_id: i64,
     now: i64,

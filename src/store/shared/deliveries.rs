@@ -9,7 +9,7 @@ use sqlx::Row as _;
 
 use super::{sql, Backend, Connection, Row};
 use crate::store::{
-    to_u32, ClaimCheck, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome,
+    to_u32, Claim, ClaimCheck, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome,
     OutcomeKind, StoreError,
 };
 
@@ -436,4 +436,45 @@ fn delivery_from_row(row: &Row) -> Result<DeliveryRow, StoreError> {
         message_id: row.try_get("message_id")?,
         sent_at: row.try_get("sent_at")?,
     })
+}
+
+impl Backend {
+    /// Claims up to `limit` due rows of the issue: each one whose subscriber is active moves
+    /// to `sending` under the lease, each other one to `skipped`. How the due rows are read
+    /// and locked is the backend's own (`claims.rs`).
+    pub(crate) async fn claim_deliveries(
+        &self,
+        issue_id: i64,
+        lease_token: i64,
+        lease_until: i64,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let limit = limit as usize;
+        let mut tx = self.begin_write().await?;
+        let mut claimed: Vec<Claim> = Vec::new();
+        while claimed.len() < limit {
+            let want = limit - claimed.len();
+            let due = super::claims::select_due_deliveries(&mut tx, issue_id, now, want).await?;
+            let found = due.len();
+            let mut skipped = Vec::new();
+            let mut taken = Vec::new();
+            for (claim, active) in due {
+                if active {
+                    taken.push(claim.subscriber_id);
+                    claimed.push(claim);
+                } else {
+                    skipped.push(claim.subscriber_id);
+                }
+            }
+            super::claims::mark_sending(&mut tx, issue_id, &taken, lease_until, lease_token)
+                .await?;
+            super::claims::mark_skipped(&mut tx, issue_id, &skipped).await?;
+            if found < want || skipped.is_empty() {
+                break;
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
 }

@@ -12,66 +12,6 @@ use crate::store::{to_u32, Claim, NoticeClaim, StoreError};
 const CLAIM_CHUNK: usize = 500;
 
 impl Backend {
-    pub(crate) async fn claim_deliveries(
-        &self,
-        issue_id: i64,
-        lease_token: i64,
-        lease_until: i64,
-        limit: u32,
-        now: i64,
-    ) -> Result<Vec<Claim>, StoreError> {
-        let limit = limit as usize;
-        let mut tx = self.begin_write().await?;
-        let mut claimed: Vec<Claim> = Vec::new();
-        while claimed.len() < limit {
-            let want = limit - claimed.len();
-            let due = select_due_deliveries(&mut tx, issue_id, now, want).await?;
-            let found = due.len();
-            let mut skipped = Vec::new();
-            let mut taken = Vec::new();
-            for (claim, active) in due {
-                if active {
-                    taken.push(claim.subscriber_id);
-                    claimed.push(claim);
-                } else {
-                    skipped.push(claim.subscriber_id);
-                }
-            }
-            for chunk in taken.chunks(CLAIM_CHUNK) {
-                let sql = format!(
-                    "UPDATE deliveries SET status = 'sending', lease_until = ?, lease_token = ? \
-                     WHERE issue_id = ? AND subscriber_id IN ({})",
-                    sql::placeholders(4, chunk.len())
-                );
-                let mut query = sqlx::query(&sql)
-                    .bind(lease_until)
-                    .bind(lease_token)
-                    .bind(issue_id);
-                for id in chunk {
-                    query = query.bind(id);
-                }
-                query.execute(&mut *tx).await?;
-            }
-            for chunk in skipped.chunks(CLAIM_CHUNK) {
-                let sql = format!(
-                    "UPDATE deliveries SET status = 'skipped' \
-                     WHERE issue_id = ? AND subscriber_id IN ({})",
-                    sql::placeholders(2, chunk.len())
-                );
-                let mut query = sqlx::query(&sql).bind(issue_id);
-                for id in chunk {
-                    query = query.bind(id);
-                }
-                query.execute(&mut *tx).await?;
-            }
-            if found < want || skipped.is_empty() {
-                break;
-            }
-        }
-        tx.commit().await?;
-        Ok(claimed)
-    }
-
     pub(crate) async fn claim_notices(
         &self,
         lease_token: i64,
@@ -118,10 +58,57 @@ impl Backend {
     }
 }
 
+/// Moves the claimed rows of subscribers `ids` to `sending` under the lease.
+pub(super) async fn mark_sending(
+    conn: &mut sqlx::SqliteConnection,
+    issue_id: i64,
+    ids: &[i64],
+    lease_until: i64,
+    lease_token: i64,
+) -> Result<(), StoreError> {
+    for chunk in ids.chunks(CLAIM_CHUNK) {
+        let sql = format!(
+            "UPDATE deliveries SET status = 'sending', lease_until = ?, lease_token = ? \
+             WHERE issue_id = ? AND subscriber_id IN ({})",
+            sql::placeholders(4, chunk.len())
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(lease_until)
+            .bind(lease_token)
+            .bind(issue_id);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Moves the claimed rows of subscribers `ids` (no longer active) to `skipped`.
+pub(super) async fn mark_skipped(
+    conn: &mut sqlx::SqliteConnection,
+    issue_id: i64,
+    ids: &[i64],
+) -> Result<(), StoreError> {
+    for chunk in ids.chunks(CLAIM_CHUNK) {
+        let sql = format!(
+            "UPDATE deliveries SET status = 'skipped' \
+             WHERE issue_id = ? AND subscriber_id IN ({})",
+            sql::placeholders(2, chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(issue_id);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Up to `limit` due rows of the issue, oldest due first, each with whether its subscriber
 /// is still active. One index range scan per status (an `IN ('queued', 'retry')` would make
 /// SQLite sort every due row before applying the limit).
-async fn select_due_deliveries(
+pub(super) async fn select_due_deliveries(
     conn: &mut sqlx::SqliteConnection,
     issue_id: i64,
     now: i64,
