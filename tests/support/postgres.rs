@@ -59,20 +59,25 @@ fn rand_suffix() -> u32 {
 
 /// Writes each test once per backend: `async fn name(db: Db) { ... }` becomes the module
 /// `name` with the tests `sqlite` and `postgres`, each opening its `Db` with
-/// `Db::open(Backend::...)`, which returns `None` to skip.
+/// `Db::open(Backend::...)`, which returns `None` to skip. The tests run on tokio's
+/// two-thread runtime, unless the block starts with another runtime for all its tests, such
+/// as `#![tokio::test(start_paused = true)]`.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($(
-        $(#[$attr:meta])*
-        async fn $name:ident($db:ident: $ty:ty) $body:block
-    )*) => {
+    (
+        #![$runtime:meta]
+        $(
+            $(#[$attr:meta])*
+            async fn $name:ident($db:ident: $ty:ty) $body:block
+        )*
+    ) => {
         $(
             $(#[$attr])*
             mod $name {
                 #[allow(unused_imports)]
                 use super::*;
 
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[$runtime]
                 async fn sqlite() {
                     let Some($db) = <$ty>::open($crate::support::postgres::Backend::Sqlite).await
                     else {
@@ -81,7 +86,7 @@ macro_rules! on_both_backends {
                     $body
                 }
 
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[$runtime]
                 async fn postgres() {
                     let Some($db) = <$ty>::open($crate::support::postgres::Backend::Postgres).await
                     else {
@@ -91,6 +96,12 @@ macro_rules! on_both_backends {
                 }
             }
         )*
+    };
+    ($($tests:tt)*) => {
+        $crate::on_both_backends! {
+            #![tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $($tests)*
+        }
     };
 }
 
@@ -174,6 +185,34 @@ impl RawDb {
                 .unwrap(),
             RawDb::Postgres(c) => bind_all!(sqlx::query_scalar::<_, i64>(sql), args)
                 .fetch_one(c)
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// The integers of `sql`'s one column, a row each.
+    pub async fn integers(&mut self, sql: &str, args: &[Arg<'_>]) -> Vec<i64> {
+        match self {
+            RawDb::Sqlite(c) => bind_all!(sqlx::query_scalar::<_, i64>(sql), args)
+                .fetch_all(c)
+                .await
+                .unwrap(),
+            RawDb::Postgres(c) => bind_all!(sqlx::query_scalar::<_, i64>(sql), args)
+                .fetch_all(c)
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// The texts (or NULLs) of `sql`'s one column, a row each.
+    pub async fn texts(&mut self, sql: &str, args: &[Arg<'_>]) -> Vec<Option<String>> {
+        match self {
+            RawDb::Sqlite(c) => bind_all!(sqlx::query_scalar::<_, Option<String>>(sql), args)
+                .fetch_all(c)
+                .await
+                .unwrap(),
+            RawDb::Postgres(c) => bind_all!(sqlx::query_scalar::<_, Option<String>>(sql), args)
+                .fetch_all(c)
                 .await
                 .unwrap(),
         }

@@ -1,6 +1,7 @@
 //! The whole of `herald serve` (web server, dispatcher and background tasks) on
-//! `127.0.0.1:0`, over a throwaway SQLite file, an issues folder holding the fixture issue,
-//! and either the fault-injecting SMTP server or an outbox folder.
+//! `127.0.0.1:0`, over a throwaway database (a SQLite file, or a PostgreSQL database with
+//! [`TestServer::start_on`]), an issues folder holding the fixture issue, and either the
+//! fault-injecting SMTP server or an outbox folder.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +11,8 @@ use herald::config::Settings;
 use herald::startup::App;
 use tokio::sync::oneshot;
 
-use super::app::{db_url, settings, ISSUE};
+use super::app::{settings, ISSUE};
+use super::postgres::{Backend, RawDb};
 use super::smtp_server::{Faults, SmtpServer};
 
 /// A running `herald serve`.
@@ -44,9 +46,28 @@ impl TestServer {
         Self::start_with(relay, tweak, |_| {}).await
     }
 
+    /// As [`TestServer::start`], on a new database of `backend`.
+    pub async fn start_on(
+        backend: Backend,
+        relay: Relay,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestServer {
+        Self::start_with_on(backend, relay, tweak, |_| {}).await
+    }
+
     /// As [`TestServer::start`], with `adjust` applied to the built [`App`] before it
     /// serves (to give it parts a test controls, such as the SNS certificate fetch).
     pub async fn start_with(
+        relay: Relay,
+        tweak: impl FnOnce(&mut Settings),
+        adjust: impl FnOnce(&mut App),
+    ) -> TestServer {
+        Self::start_with_on(Backend::Sqlite, relay, tweak, adjust).await
+    }
+
+    /// As [`TestServer::start_with`], on a new database of `backend`.
+    pub async fn start_with_on(
+        backend: Backend,
         relay: Relay,
         tweak: impl FnOnce(&mut Settings),
         adjust: impl FnOnce(&mut App),
@@ -74,7 +95,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
-        let mut s = settings(&db_url(dir.path()), &smtp_url);
+        let mut s = settings(&backend.database_url(dir.path()).await, &smtp_url);
         s.newsletter.issues_dir = issues.clone();
         s.newsletter.assets_dir = dir.path().join("static");
         s.newsletter.base_url = format!("{base}/");
@@ -127,6 +148,11 @@ impl TestServer {
     /// The admin token the server was started with.
     pub fn admin_token(&self) -> &'static str {
         "test-admin-token-0123456789abcdef"
+    }
+
+    /// A raw connection to the server's database.
+    pub async fn raw(&self) -> RawDb {
+        RawDb::connect(&self.app.settings.database.url).await
     }
 
     /// The issues folder.
