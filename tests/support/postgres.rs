@@ -1,6 +1,12 @@
-//! PostgreSQL for the tests: a fresh, empty database per test on the server that
+//! PostgreSQL for the tests: a fresh database per test on the server that
 //! `HERALD_TEST_POSTGRES` names (a URL whose user may create databases, such as the throwaway
 //! cluster `scripts/pg-test-cluster.sh start` runs on loopback, which `.ci/run` starts).
+//!
+//! Each test process migrates one template database, once, and each test's database is a
+//! copy of it: copying is as quick as creating an empty database, and the migrations do not
+//! run again for every test. A process also drops, on a thread of its own while its tests
+//! run, the databases that earlier test processes (no longer running) left behind, so the
+//! server does not fill up.
 //!
 //! Without the variable a PostgreSQL test skips with a printed reason, or fails when
 //! `HERALD_REQUIRE_TOOLS` is set, as CI sets it.
@@ -8,9 +14,13 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::Connection as _;
+use tokio::sync::OnceCell;
 
 /// The variable that names the test server.
 pub const VAR: &str = "HERALD_TEST_POSTGRES";
+
+/// The prefix of every database the tests create; the process id follows it.
+const PREFIX: &str = "herald_test_";
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,30 +29,101 @@ pub enum Backend {
     Postgres,
 }
 
-/// The URL of a new, empty database on the test server, or `None` (after printing why)
-/// when there is no server to use.
+/// The URL of a new database on the test server with herald's schema and no rows, or `None`
+/// (after printing why) when there is no server to use.
 pub async fn fresh_database() -> Option<String> {
     if !postgres_available() {
         return None;
     }
     let admin = std::env::var(VAR).unwrap_or_default();
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
-        "herald_test_{}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed),
-        rand_suffix()
-    );
-    let mut conn = sqlx::PgConnection::connect(&admin)
+    static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+    let template = TEMPLATE.get_or_init(|| make_template(&admin)).await;
+    let name = new_name();
+    let mut conn = admin_connection(&admin).await;
+    sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+        .execute(&mut conn)
         .await
-        .unwrap_or_else(|e| panic!("cannot connect to {VAR}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot create a test database on {VAR}: {e}"));
+    Some(database_url(&admin, &name))
+}
+
+/// Creates and migrates this process's template database; returns its name. Starts the
+/// dropping of what earlier test processes left.
+async fn make_template(admin: &str) -> String {
+    let leftovers = admin.to_string();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&leftovers).await {
+                drop_leftovers(&mut conn).await;
+            }
+        });
+    });
+    let mut conn = admin_connection(admin).await;
+    let name = new_name();
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await
         .unwrap_or_else(|e| panic!("cannot create a test database on {VAR}: {e}"));
-    let mut url = url::Url::parse(&admin).expect("HERALD_TEST_POSTGRES is a URL");
-    url.set_path(&name);
-    Some(url.to_string())
+    let store = herald::store::connect(&database_url(admin, &name))
+        .await
+        .unwrap_or_else(|e| panic!("cannot migrate the template test database: {e}"));
+    // A database is copied only while nobody is connected to it.
+    store.close().await;
+    name
+}
+
+/// Drops the test databases of processes that are no longer running (a database someone is
+/// still connected to stays).
+async fn drop_leftovers(conn: &mut sqlx::PgConnection) {
+    // Which processes run is read from /proc; without it, nothing is dropped.
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
+            .bind(PREFIX)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let pid = name[PREFIX.len()..].split('_').next().unwrap_or("");
+        let running = pid.parse::<u32>().map_or(true, |pid| {
+            pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if !running {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                .execute(&mut *conn)
+                .await;
+        }
+    }
+}
+
+async fn admin_connection(admin: &str) -> sqlx::PgConnection {
+    sqlx::PgConnection::connect(admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {VAR}: {e}"))
+}
+
+/// `herald_test_{pid}_{n}_{random}`: unique on the server, and names its process.
+fn new_name() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{PREFIX}{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        rand_suffix()
+    )
+}
+
+/// `admin` with its database changed to `name`.
+fn database_url(admin: &str, name: &str) -> String {
+    let mut url = url::Url::parse(admin).expect("HERALD_TEST_POSTGRES is a URL");
+    url.set_path(name);
+    url.to_string()
 }
 
 fn rand_suffix() -> u32 {
