@@ -104,6 +104,7 @@ pub struct Settings {
     pub web: WebSettings,
     pub bounces: BouncesSettings,
     pub webhooks: WebhookSettings,
+    pub check: CheckSettings,
     /// The settings file that was read; `None` when there was none and every value is an
     /// embedded default (or an environment override).
     #[serde(skip)]
@@ -490,6 +491,15 @@ impl Default for BouncesSettings {
     }
 }
 
+/// `[check]`: what `herald check` and every send leave out.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckSettings {
+    /// Rule ids turned off for every issue (`herald check` lists the rules in its README
+    /// section); an error rule turned off no longer stops a send.
+    pub allow: Vec<String>,
+}
+
 /// `[webhooks]`: returned-mail notifications from sending services, at `/webhooks/...`.
 /// Each endpoint answers 404 until its secret is set.
 #[derive(Debug, Clone, Deserialize)]
@@ -740,6 +750,16 @@ impl Settings {
                 format!(
                     "{:?} is not a BCP 47 language tag (like en, zh-CN or pt-BR)",
                     self.newsletter.locale
+                ),
+            ));
+        }
+        let unknown = crate::check::unknown_rules(&self.check.allow);
+        if !unknown.is_empty() {
+            return Err(bad(
+                "check.allow",
+                format!(
+                    "no rule is called {} (herald check's rules are listed in the README)",
+                    unknown.join(", ")
                 ),
             ));
         }

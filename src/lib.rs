@@ -24,6 +24,8 @@
 //! - [`i18n`]: the message catalogs (Fluent) per locale, plurals, dates, numbers; every
 //!   reader-facing and dashboard word comes from here.
 //! - [`issue`]: issue files.
+//! - [`check`]: the lint rules over an issue and its rendering (`herald check`, and the
+//!   check every send makes).
 //! - [`render`]: Markdown, sanitising, MJML via mrml, plain text. Only it knows mrml.
 //! - [`mail`]: messages, DKIM and transports. Only it knows lettre.
 //! - [`store`]: every SQL statement. Only it knows sqlx.
@@ -49,6 +51,7 @@
 #![allow(clippy::duplicate_mod)]
 
 pub mod bounces;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod dispatch;

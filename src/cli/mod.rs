@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Settings;
 
 mod bounces;
+mod check;
 mod locales;
 mod preview;
 mod schedule;
@@ -36,6 +37,10 @@ pub struct Cli {
 pub enum Command {
     /// Render an issue for a sample recipient (HTML, text, or the whole message).
     Preview(preview::PreviewArgs),
+    /// Check issue files as a send would: errors that stop a send, and warnings (literal
+    /// emphasis, alt text, link text, subject length, spam heuristics, ...). Exits 1 when
+    /// any finding is an error.
+    Check(check::CheckArgs),
     /// Send an issue to every active subscriber (resumes an earlier send of the same issue).
     Send(send::SendArgs),
     /// Every issue file and every queued issue, newest first, with its state (draft,
@@ -99,6 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = load_settings(&cli)?;
     match cli.command {
         Command::Preview(args) => preview::run(&settings, args)?,
+        Command::Check(args) => return check::run(&settings, args),
         Command::Send(args) => return send::send(settings, args),
         Command::Status(args) => return send::status(settings, args),
         Command::Migrate => subscribers::migrate(&settings)?,

@@ -84,6 +84,59 @@ fn sanitiser(resolver: &Resolver) -> Builder<'static> {
     builder
 }
 
+/// What the sanitiser removes from one raw HTML snippet of an issue, in words: elements
+/// (`the <script> element and its content`) and attributes (`the onclick attribute of
+/// <a>`). Comments and text that only looks like a tag (shown as text) are not removals.
+pub fn removed_by_sanitiser(raw_html: &str) -> Vec<String> {
+    let resolver = Resolver::new(
+        url::Url::parse("https://herald.invalid/").expect("a fixed URL parses"),
+        "https://herald.invalid/archive".into(),
+    );
+    let cleaner = sanitiser(&resolver);
+    let mut removed = Vec::new();
+    for token in raw::tokens(raw_html) {
+        let raw::Token::Tag(tag) = token else {
+            continue;
+        };
+        if tag.closing {
+            continue;
+        }
+        let probe = format!("{}</{}>", tag.source, tag.name);
+        let clean = cleaner.clean(&probe).to_string();
+        let kept = raw::tokens(&clean).into_iter().find_map(|t| match t {
+            raw::Token::Tag(t) if !t.closing && t.name == tag.name => Some(t),
+            _ => None,
+        });
+        let Some(kept) = kept else {
+            let content = if matches!(tag.name.as_str(), "script" | "style") {
+                " and its content"
+            } else {
+                ""
+            };
+            removed.push(format!("the <{}> element{content}", tag.name));
+            continue;
+        };
+        for (name, value) in raw::attribute_pairs(tag.source) {
+            let name = name.to_ascii_lowercase();
+            match kept.attribute(&name) {
+                None => removed.push(format!("the {name} attribute of <{}>", tag.name)),
+                Some(after) if name == "style" && squeeze(&after) != squeeze(&value) => {
+                    removed.push(format!("styles other than text-align on <{}>", tag.name))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    removed.dedup();
+    removed
+}
+
+/// A style value without whitespace or a trailing `;`, for comparing.
+fn squeeze(style: &str) -> String {
+    let s: String = style.chars().filter(|c| !c.is_whitespace()).collect();
+    s.trim_end_matches(';').to_string()
+}
+
 /// Lets ammonia resolve relative URLs in raw HTML exactly like Markdown links.
 struct RelativeUrls(Resolver);
 

@@ -24,9 +24,13 @@ use std::path::PathBuf;
 
 use minijinja::{context, Value};
 
+pub use html::removed_by_sanitiser;
 pub use notice::{NoticeCopy, NoticeKind, RenderedNotice};
 pub use personalise::{Escape, Recipient, Slot, Split, SplitPiece};
-pub use raw::{nesting as raw_html_nesting, Nesting as RawNesting};
+pub use raw::{
+    nesting as raw_html_nesting, tokens as raw_html_tokens, Nesting as RawNesting, Tag as RawTag,
+    Token as RawToken,
+};
 pub use templates::Templates;
 
 use crate::config::NewsletterSettings;

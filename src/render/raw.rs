@@ -152,6 +152,19 @@ fn tag_end(s: &str) -> Option<usize> {
     None
 }
 
+/// Attribute names and values (entities decoded) of a tag's source text.
+pub fn attribute_pairs(source: &str) -> Vec<(String, String)> {
+    attributes(source)
+        .into_iter()
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                html_escape::decode_html_entities(v).into_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Attribute names and raw values of a tag's source text.
 fn attributes(source: &str) -> Vec<(&str, &str)> {
     let inner = source
