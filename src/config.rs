@@ -105,6 +105,7 @@ pub struct Settings {
     pub bounces: BouncesSettings,
     pub webhooks: WebhookSettings,
     pub check: CheckSettings,
+    pub node: NodeSettings,
     /// The settings file that was read; `None` when there was none and every value is an
     /// embedded default (or an environment override).
     #[serde(skip)]
@@ -500,6 +501,27 @@ pub struct CheckSettings {
     pub allow: Vec<String>,
 }
 
+/// `[node]`: this process as one node of several sharing a database.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSettings {
+    /// The node's id in `herald status`, the dashboard and each delivery row it sends:
+    /// letters, digits, `.`, `-` and `_`. When unset, the host name plus a short random
+    /// suffix, new at every start.
+    pub id: Option<String>,
+}
+
+impl Settings {
+    /// This process's node id: `node.id`, or a new one (see [`crate::nodes::NodeId`]).
+    pub fn node_id(&self) -> crate::nodes::NodeId {
+        self.node
+            .id
+            .as_deref()
+            .and_then(|id| crate::nodes::NodeId::parse(id).ok())
+            .unwrap_or_else(crate::nodes::NodeId::generate)
+    }
+}
+
 /// `[webhooks]`: returned-mail notifications from sending services, at `/webhooks/...`.
 /// Each endpoint answers 404 until its secret is set.
 #[derive(Debug, Clone, Deserialize)]
@@ -720,6 +742,9 @@ impl Settings {
                 message,
             },
         };
+        if let Some(id) = &self.node.id {
+            crate::nodes::NodeId::parse(id).map_err(|e| bad("node.id", e.to_string()))?;
+        }
         let base = url::Url::parse(&self.newsletter.base_url)
             .map_err(|e| bad("newsletter.base_url", format!("not an absolute URL: {e}")))?;
         if !matches!(base.scheme(), "http" | "https") {

@@ -22,8 +22,8 @@ use crate::preview::{self, PreviewError};
 use crate::schedule::{load_issues, upcoming_sends, IssueFiles, Schedule};
 use crate::startup::{App, Drafts, StartupError};
 use crate::store::{
-    AddOutcome, BounceCounts, BounceRow, DeliveryCounts, IssueRow, NewSubscriber, Reactivation,
-    Store, StoreError, StoredAnswer, Subscriber, SubscriberPage,
+    AddOutcome, BounceCounts, BounceRow, DeliveryCounts, IssueRow, NewSubscriber, NodeRow,
+    Reactivation, SentByNode, Store, StoreError, StoredAnswer, Subscriber, SubscriberPage,
 };
 use crate::subscribers::{
     export_csv, import_csv, ExportError, ImportError, ImportEvent, ImportOptions, ImportSummary,
@@ -146,6 +146,8 @@ pub struct IssueStatus {
     pub finished_at: Option<String>,
     /// False when the ledger knows the issue but its file is gone from `issues_dir`.
     pub has_file: bool,
+    /// How many rows each node sent, most first (none before anything was sent).
+    pub sent_by: Vec<SentByNode>,
     /// While it is sending: the destination groups this process has slowed down because
     /// they throttled it (the same for every issue the process sends), slowest first.
     /// Empty otherwise, and from `herald status`, which sends nothing itself.
@@ -183,12 +185,17 @@ async fn status_of(
     row: Option<&IssueRow>,
     scheduled_for: Option<DateTime<Utc>>,
 ) -> Result<IssueStatus, EditorError> {
-    let (counts, bounces) = match row {
+    let (counts, bounces, sent_by) = match row {
         Some(row) => (
             store.delivery_counts(row.id).await?,
             store.bounce_counts(row.id).await?,
+            store.sent_by_node(row.id).await?,
         ),
-        None => (DeliveryCounts::default(), BounceCounts::default()),
+        None => (
+            DeliveryCounts::default(),
+            BounceCounts::default(),
+            Vec::new(),
+        ),
     };
     let draft = file.is_some_and(|f| f.draft);
     let status = match row {
@@ -219,8 +226,17 @@ async fn status_of(
         started_at: rfc3339(row.and_then(|r| r.started_at)),
         finished_at: rfc3339(row.and_then(|r| r.finished_at)),
         has_file: file.is_some(),
+        sent_by,
         throttled: Vec::new(),
     })
+}
+
+/// The live nodes (heartbeat within [`crate::nodes::LIVE_WITHIN`]), by id, each with how
+/// many rows it sent.
+pub async fn live_nodes(store: &Store) -> Result<Vec<NodeRow>, EditorError> {
+    Ok(store
+        .nodes_seen_since(crate::nodes::live_since(unix_now()))
+        .await?)
 }
 
 /// Every issue, and the issue files that could not be read.

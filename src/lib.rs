@@ -32,6 +32,8 @@
 //! - [`subscribers`]: CSV import and export over the store.
 //! - [`dispatch`]: the ledger-driven send loop and its retry policy.
 //! - [`signup`]: the public sign-up: parsing, the per-IP limit, the group-commit writer.
+//! - [`nodes`]: this process as one node of several on one database: its id, its role
+//!   (`herald serve --role`), its heartbeat, and the wake-ups between nodes.
 //! - [`notices`]: the worker sending confirmation and welcome mails from their durable queue.
 //! - [`preview`]: one sample recipient's copy, as `herald preview` shows it.
 //! - [`editor`]: what the editor API and the dashboard do (status, send now under an
@@ -61,6 +63,7 @@ pub mod i18n;
 pub mod issue;
 pub mod links;
 pub mod mail;
+pub mod nodes;
 pub mod notices;
 pub mod preview;
 pub mod render;

@@ -11,6 +11,11 @@
 //! With `bounces.smtp_bind` set, the inbound SMTP listener for returned mail runs too, and
 //! with `bounces.imap_url` the IMAP poller (see [`crate::bounces`]); a bad setting of either
 //! fails [`run`] before anything starts.
+//!
+//! [`run_as`] runs one [`Role`]: `web` runs the web server alone (the sign-up writer is
+//! part of it; the notices it queues are sent by a worker), `worker` runs everything else
+//! and answers only `/health` on its listener, `all` runs both. Every role keeps the node's
+//! heartbeat row fresh ([`nodes::heartbeat`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,6 +27,7 @@ use tokio::task::JoinSet;
 use crate::bounces::imap::{self, ImapConfig, ImapError};
 use crate::bounces::listener::{self, ListenerConfig, ListenerError};
 use crate::domain::TokenKey;
+use crate::nodes::{self, Role};
 use crate::schedule::{Clock, Schedule, ScheduleError, Scheduler};
 use crate::startup::{App, StartupError};
 use crate::web::{self, AppState};
@@ -55,11 +61,23 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    run_as(app, Role::All, listener, shutdown).await
+}
+
+/// As [`run`], running only what `role` says: a web node serves readers and editors and
+/// sends nothing; a worker node sends, schedules and reads returned mail, and answers only
+/// `/health` on `listener`.
+pub async fn run_as(
+    app: Arc<App>,
+    role: Role,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let bounces = match &app.settings.bounces.smtp_bind {
-        Some(bind) => Some(listener::bind(bind).await?),
-        None => None,
+        Some(bind) if role.works() => Some(listener::bind(bind).await?),
+        _ => None,
     };
-    run_with(app, listener, bounces, shutdown).await
+    run_role(app, role, listener, bounces, shutdown).await
 }
 
 /// As [`run`], with the inbound SMTP listener's socket bound by the caller (a test binds
@@ -70,25 +88,55 @@ pub async fn run_with(
     bounce_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    run_role(app, Role::All, listener, bounce_listener, shutdown).await
+}
+
+async fn run_role(
+    app: Arc<App>,
+    role: Role,
+    listener: TcpListener,
+    bounce_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let schedule = Schedule::from_settings(&app.settings.schedule)?;
-    let state = AppState::new(app.clone())?;
-    let inbound = match bounce_listener {
-        Some(socket) => Some((socket, listener_config(&app)?)),
-        None => None,
+    let state = match role.serves_web() {
+        true => Some(AppState::new(app.clone())?),
+        false => None,
     };
-    let imap = ImapConfig::from_settings(&app.settings.bounces)?;
+    let inbound = match bounce_listener {
+        Some(socket) if role.works() => Some((socket, listener_config(&app)?)),
+        _ => None,
+    };
+    let imap = match role.works() {
+        true => ImapConfig::from_settings(&app.settings.bounces)?,
+        false => None,
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks: JoinSet<Result<(), ServerError>> = JoinSet::new();
+    tracing::info!(node = %app.node, role = %role, "node starting");
+
+    let beat = (app.store.clone(), app.node.clone(), stop_rx.clone());
+    tasks.spawn(async move {
+        nodes::heartbeat(beat.0, beat.1, role.as_str(), beat.2).await;
+        Ok(())
+    });
 
     let mut web_stop = stop_rx.clone();
+    let web_app = app.clone();
     tasks.spawn(async move {
         let stopped = async move {
             let _ = web_stop.wait_for(|stop| *stop).await;
         };
-        web::serve(listener, state, stopped)
-            .await
-            .map_err(ServerError::Web)
+        match state {
+            Some(state) => web::serve(listener, state, stopped).await,
+            None => web::serve_health(listener, web_app, stopped).await,
+        }
+        .map_err(ServerError::Web)
     });
+
+    if !role.works() {
+        return wait(app, tasks, stop_tx, shutdown).await;
+    }
 
     let dispatch_app = app.clone();
     let dispatch_stop = stop_rx.clone();
@@ -134,6 +182,17 @@ pub async fn run_with(
         });
     }
 
+    wait(app, tasks, stop_tx, shutdown).await
+}
+
+/// Waits for `shutdown` (or for a task to end early, a failure), tells every task to stop,
+/// and waits for them all.
+async fn wait(
+    app: Arc<App>,
+    mut tasks: JoinSet<Result<(), ServerError>>,
+    stop_tx: watch::Sender<bool>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     // Stop everything on the signal, or as soon as one task ends on its own (a failure).
     let mut first: Option<Result<(), ServerError>> = None;
     tokio::select! {

@@ -18,6 +18,7 @@ use crate::i18n::{self, Catalogs, I18nError};
 use crate::issue::{self, Issue, IssueError};
 use crate::links::Links;
 use crate::mail::{Composer, MailError, SendOutcome, Transport};
+use crate::nodes::NodeId;
 use crate::notices::Notices;
 use crate::render::pool::{PoolError, RenderPool};
 use crate::render::{self, RenderError, RenderedIssue, Templates};
@@ -63,6 +64,8 @@ pub enum Drafts {
 /// herald's parts, built from settings.
 pub struct App {
     pub settings: Settings,
+    /// This process's node id; the store records it in every delivery row it sends.
+    pub node: NodeId,
     pub store: Store,
     pub templates: Arc<Templates>,
     /// Where issue files are read and rendered, off the async workers.
@@ -111,7 +114,10 @@ impl App {
         let pacer = Arc::new(Pacer::new(&settings.sending, relay_rates));
         let templates = load_templates(&settings)?;
         let notices = Notices::render(&templates, &settings.newsletter, &links)?;
-        let store = store::connect(&settings.database.url).await?;
+        let node = settings.node_id();
+        let store = store::connect(&settings.database.url)
+            .await?
+            .for_node(node.as_str());
         let bounces = Arc::new(Processor::new(
             store.clone(),
             key,
@@ -123,6 +129,7 @@ impl App {
         })?);
         Ok(Self {
             settings,
+            node,
             store,
             templates: Arc::new(templates),
             renders: RenderPool::default(),

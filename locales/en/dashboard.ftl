@@ -240,3 +240,20 @@ issue-when-started = Started
 issue-when-finished = finished
 send-refused-draft = This issue is a draft (draft: true in its front matter): remove that line to send it.
 send-refused-sent = This issue has been sent: there is nothing more to send.
+
+# The live nodes on the home page
+home-nodes = Nodes
+home-nodes-live = Every herald process on this database whose heartbeat is at most { $seconds } seconds old, with the copies each has sent.
+home-nodes-none = No herald process has written a heartbeat in the last { $seconds } seconds.
+node-id = Node
+node-role = Role
+node-started = Started
+node-last-seen = Last heartbeat
+node-sent = Copies sent
+node-seen-ago = { $seconds } s ago
+node-role-name = { $role ->
+    [web] web
+    [worker] worker
+    [send] herald send
+   *[all] web and worker
+}

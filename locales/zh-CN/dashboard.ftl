@@ -224,3 +224,20 @@ issue-when-started = 开始于
 issue-when-finished = 完成于
 send-refused-draft = 这一期是草稿（前置元数据中有 draft: true）：删除该行后才能发送。
 send-refused-sent = 这一期已经发送完毕，没有需要再发送的内容。
+
+# The live nodes on the home page
+home-nodes = 节点
+home-nodes-live = 使用此数据库、且最近一次心跳在 { $seconds } 秒以内的所有进程，以及每个进程已发送的份数。
+home-nodes-none = 最近 { $seconds } 秒内没有任何进程写入心跳。
+node-id = 节点
+node-role = 角色
+node-started = 启动于
+node-last-seen = 最近心跳
+node-sent = 已发送份数
+node-seen-ago = { $seconds } 秒前
+node-role-name = { $role ->
+    [web] 网页
+    [worker] 工作节点
+    [send] 命令行发送
+   *[all] 网页和工作节点
+}

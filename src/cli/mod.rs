@@ -60,7 +60,11 @@ pub enum Command {
     /// of `schedule.cron` (never a draft). With `bounces.smtp_bind` or `bounces.imap_url`
     /// set, it also reads returned mail. At start it prints the settings file, the
     /// database, where mail goes and where the admin token is kept.
-    Serve,
+    ///
+    /// With `--role web` it runs the web server only; with `--role worker` the dispatcher,
+    /// the scheduler, the notice worker and the readers of returned mail, with only `/health`
+    /// on `web.bind`. Several nodes can share one PostgreSQL database.
+    Serve(serve::ServeArgs),
     /// Show the cron schedule, its next three runs, and what each would send.
     Schedule,
     /// Read returned mail: bounces, delays, complaints, auto-replies.
@@ -108,7 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Send(args) => return send::send(settings, args),
         Command::Status(args) => return send::status(settings, args),
         Command::Migrate => subscribers::migrate(&settings)?,
-        Command::Serve => serve::run(settings, &config_name(&cli.config))?,
+        Command::Serve(args) => serve::run(settings, args, &config_name(&cli.config))?,
         Command::Schedule => schedule::run(&settings, &config_name(&cli.config))?,
         Command::Bounces { command } => return bounces::run(&settings, command),
         Command::Subscribers { command } => return subscribers::run(&settings, command),

@@ -14,7 +14,7 @@ use crate::domain::{EmailAddress, IssueSlug};
 use crate::editor::{self, EditorError, IssueStatus};
 use crate::mail::SendOutcome;
 use crate::startup::{App, Drafts, StartupError};
-use crate::store::DeliveryCounts;
+use crate::store::{DeliveryCounts, NodeRow};
 use crate::words::count;
 
 /// Exit code when the relay is down and the send paused (EX_TEMPFAIL).
@@ -96,6 +96,13 @@ pub fn send(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
         }
 
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (beat_stop, beat_rx) = watch::channel(false);
+        let beat = tokio::spawn(crate::nodes::heartbeat(
+            app.store.clone(),
+            app.node.clone(),
+            "send",
+            beat_rx,
+        ));
         tokio::spawn(async move {
             super::stop_signal().await;
             eprintln!("stopping: finishing the messages in flight (send again to resume)");
@@ -108,6 +115,8 @@ pub fn send(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
             .run(job.clone(), !args.no_wait, progress_tx, stop_rx)
             .await?;
         let _ = display.await;
+        let _ = beat_stop.send(true);
+        let _ = beat.await;
         app.transport.close().await;
         // Refusals during the session count towards the soft-bounce limit like returned mail.
         app.store
@@ -160,6 +169,7 @@ pub fn status(settings: Settings, args: StatusArgs) -> anyhow::Result<ExitCode> 
                 (overview.issues, overview.broken)
             }
         };
+        let nodes = editor::live_nodes(&store).await?;
         store.close().await;
         if args.json {
             let json: Vec<serde_json::Value> = issues.iter().map(status_json).collect();
@@ -175,6 +185,12 @@ pub fn status(settings: Settings, args: StatusArgs) -> anyhow::Result<ExitCode> 
             );
         } else {
             print!("{}", status_table(&issues, &settings));
+            if let (Some(_), [issue]) = (&args.slug, issues.as_slice()) {
+                print!("{}", sent_by_lines(issue));
+            }
+        }
+        if !args.json {
+            print!("{}", nodes_table(&nodes));
         }
         for e in &broken {
             eprintln!("herald: cannot read {e}");
@@ -193,7 +209,7 @@ fn status_json(issue: &IssueStatus) -> serde_json::Value {
         "queued": c.queued, "sending": c.sending, "sent": c.sent,
         "retry": c.retry, "failed": c.failed, "skipped": c.skipped,
         "bounced_hard": issue.bounces.hard, "bounced_soft": issue.bounces.soft,
-        "complaints": issue.bounces.complaints,
+        "complaints": issue.bounces.complaints, "sent_by": issue.sent_by,
     })
 }
 
@@ -256,6 +272,60 @@ fn status_table(issues: &[IssueStatus], settings: &Settings) -> String {
             _ => "never queued; not sent automatically (see herald schedule)".into(),
         };
         let _ = writeln!(out, "{:<width$}  {:<9} {note}", issue.slug, issue.status);
+    }
+    out
+}
+
+/// How many copies of one issue each node sent: `sent by: mail1-3fa9c2 6,712, ...`.
+fn sent_by_lines(issue: &IssueStatus) -> String {
+    if issue.sent_by.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = issue
+        .sent_by
+        .iter()
+        .map(|s| {
+            let node = s.node.as_deref().unwrap_or("(no node id)");
+            format!("{node} {}", s.sent)
+        })
+        .collect();
+    format!("sent by: {}\n", parts.join(", "))
+}
+
+/// The live nodes: id, role, when each started, its last heartbeat and how many copies it
+/// sent in all; nothing when none is live.
+fn nodes_table(nodes: &[NodeRow]) -> String {
+    use std::fmt::Write as _;
+    let live = crate::nodes::LIVE_WITHIN.as_secs();
+    if nodes.is_empty() {
+        return String::new();
+    }
+    let now = crate::dispatch::unix_now();
+    let width = nodes
+        .iter()
+        .map(|n| n.id.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let mut out = format!(
+        "\n{} (heartbeat in the last {live} s):\n",
+        count(nodes.len() as u64, "live node", "live nodes")
+    );
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<6}  {:<23}  {:>9}  {:>10}",
+        "node", "role", "started", "last seen", "sent"
+    );
+    for n in nodes {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<6}  {:<23}  {:>9}  {:>10}",
+            n.id,
+            n.role,
+            format_time(n.started_at),
+            format!("{} s ago", (now - n.last_seen_at).max(0)),
+            n.sent
+        );
     }
     out
 }

@@ -1,17 +1,27 @@
-//! `herald serve`: the web server on `web.bind`, the dispatcher and the scheduler, until
-//! SIGINT or SIGTERM, then a graceful stop.
+//! `herald serve`: the web server on `web.bind`, the dispatcher and the scheduler (or the
+//! part `--role` names), until SIGINT or SIGTERM, then a graceful stop.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 
 use crate::config::{AdminTokenSource, Settings};
+use crate::nodes::Role;
 use crate::schedule::{forecast, Plan, Schedule};
 use crate::startup::App;
 
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// What this node runs: `web` (readers and editors), `worker` (sending, the scheduler,
+    /// notices, returned mail; only /health over HTTP) or `all`.
+    #[arg(long, value_name = "ROLE", default_value = "all")]
+    pub role: Role,
+}
+
 /// Checks `[schedule]`, builds the app, binds `web.bind` and serves until a stop signal.
 /// `config_file` names the settings file in errors.
-pub fn run(settings: Settings, config_file: &str) -> anyhow::Result<()> {
+pub fn run(settings: Settings, args: ServeArgs, config_file: &str) -> anyhow::Result<()> {
+    let role = args.role;
     let schedule = super::schedule::read_schedule(&settings, config_file)?;
     super::note_defaults(&settings);
     super::runtime()?.block_on(async move {
@@ -33,9 +43,16 @@ pub fn run(settings: Settings, config_file: &str) -> anyhow::Result<()> {
         for line in what_it_uses(&app) {
             eprintln!("herald: {line}");
         }
-        eprintln!("herald: serving on http://{address}");
-        eprintln!("herald: {}", next_run(&app, &schedule).await);
-        crate::server::run(app, listener, super::stop_signal()).await?;
+        eprintln!("herald: node {} ({role})", app.node);
+        if role.serves_web() {
+            eprintln!("herald: serving on http://{address}");
+        } else {
+            eprintln!("herald: health check on http://{address}/health");
+        }
+        if role.works() {
+            eprintln!("herald: {}", next_run(&app, &schedule).await);
+        }
+        crate::server::run_as(app, role, listener, super::stop_signal()).await?;
         tracing::info!("stopped");
         Ok(())
     })

@@ -164,6 +164,8 @@ pub struct DeliveryRow {
     pub last_reply: Option<String>,
     pub message_id: Option<String>,
     pub sent_at: Option<i64>,
+    /// The node that sent it (see [`crate::nodes`]).
+    pub sent_by: Option<String>,
 }
 
 delegate! {

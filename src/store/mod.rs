@@ -55,6 +55,7 @@
 mod bounces;
 mod deliveries;
 mod editor;
+pub mod nodes;
 mod notices;
 pub mod postgres;
 mod schedule;
@@ -72,6 +73,7 @@ pub use deliveries::{
     OutcomeKind,
 };
 pub use editor::{StoredAnswer, SubscriberPage};
+pub use nodes::{NodeRow, SentByNode};
 pub use notices::{NoticeClaim, NoticeOutcome, NoticeRow};
 pub use schedule::{EnqueuedIssueDate, ScheduleRun, ScheduledEnqueue};
 pub use signup::{ConfirmOutcome, NewSignup, SignupOutcome, CONFIRM_RESEND_SECONDS};

@@ -75,7 +75,12 @@ impl HealthProbe {
 
 /// `GET /health`.
 pub(super) async fn health(State(state): State<AppState>) -> Response {
-    let result = state.0.health.check(&state.app().store).await;
+    answer(&state.0.health, &state.app().store).await
+}
+
+/// `/health` over `probe` and `store`: `200 ok`, or `503` with the reason.
+async fn answer(probe: &HealthProbe, store: &Store) -> Response {
+    let result = probe.check(store).await;
     let (status, body) = match result {
         Ok(()) => (StatusCode::OK, "ok".to_string()),
         Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
@@ -86,4 +91,16 @@ pub(super) async fn health(State(state): State<AppState>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// The router of a worker node: `GET /health` and nothing else (404).
+pub(super) fn health_only(store: Store) -> axum::Router {
+    let shared = std::sync::Arc::new((HealthProbe::default(), store));
+    axum::Router::new().route(
+        "/health",
+        axum::routing::get(move || {
+            let shared = shared.clone();
+            async move { answer(&shared.0, &shared.1).await }
+        }),
+    )
 }

@@ -364,6 +364,21 @@ pub async fn serve(
     conn::serve(listener, router(state), limits, shutdown).await
 }
 
+/// Serves `/health` alone on `listener` (a worker node's HTTP), until `shutdown` resolves,
+/// under the same connection limits as [`serve`].
+pub async fn serve_health(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = conn::ConnectionLimits::from_settings(&app.settings.web);
+    let router = health::health_only(app.store.clone()).layer(SetResponseHeaderLayer::overriding(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ));
+    conn::serve(listener, router, limits, shutdown).await
+}
+
 /// Gives a failed response marked by [`WebError`] its friendly page.
 async fn error_pages(State(state): State<AppState>, response: Response) -> Response {
     let status = response.status();

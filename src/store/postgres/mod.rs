@@ -26,6 +26,8 @@ mod deliveries;
 mod editor;
 #[path = "../shared/health.rs"]
 mod health;
+#[path = "../shared/nodes.rs"]
+mod nodes;
 #[path = "../shared/notices.rs"]
 mod notices;
 #[path = "../shared/schedule.rs"]
@@ -65,6 +67,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub(crate) struct Backend {
     pool: PgPool,
+    /// The node recorded as the sender of the rows this handle marks `sent`.
+    pub(super) node: Option<std::sync::Arc<str>>,
 }
 
 impl Backend {
@@ -82,7 +86,7 @@ impl Backend {
             .await
             .map_err(StoreError::Open)?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, node: None })
     }
 
     /// Never a file: `None`.

@@ -137,14 +137,15 @@ impl Backend {
                     at,
                 } => sqlx::query(leased_update!(
                     "status = 'sent', message_id = $4, sent_at = $5, \
-                     last_reply = $6, lease_until = NULL, lease_token = NULL"
+                     last_reply = $6, sent_by = $7, lease_until = NULL, lease_token = NULL"
                 ))
                 .bind(issue_id)
                 .bind(sid)
                 .bind(lease_token)
                 .bind(message_id)
                 .bind(at)
-                .bind(reply),
+                .bind(reply)
+                .bind(self.node.as_deref()),
                 OutcomeKind::Retry {
                     reply,
                     next_attempt_at,
@@ -325,7 +326,8 @@ impl Backend {
     ) -> Result<Option<DeliveryRow>, StoreError> {
         let row = sqlx::query(
             "SELECT issue_id, subscriber_id, status, attempts, queued_at, next_attempt_at, \
-                    lease_until, lease_token, permanent, last_reply, message_id, sent_at \
+                    lease_until, lease_token, permanent, last_reply, message_id, sent_at, \
+                    sent_by \
              FROM deliveries WHERE issue_id = $1 AND subscriber_id = $2",
         )
         .bind(issue_id)
@@ -435,6 +437,7 @@ fn delivery_from_row(row: &Row) -> Result<DeliveryRow, StoreError> {
         last_reply: row.try_get("last_reply")?,
         message_id: row.try_get("message_id")?,
         sent_at: row.try_get("sent_at")?,
+        sent_by: row.try_get("sent_by")?,
     })
 }
 

@@ -28,6 +28,8 @@ mod deliveries;
 mod editor;
 #[path = "../shared/health.rs"]
 mod health;
+#[path = "../shared/nodes.rs"]
+mod nodes;
 #[path = "../shared/notices.rs"]
 mod notices;
 #[path = "../shared/schedule.rs"]
@@ -69,6 +71,8 @@ pub(crate) struct Backend {
     pool: SqlitePool,
     /// The database file, when [`Backend::connect`] created it.
     created: Option<PathBuf>,
+    /// The node recorded as the sender of the rows this handle marks `sent`.
+    pub(super) node: Option<std::sync::Arc<str>>,
 }
 
 impl Backend {
@@ -89,7 +93,11 @@ impl Backend {
         let existed = file.exists();
         let pool = open_pool(options).await?;
         let created = (!existed && file.exists()).then_some(file);
-        let backend = Self { pool, created };
+        let backend = Self {
+            pool,
+            created,
+            node: None,
+        };
         backend.apply_migrations().await?;
         Ok(backend)
     }

@@ -234,10 +234,13 @@ pub async fn home(
         let unsent: Vec<_> = unsent.into_iter().map(|i| issue_view(&state, i)).collect();
         let sent: Vec<_> = sent.into_iter().map(|i| issue_view(&state, i)).collect();
         let next_run = editor::next_scheduled_run(state.app()).await?;
+        let nodes = node_views(&state, &editor::live_nodes(&state.app().store).await?);
         page(
             &state,
             pages::HOME,
             context! {
+                nodes,
+                live_seconds => crate::nodes::LIVE_WITHIN.as_secs(),
                 next_run => next_run,
                 newsletter_name => newsletter_name(&state),
                 csrf => state.0.editor.sessions.csrf_token(session),
@@ -251,6 +254,26 @@ pub async fn home(
     }
     .await;
     respond(&state, r)
+}
+
+/// The live nodes for the templates: `id`, `role`, `started` (as [`moment`]), `seen_ago`
+/// (seconds since its last heartbeat) and `sent`.
+fn node_views(state: &AppState, nodes: &[crate::store::NodeRow]) -> Vec<minijinja::Value> {
+    let now = crate::dispatch::unix_now();
+    nodes
+        .iter()
+        .map(|n| {
+            let started = chrono::DateTime::from_timestamp(n.started_at, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            context! {
+                id => n.id,
+                role => n.role,
+                started => moment(state, started.as_deref()),
+                seen_ago => (now - n.last_seen_at).max(0),
+                sent => n.sent,
+            }
+        })
+        .collect()
 }
 
 /// An RFC 3339 time as an editor reads it, in the schedule's timezone (`Fri 27 Nov 2026,
