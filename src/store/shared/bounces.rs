@@ -124,14 +124,14 @@ impl Backend {
         issue_id: i64,
         subscriber_id: i64,
     ) -> Result<bool, StoreError> {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM deliveries WHERE issue_id = $1 AND subscriber_id = $2",
+        let found: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM deliveries WHERE issue_id = $1 AND subscriber_id = $2)",
         )
         .bind(issue_id)
         .bind(subscriber_id)
-        .fetch_optional(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(found.is_some())
+        Ok(found)
     }
 
     pub(crate) async fn latest_delivered_issue(
