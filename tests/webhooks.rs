@@ -1,6 +1,6 @@
 //! The sending services' bounce and complaint webhooks over real HTTP: each service's
 //! documented payloads for a bounce and a complaint, signed right (applied), signed wrong
-//! (401), and replayed (401).
+//! (401), and replayed (401); on SQLite and on PostgreSQL.
 //!
 //! SNS signing certificates come from AWS in production; here [`LocalSns`] serves a
 //! certificate generated for these tests (`tests/fixtures/webhooks/`), behind the same URL
@@ -21,6 +21,7 @@ use hmac::Mac;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::app::{add_subscribers, address, addresses, eventually, SLUG};
+use support::postgres::Backend;
 use support::server::{Relay, TestServer};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:herald-bounces";
@@ -66,10 +67,11 @@ struct Setup {
 
 impl Setup {
     /// `herald serve` with every webhook configured, three subscribers and the issue sent.
-    async fn start() -> Setup {
+    async fn start(backend: Backend) -> Setup {
         let sns = Arc::new(LocalSns::default());
         let fetcher = sns.clone();
-        let server = TestServer::start_with(
+        let server = TestServer::start_with_on(
+            backend,
             Relay::Outbox,
             |s| {
                 s.bounces.return_path = Some("bounces@news.example.org".into());
@@ -249,215 +251,217 @@ fn ses_mail(source: &str, message_id: &str, to: &str) -> Value {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ses_through_sns_is_verified_confirmed_and_applied() {
-    let s = Setup::start().await;
-    let post = |body: Value| s.post("/webhooks/ses", body.to_string(), &[]);
+on_both_backends! {
+    async fn ses_through_sns_is_verified_confirmed_and_applied(backend: Backend) {
+        let s = Setup::start(backend).await;
+        let post = |body: Value| s.post("/webhooks/ses", body.to_string(), &[]);
 
-    // The subscription handshake: verified, then confirmed by fetching SubscribeURL.
-    let subscribe = "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=confirm-token";
-    let status = post(sns(
-        "SubscriptionConfirmation",
-        "You have chosen to subscribe",
-        now(),
-        Some(subscribe),
-    ))
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(s.sns.fetched.lock().unwrap().iter().any(|u| u == subscribe));
+        // The subscription handshake: verified, then confirmed by fetching SubscribeURL.
+        let subscribe = "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=confirm-token";
+        let status = post(sns(
+            "SubscriptionConfirmation",
+            "You have chosen to subscribe",
+            now(),
+            Some(subscribe),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(s.sns.fetched.lock().unwrap().iter().any(|u| u == subscribe));
 
-    // A permanent bounce, found by the envelope sender (our return-path token).
-    let reader = &s.readers[0];
-    let source = format!("bounces+{}@news.example.org", s.token(reader).await);
-    let bounce = json!({
-        "notificationType": "Bounce",
-        "bounce": {
-            "feedbackId": "0100018c-feed-0000",
-            "bounceType": "Permanent",
-            "bounceSubType": "General",
-            "bouncedRecipients": [{
-                "emailAddress": reader,
-                "action": "failed",
-                "status": "5.1.1",
-                "diagnosticCode": "smtp; 550 5.1.1 user unknown"
-            }],
-            "timestamp": rfc3339(now()),
-            "reportingMTA": "dsn; a8-70.smtp-out.amazonses.com"
-        },
-        "mail": ses_mail(&source, "<none-of-ours@example.org>", reader)
-    });
-    let signed = sns("Notification", &bounce.to_string(), now(), None);
+        // A permanent bounce, found by the envelope sender (our return-path token).
+        let reader = &s.readers[0];
+        let source = format!("bounces+{}@news.example.org", s.token(reader).await);
+        let bounce = json!({
+            "notificationType": "Bounce",
+            "bounce": {
+                "feedbackId": "0100018c-feed-0000",
+                "bounceType": "Permanent",
+                "bounceSubType": "General",
+                "bouncedRecipients": [{
+                    "emailAddress": reader,
+                    "action": "failed",
+                    "status": "5.1.1",
+                    "diagnosticCode": "smtp; 550 5.1.1 user unknown"
+                }],
+                "timestamp": rfc3339(now()),
+                "reportingMTA": "dsn; a8-70.smtp-out.amazonses.com"
+            },
+            "mail": ses_mail(&source, "<none-of-ours@example.org>", reader)
+        });
+        let signed = sns("Notification", &bounce.to_string(), now(), None);
 
-    // Tampered: the signature no longer matches.
-    let mut tampered = signed.clone();
-    tampered["Message"] = json!(bounce.to_string().replace("Permanent", "Transient"));
-    assert_eq!(post(tampered).await, StatusCode::UNAUTHORIZED);
-    // A certificate from anywhere but SNS is never fetched.
-    let mut elsewhere = signed.clone();
-    elsewhere["SigningCertURL"] = json!("https://attacker.example/SimpleNotificationService.pem");
-    assert_eq!(post(elsewhere).await, StatusCode::UNAUTHORIZED);
-    assert!(s
-        .sns
-        .fetched
-        .lock()
-        .unwrap()
-        .iter()
-        .all(|u| !u.contains("attacker")));
-    // A topic we did not subscribe to.
-    let mut other_topic = signed.clone();
-    other_topic["TopicArn"] = json!("arn:aws:sns:us-east-1:999999999999:other");
-    assert_eq!(post(other_topic).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(s.status(reader).await, SubscriberStatus::Active);
-
-    assert_eq!(post(signed.clone()).await, StatusCode::OK);
-    assert_eq!(s.status(reader).await, SubscriberStatus::Bounced);
-    // SNS retries deliver the same message: it counts once.
-    assert_eq!(post(signed).await, StatusCode::OK);
-    let (_, id) = s.ids(reader).await;
-    assert_eq!(
-        s.server
-            .app
-            .store
-            .subscriber_bounces(id, 10)
-            .await
+        // Tampered: the signature no longer matches.
+        let mut tampered = signed.clone();
+        tampered["Message"] = json!(bounce.to_string().replace("Permanent", "Transient"));
+        assert_eq!(post(tampered).await, StatusCode::UNAUTHORIZED);
+        // A certificate from anywhere but SNS is never fetched.
+        let mut elsewhere = signed.clone();
+        elsewhere["SigningCertURL"] = json!("https://attacker.example/SimpleNotificationService.pem");
+        assert_eq!(post(elsewhere).await, StatusCode::UNAUTHORIZED);
+        assert!(s
+            .sns
+            .fetched
+            .lock()
             .unwrap()
-            .len(),
-        1
-    );
+            .iter()
+            .all(|u| !u.contains("attacker")));
+        // A topic we did not subscribe to.
+        let mut other_topic = signed.clone();
+        other_topic["TopicArn"] = json!("arn:aws:sns:us-east-1:999999999999:other");
+        assert_eq!(post(other_topic).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(s.status(reader).await, SubscriberStatus::Active);
 
-    // A replay of an old, validly signed message.
-    let old = sns("Notification", &bounce.to_string(), now() - 3600, None);
-    assert_eq!(post(old).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(post(signed.clone()).await, StatusCode::OK);
+        assert_eq!(s.status(reader).await, SubscriberStatus::Bounced);
+        // SNS retries deliver the same message: it counts once.
+        assert_eq!(post(signed).await, StatusCode::OK);
+        let (_, id) = s.ids(reader).await;
+        assert_eq!(
+            s.server
+                .app
+                .store
+                .subscriber_bounces(id, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
 
-    // A complaint, found by our Message-ID.
-    let complainer = &s.readers[1];
-    let complaint = json!({
-        "notificationType": "Complaint",
-        "complaint": {
-            "feedbackId": "0100018c-feed-0001",
-            "complainedRecipients": [{"emailAddress": complainer}],
-            "timestamp": rfc3339(now()),
-            "userAgent": "ExampleFBL/1.0",
-            "complaintFeedbackType": "abuse"
-        },
-        "mail": ses_mail("newsletter@example.org", &s.message_id(complainer).await, complainer)
-    });
-    assert_eq!(
-        post(sns("Notification", &complaint.to_string(), now(), None)).await,
-        StatusCode::OK
-    );
-    assert_eq!(s.status(complainer).await, SubscriberStatus::Complained);
+        // A replay of an old, validly signed message.
+        let old = sns("Notification", &bounce.to_string(), now() - 3600, None);
+        assert_eq!(post(old).await, StatusCode::UNAUTHORIZED);
 
-    // The certificate was fetched once and kept.
-    let fetches = s
-        .sns
-        .fetched
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|u| *u == CERT_URL)
-        .count();
-    assert_eq!(fetches, 1);
+        // A complaint, found by our Message-ID.
+        let complainer = &s.readers[1];
+        let complaint = json!({
+            "notificationType": "Complaint",
+            "complaint": {
+                "feedbackId": "0100018c-feed-0001",
+                "complainedRecipients": [{"emailAddress": complainer}],
+                "timestamp": rfc3339(now()),
+                "userAgent": "ExampleFBL/1.0",
+                "complaintFeedbackType": "abuse"
+            },
+            "mail": ses_mail("newsletter@example.org", &s.message_id(complainer).await, complainer)
+        });
+        assert_eq!(
+            post(sns("Notification", &complaint.to_string(), now(), None)).await,
+            StatusCode::OK
+        );
+        assert_eq!(s.status(complainer).await, SubscriberStatus::Complained);
+
+        // The certificate was fetched once and kept.
+        let fetches = s
+            .sns
+            .fetched
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|u| *u == CERT_URL)
+            .count();
+        assert_eq!(fetches, 1);
+    }
 }
 
 // ---- Postmark ---------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postmark_needs_its_basic_auth_and_a_recent_event() {
-    let s = Setup::start().await;
-    let reader = &s.readers[0];
-    let auth = format!(
-        "Basic {}",
-        STANDARD.encode("postmark:postmark-password-0123")
-    );
-    let bounce = |bounced_at: i64, token: &str| {
-        json!({
-            "RecordType": "Bounce",
-            "MessageStream": "outbound",
-            "ID": 4323372036854775807u64,
-            "Type": "HardBounce",
-            "TypeCode": 1,
-            "Name": "Hard bounce",
-            "Tag": "",
-            "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
-            "Metadata": {"herald": token},
-            "ServerID": 23,
-            "Description": "The server was unable to deliver your message (ex: unknown user, mailbox not found).",
-            "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist",
-            "Email": reader,
-            "From": "newsletter@example.org",
-            "BouncedAt": rfc3339(bounced_at),
-            "DumpAvailable": true,
-            "Inactive": true,
-            "CanActivate": true,
-            "Subject": "Herald Weekly"
-        })
-        .to_string()
-    };
-    let token = s.token(reader).await;
-    let wrong = format!("Basic {}", STANDARD.encode("postmark:wrong"));
-    assert_eq!(
-        s.post(
-            "/webhooks/postmark",
-            bounce(now(), &token),
-            &[("Authorization", wrong)]
-        )
-        .await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        s.post("/webhooks/postmark", bounce(now(), &token), &[])
+on_both_backends! {
+    async fn postmark_needs_its_basic_auth_and_a_recent_event(backend: Backend) {
+        let s = Setup::start(backend).await;
+        let reader = &s.readers[0];
+        let auth = format!(
+            "Basic {}",
+            STANDARD.encode("postmark:postmark-password-0123")
+        );
+        let bounce = |bounced_at: i64, token: &str| {
+            json!({
+                "RecordType": "Bounce",
+                "MessageStream": "outbound",
+                "ID": 4323372036854775807u64,
+                "Type": "HardBounce",
+                "TypeCode": 1,
+                "Name": "Hard bounce",
+                "Tag": "",
+                "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+                "Metadata": {"herald": token},
+                "ServerID": 23,
+                "Description": "The server was unable to deliver your message (ex: unknown user, mailbox not found).",
+                "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist",
+                "Email": reader,
+                "From": "newsletter@example.org",
+                "BouncedAt": rfc3339(bounced_at),
+                "DumpAvailable": true,
+                "Inactive": true,
+                "CanActivate": true,
+                "Subject": "Herald Weekly"
+            })
+            .to_string()
+        };
+        let token = s.token(reader).await;
+        let wrong = format!("Basic {}", STANDARD.encode("postmark:wrong"));
+        assert_eq!(
+            s.post(
+                "/webhooks/postmark",
+                bounce(now(), &token),
+                &[("Authorization", wrong)]
+            )
             .await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        s.post(
-            "/webhooks/postmark",
-            bounce(now() - 10 * 24 * 3600, &token),
-            &[("Authorization", auth.clone())]
-        )
-        .await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(s.status(reader).await, SubscriberStatus::Active);
-    assert_eq!(
-        s.post(
-            "/webhooks/postmark",
-            bounce(now(), &token),
-            &[("Authorization", auth.clone())]
-        )
-        .await,
-        StatusCode::OK
-    );
-    assert_eq!(s.status(reader).await, SubscriberStatus::Bounced);
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            s.post("/webhooks/postmark", bounce(now(), &token), &[])
+                .await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            s.post(
+                "/webhooks/postmark",
+                bounce(now() - 10 * 24 * 3600, &token),
+                &[("Authorization", auth.clone())]
+            )
+            .await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(s.status(reader).await, SubscriberStatus::Active);
+        assert_eq!(
+            s.post(
+                "/webhooks/postmark",
+                bounce(now(), &token),
+                &[("Authorization", auth.clone())]
+            )
+            .await,
+            StatusCode::OK
+        );
+        assert_eq!(s.status(reader).await, SubscriberStatus::Bounced);
 
-    let complainer = &s.readers[1];
-    let complaint = json!({
-        "RecordType": "SpamComplaint",
-        "MessageStream": "outbound",
-        "ID": 42,
-        "Type": "SpamComplaint",
-        "TypeCode": 512,
-        "Name": "Spam complaint",
-        "MessageID": "00000000-0000-0000-0000-000000000000",
-        "Metadata": {"herald": s.token(complainer).await},
-        "Description": "The subscriber explicitly marked this message as spam.",
-        "Details": "",
-        "Email": complainer,
-        "From": "newsletter@example.org",
-        "BouncedAt": rfc3339(now()),
-        "Subject": "Herald Weekly"
-    });
-    assert_eq!(
-        s.post(
-            "/webhooks/postmark",
-            complaint.to_string(),
-            &[("Authorization", auth)]
-        )
-        .await,
-        StatusCode::OK
-    );
-    assert_eq!(s.status(complainer).await, SubscriberStatus::Complained);
+        let complainer = &s.readers[1];
+        let complaint = json!({
+            "RecordType": "SpamComplaint",
+            "MessageStream": "outbound",
+            "ID": 42,
+            "Type": "SpamComplaint",
+            "TypeCode": 512,
+            "Name": "Spam complaint",
+            "MessageID": "00000000-0000-0000-0000-000000000000",
+            "Metadata": {"herald": s.token(complainer).await},
+            "Description": "The subscriber explicitly marked this message as spam.",
+            "Details": "",
+            "Email": complainer,
+            "From": "newsletter@example.org",
+            "BouncedAt": rfc3339(now()),
+            "Subject": "Herald Weekly"
+        });
+        assert_eq!(
+            s.post(
+                "/webhooks/postmark",
+                complaint.to_string(),
+                &[("Authorization", auth)]
+            )
+            .await,
+            StatusCode::OK
+        );
+        assert_eq!(s.status(complainer).await, SubscriberStatus::Complained);
+    }
 }
 
 // ---- Mailgun ----------------------------------------------------------------------------
@@ -474,72 +478,73 @@ fn mailgun_signature(timestamp: i64, token: &str) -> Value {
     json!({"timestamp": timestamp.to_string(), "token": token, "signature": hex})
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mailgun_needs_its_hmac_and_takes_each_token_once() {
-    let s = Setup::start().await;
-    let reader = &s.readers[0];
-    let message_id = s.message_id(reader).await;
-    let event = json!({
-        "event": "failed",
-        "id": "G9Bn5sl1TC6nu79C8C0bwg",
-        "timestamp": now() as f64,
-        "log-level": "error",
-        "severity": "permanent",
-        "reason": "bounce",
-        "recipient": reader,
-        "message": {"headers": {"message-id": message_id.trim_matches(['<', '>']), "from": "newsletter@example.org", "to": reader}},
-        "delivery-status": {
-            "attempt-no": 1,
-            "code": 550,
-            "enhanced-code": "5.1.1",
-            "message": "5.1.1 The email account that you tried to reach does not exist.",
-            "description": ""
-        }
-    });
-    let body = |signature: Value| json!({"signature": signature, "event-data": event}).to_string();
-
-    let mut forged = mailgun_signature(now(), "token-forged-0001");
-    forged["signature"] = json!("0".repeat(64));
-    assert_eq!(
-        s.post("/webhooks/mailgun", body(forged), &[]).await,
-        StatusCode::UNAUTHORIZED
-    );
-    let stale = mailgun_signature(now() - 3600, "token-stale-0001");
-    assert_eq!(
-        s.post("/webhooks/mailgun", body(stale), &[]).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(s.status(reader).await, SubscriberStatus::Active);
-
-    let good = mailgun_signature(now(), "token-good-0001");
-    assert_eq!(
-        s.post("/webhooks/mailgun", body(good.clone()), &[]).await,
-        StatusCode::OK
-    );
-    assert_eq!(s.status(reader).await, SubscriberStatus::Bounced);
-    // The same signed request again is a replay.
-    assert_eq!(
-        s.post("/webhooks/mailgun", body(good), &[]).await,
-        StatusCode::UNAUTHORIZED
-    );
-
-    let complainer = &s.readers[1];
-    let complaint = json!({
-        "signature": mailgun_signature(now(), "token-complaint-0001"),
-        "event-data": {
-            "event": "complained",
-            "id": "ncV2XwymRUKbPek_MIM-Gw",
+on_both_backends! {
+    async fn mailgun_needs_its_hmac_and_takes_each_token_once(backend: Backend) {
+        let s = Setup::start(backend).await;
+        let reader = &s.readers[0];
+        let message_id = s.message_id(reader).await;
+        let event = json!({
+            "event": "failed",
+            "id": "G9Bn5sl1TC6nu79C8C0bwg",
             "timestamp": now() as f64,
-            "recipient": complainer,
-            "message": {"headers": {"message-id": s.message_id(complainer).await.trim_matches(['<', '>'])}}
-        }
-    });
-    assert_eq!(
-        s.post("/webhooks/mailgun", complaint.to_string(), &[])
-            .await,
-        StatusCode::OK
-    );
-    assert_eq!(s.status(complainer).await, SubscriberStatus::Complained);
+            "log-level": "error",
+            "severity": "permanent",
+            "reason": "bounce",
+            "recipient": reader,
+            "message": {"headers": {"message-id": message_id.trim_matches(['<', '>']), "from": "newsletter@example.org", "to": reader}},
+            "delivery-status": {
+                "attempt-no": 1,
+                "code": 550,
+                "enhanced-code": "5.1.1",
+                "message": "5.1.1 The email account that you tried to reach does not exist.",
+                "description": ""
+            }
+        });
+        let body = |signature: Value| json!({"signature": signature, "event-data": event}).to_string();
+
+        let mut forged = mailgun_signature(now(), "token-forged-0001");
+        forged["signature"] = json!("0".repeat(64));
+        assert_eq!(
+            s.post("/webhooks/mailgun", body(forged), &[]).await,
+            StatusCode::UNAUTHORIZED
+        );
+        let stale = mailgun_signature(now() - 3600, "token-stale-0001");
+        assert_eq!(
+            s.post("/webhooks/mailgun", body(stale), &[]).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(s.status(reader).await, SubscriberStatus::Active);
+
+        let good = mailgun_signature(now(), "token-good-0001");
+        assert_eq!(
+            s.post("/webhooks/mailgun", body(good.clone()), &[]).await,
+            StatusCode::OK
+        );
+        assert_eq!(s.status(reader).await, SubscriberStatus::Bounced);
+        // The same signed request again is a replay.
+        assert_eq!(
+            s.post("/webhooks/mailgun", body(good), &[]).await,
+            StatusCode::UNAUTHORIZED
+        );
+
+        let complainer = &s.readers[1];
+        let complaint = json!({
+            "signature": mailgun_signature(now(), "token-complaint-0001"),
+            "event-data": {
+                "event": "complained",
+                "id": "ncV2XwymRUKbPek_MIM-Gw",
+                "timestamp": now() as f64,
+                "recipient": complainer,
+                "message": {"headers": {"message-id": s.message_id(complainer).await.trim_matches(['<', '>'])}}
+            }
+        });
+        assert_eq!(
+            s.post("/webhooks/mailgun", complaint.to_string(), &[])
+                .await,
+            StatusCode::OK
+        );
+        assert_eq!(s.status(complainer).await, SubscriberStatus::Complained);
+    }
 }
 
 // ---- SendGrid ---------------------------------------------------------------------------
@@ -564,80 +569,82 @@ fn sendgrid_headers(body: &str, timestamp: i64) -> Vec<(&'static str, String)> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sendgrid_needs_its_signature_over_timestamp_and_body() {
-    let s = Setup::start().await;
-    let (reader, complainer) = (&s.readers[0], &s.readers[1]);
-    let events = json!([
-        {
-            "email": reader,
-            "timestamp": now(),
-            "smtp-id": s.message_id(reader).await,
-            "event": "bounce",
-            "category": ["newsletter"],
-            "sg_event_id": "sg-event-0001",
-            "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
-            "reason": "500 unknown recipient",
-            "status": "5.0.0",
-            "type": "bounce",
-            "bounce_classification": "Invalid Address"
-        },
-        {
-            "email": complainer,
-            "timestamp": now(),
-            "smtp-id": s.message_id(complainer).await,
-            "event": "spamreport",
-            "sg_event_id": "sg-event-0002",
-            "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.1"
-        }
-    ])
-    .to_string();
+on_both_backends! {
+    async fn sendgrid_needs_its_signature_over_timestamp_and_body(backend: Backend) {
+        let s = Setup::start(backend).await;
+        let (reader, complainer) = (&s.readers[0], &s.readers[1]);
+        let events = json!([
+            {
+                "email": reader,
+                "timestamp": now(),
+                "smtp-id": s.message_id(reader).await,
+                "event": "bounce",
+                "category": ["newsletter"],
+                "sg_event_id": "sg-event-0001",
+                "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
+                "reason": "500 unknown recipient",
+                "status": "5.0.0",
+                "type": "bounce",
+                "bounce_classification": "Invalid Address"
+            },
+            {
+                "email": complainer,
+                "timestamp": now(),
+                "smtp-id": s.message_id(complainer).await,
+                "event": "spamreport",
+                "sg_event_id": "sg-event-0002",
+                "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.1"
+            }
+        ])
+        .to_string();
 
-    let signed = sendgrid_headers(&events, now());
-    let tampered = events.replace("bounce_classification", "bounce_classificatioN");
-    assert_eq!(
-        s.post("/webhooks/sendgrid", tampered, &signed).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        s.post(
-            "/webhooks/sendgrid",
-            events.clone(),
-            &sendgrid_headers(&events, now() - 3600)
-        )
-        .await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        s.post("/webhooks/sendgrid", events.clone(), &[]).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(s.status(reader).await, SubscriberStatus::Active);
+        let signed = sendgrid_headers(&events, now());
+        let tampered = events.replace("bounce_classification", "bounce_classificatioN");
+        assert_eq!(
+            s.post("/webhooks/sendgrid", tampered, &signed).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            s.post(
+                "/webhooks/sendgrid",
+                events.clone(),
+                &sendgrid_headers(&events, now() - 3600)
+            )
+            .await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            s.post("/webhooks/sendgrid", events.clone(), &[]).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(s.status(reader).await, SubscriberStatus::Active);
 
-    assert_eq!(
-        s.post("/webhooks/sendgrid", events, &signed).await,
-        StatusCode::OK
-    );
-    assert_eq!(s.status(reader).await, SubscriberStatus::Bounced);
-    assert_eq!(s.status(complainer).await, SubscriberStatus::Complained);
+        assert_eq!(
+            s.post("/webhooks/sendgrid", events, &signed).await,
+            StatusCode::OK
+        );
+        assert_eq!(s.status(reader).await, SubscriberStatus::Bounced);
+        assert_eq!(s.status(complainer).await, SubscriberStatus::Complained);
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unconfigured_webhook_is_not_found() {
-    let server = TestServer::start(Relay::Outbox, |_| {}).await;
-    for path in [
-        "/webhooks/ses",
-        "/webhooks/postmark",
-        "/webhooks/mailgun",
-        "/webhooks/sendgrid",
-    ] {
-        let status = reqwest::Client::new()
-            .post(server.url(path))
-            .body("{}")
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+on_both_backends! {
+    async fn an_unconfigured_webhook_is_not_found(backend: Backend) {
+        let server = TestServer::start_on(backend, Relay::Outbox, |_| {}).await;
+        for path in [
+            "/webhooks/ses",
+            "/webhooks/postmark",
+            "/webhooks/mailgun",
+            "/webhooks/sendgrid",
+        ] {
+            let status = reqwest::Client::new()
+                .post(server.url(path))
+                .body("{}")
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        }
     }
 }
