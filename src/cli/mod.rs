@@ -11,6 +11,7 @@ use crate::config::Settings;
 
 mod bounces;
 mod check;
+mod db;
 mod locales;
 mod preview;
 mod schedule;
@@ -48,6 +49,12 @@ pub enum Command {
     Status(send::StatusArgs),
     /// Create the database, or bring its schema up to date (also done on every start).
     Migrate,
+    /// Move an install between databases (`db copy --from sqlite://herald.db --to
+    /// postgres://...`).
+    Db {
+        #[command(subcommand)]
+        command: db::DbCommand,
+    },
     /// Run herald until Ctrl-C or SIGTERM: the web server on `web.bind`, the dispatcher and
     /// the scheduler.
     ///
@@ -112,6 +119,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Send(args) => return send::send(settings, args),
         Command::Status(args) => return send::status(settings, args),
         Command::Migrate => subscribers::migrate(&settings)?,
+        Command::Db { command } => db::run(command)?,
         Command::Serve(args) => serve::run(settings, args, &config_name(&cli.config))?,
         Command::Schedule => schedule::run(&settings, &config_name(&cli.config))?,
         Command::Bounces { command } => return bounces::run(&settings, command),

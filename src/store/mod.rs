@@ -53,6 +53,7 @@
 //! [`SubscriberStatus`]: crate::domain::SubscriberStatus
 
 mod bounces;
+pub mod copy;
 mod deliveries;
 mod editor;
 pub mod nodes;

@@ -16,6 +16,7 @@
 
 mod bulk;
 mod claims;
+pub(crate) mod copy;
 mod sql;
 
 #[path = "../shared/bounces.rs"]

@@ -18,6 +18,7 @@
 
 mod bulk;
 mod claims;
+pub(crate) mod copy;
 mod sql;
 
 #[path = "../shared/bounces.rs"]
