@@ -9,16 +9,23 @@
 //! - [`heartbeat`]: the task that rewrites the node's row every [`HEARTBEAT_EVERY`] and
 //!   removes it at a clean stop. A node is *live* while its last heartbeat is at most
 //!   [`LIVE_WITHIN`] old ([`live_since`]).
+//! - [`Wake`] and [`listen`]: wake-ups between nodes. Queuing work (an enqueue, a sign-up's
+//!   notice) wakes this process's dispatcher or notice worker at once and, on PostgreSQL,
+//!   every other node's too (`LISTEN`/`NOTIFY` on one channel, see
+//!   [`crate::store::wake`]); the listener opens its connection again when it is lost.
+//!   Polling stays as the fallback.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::dispatch::unix_now;
-use crate::store::Store;
+use crate::store::wake::Heard;
+use crate::store::{BackendKind, Store};
 
 /// How often a running node rewrites its heartbeat row.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
@@ -207,6 +214,170 @@ pub async fn heartbeat(
     }
     if let Err(e) = store.forget_node(node.as_str()).await {
         tracing::warn!(node = %node, error = %e, "cannot remove this node's heartbeat row");
+    }
+}
+
+/// What a wake-up is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// Deliveries were queued: dispatchers look for due issues.
+    Dispatch,
+    /// A confirmation or welcome mail was queued: notice workers look for due notices.
+    Notice,
+}
+
+impl Topic {
+    /// The name sent between nodes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::Dispatch => "dispatch",
+            Topic::Notice => "notice",
+        }
+    }
+
+    fn of(name: &str) -> Option<Topic> {
+        match name {
+            "dispatch" => Some(Topic::Dispatch),
+            "notice" => Some(Topic::Notice),
+            _ => None,
+        }
+    }
+}
+
+/// A wake-up for one kind of work, for this process and every other node on the database.
+/// Cheap to clone.
+///
+/// [`Wake::notify_one`] wakes this process's waiter at once (an in-process
+/// [`Notify`]) and, on PostgreSQL, sends the topic to every node ([`Store::notify_nodes`]),
+/// whose [`listen`] task wakes its own waiter. On SQLite only the first happens. Waiters
+/// still poll: a wake-up that is lost (a listener reconnecting) delays work, never loses it.
+#[derive(Debug, Clone)]
+pub struct Wake {
+    topic: Topic,
+    local: Arc<Notify>,
+    /// The store to send the topic through, when other nodes may be listening.
+    nodes: Option<Store>,
+}
+
+impl Wake {
+    /// A wake-up for `topic`; `store` carries it to the other nodes (PostgreSQL).
+    pub fn new(topic: Topic, store: &Store) -> Wake {
+        Wake {
+            topic,
+            local: Arc::new(Notify::new()),
+            nodes: (store.backend() == BackendKind::Postgres).then(|| store.clone()),
+        }
+    }
+
+    /// A wake-up for this process only.
+    pub fn local(topic: Topic) -> Wake {
+        Wake {
+            topic,
+            local: Arc::new(Notify::new()),
+            nodes: None,
+        }
+    }
+
+    /// Wakes this process's waiter, and tells the other nodes (in the background: the
+    /// caller does not wait for the database).
+    pub fn notify_one(&self) {
+        self.local.notify_one();
+        let Some(store) = self.nodes.clone() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let topic = self.topic;
+        runtime.spawn(async move {
+            if let Err(e) = store.notify_nodes(topic.as_str()).await {
+                tracing::warn!(topic = topic.as_str(), error = %e, "cannot wake the other nodes");
+            }
+        });
+    }
+
+    /// Wakes this process's waiter only (a topic heard from another node).
+    fn notify_here(&self) {
+        self.local.notify_one();
+    }
+
+    /// Resolves at the next wake-up (or at once if one came since the last wait).
+    pub async fn notified(&self) {
+        self.local.notified().await
+    }
+}
+
+/// How long [`listen`] waits before listening again after the database refused, doubling
+/// up to [`LISTEN_RETRY_MAX`].
+const LISTEN_RETRY_MIN: Duration = Duration::from_millis(500);
+const LISTEN_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Listens for the other nodes' wake-ups until `shutdown` turns true, waking `wakes`' local
+/// waiters by topic. When the connection was lost (and after listening again), every
+/// waiter is woken, since a wake-up sent meanwhile is lost. On SQLite it only waits for
+/// the stop.
+pub async fn listen(store: Store, wakes: Vec<Wake>, mut shutdown: watch::Receiver<bool>) {
+    let wake_all = || wakes.iter().for_each(Wake::notify_here);
+    let mut retry = LISTEN_RETRY_MIN;
+    let mut listener = loop {
+        let opened = tokio::select! {
+            opened = store.wake_listener() => opened,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        match opened {
+            Ok(Some(listener)) => break listener,
+            // SQLite: no other node to hear from; wait for the stop like every task.
+            Ok(None) => {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for the other nodes' wake-ups; polling meanwhile");
+                tokio::select! {
+                    _ = tokio::time::sleep(retry) => {}
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                }
+                retry = (retry * 2).min(LISTEN_RETRY_MAX);
+            }
+        }
+    };
+    tracing::info!("listening for the other nodes' wake-ups");
+    retry = LISTEN_RETRY_MIN;
+    let mut failing = false;
+    loop {
+        let heard = tokio::select! {
+            heard = listener.next() => heard,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        match heard {
+            Ok(Heard::Topic(name)) => {
+                retry = LISTEN_RETRY_MIN;
+                match Topic::of(&name).and_then(|t| wakes.iter().find(|w| w.topic == t)) {
+                    Some(wake) => wake.notify_here(),
+                    None => tracing::debug!(topic = %name, "a wake-up for nothing this node runs"),
+                }
+            }
+            Ok(Heard::Reconnected) => {
+                if failing {
+                    tracing::info!("listening for the other nodes' wake-ups again");
+                    failing = false;
+                }
+                retry = LISTEN_RETRY_MIN;
+                wake_all();
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "lost the connection that listens for the other nodes' wake-ups; polling until it is back");
+                    failing = true;
+                }
+                wake_all();
+                tokio::select! {
+                    _ = tokio::time::sleep(retry) => {}
+                    _ = shutdown.wait_for(|stop| *stop) => break,
+                }
+                retry = (retry * 2).min(LISTEN_RETRY_MAX);
+            }
+        }
     }
 }
 

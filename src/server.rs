@@ -138,6 +138,13 @@ async fn run_role(
         return wait(app, tasks, stop_tx, shutdown).await;
     }
 
+    let wakes = vec![app.dispatch_wake.clone(), app.notice_wake.clone()];
+    let (listen_store, listen_stop) = (app.store.clone(), stop_rx.clone());
+    tasks.spawn(async move {
+        nodes::listen(listen_store, wakes, listen_stop).await;
+        Ok(())
+    });
+
     let dispatch_app = app.clone();
     let dispatch_stop = stop_rx.clone();
     tasks.spawn(async move {

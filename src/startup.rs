@@ -5,8 +5,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio::sync::Notify;
-
 use crate::bounces::webhooks::sns::{HttpsFetch, SnsHttp};
 use crate::bounces::Processor;
 use crate::config::{ConfigError, NewsletterSettings, Settings};
@@ -18,7 +16,7 @@ use crate::i18n::{self, Catalogs, I18nError};
 use crate::issue::{self, Issue, IssueError};
 use crate::links::Links;
 use crate::mail::{Composer, MailError, SendOutcome, Transport};
-use crate::nodes::NodeId;
+use crate::nodes::{NodeId, Topic, Wake};
 use crate::notices::Notices;
 use crate::render::pool::{PoolError, RenderPool};
 use crate::render::{self, RenderError, RenderedIssue, Templates};
@@ -76,12 +74,14 @@ pub struct App {
     /// The pace of each destination and relay, shared by every send of this process (the
     /// progress line and the dashboard show the throttled ones).
     pub pacer: Arc<Pacer>,
-    /// Wakes the long-running dispatcher of `herald serve` when work was enqueued.
-    pub dispatch_wake: Arc<Notify>,
+    /// Wakes the long-running dispatcher of `herald serve` (of every node, on PostgreSQL)
+    /// when work was enqueued.
+    pub dispatch_wake: Wake,
     /// The confirmation and welcome mails, rendered once.
     pub notices: Notices,
-    /// Wakes the notice worker of `herald serve` when a notice was queued.
-    pub notice_wake: Arc<Notify>,
+    /// Wakes the notice worker of `herald serve` (of every node, on PostgreSQL) when a
+    /// notice was queued.
+    pub notice_wake: Wake,
     /// Reads returned mail, finds its delivery and applies the bounce policy.
     pub bounces: Arc<Processor>,
     /// How SNS signing certificates are fetched (HTTPS; tests give their own).
@@ -127,6 +127,8 @@ impl App {
         let sns_http: Arc<dyn SnsHttp> = Arc::new(HttpsFetch::new().map_err(|e| {
             ConfigError::Secret(format!("cannot set up HTTPS for SNS certificates: {e}"))
         })?);
+        let dispatch_wake = Wake::new(Topic::Dispatch, &store);
+        let notice_wake = Wake::new(Topic::Notice, &store);
         Ok(Self {
             settings,
             node,
@@ -137,9 +139,9 @@ impl App {
             composer,
             transport,
             pacer,
-            dispatch_wake: Arc::new(Notify::new()),
+            dispatch_wake,
             notices,
-            notice_wake: Arc::new(Notify::new()),
+            notice_wake,
             bounces,
             sns_http,
         })

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use support::herald_site::{HeraldSite, SendingConfig, ISSUE, SLUG};
 use support::postgres::{Arg, Backend, RawDb};
 use support::smtp_server::{Faults, SmtpServer};
+use support::smtp_sink::SmtpSink;
 use tokio::io::AsyncBufReadExt;
 
 const ADMIN_TOKEN: &str = "nodes-test-admin-token-0123456789";
@@ -291,4 +292,426 @@ fn a_node_id_with_a_space_is_refused_naming_the_setting() {
     assert!(stderr.contains("HERALD__NODE__ID"), "{stderr}");
     assert!(stderr.lines().count() <= 2, "{stderr}");
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+}
+
+/// The PostgreSQL server processes listening for wake-ups on the cluster's database.
+async fn listeners(db: &mut RawDb) -> i64 {
+    db.scalar(
+        "SELECT COUNT(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+        &[],
+    )
+    .await
+}
+
+/// Waits until `n` processes listen for wake-ups on the cluster's database.
+async fn wait_for_listeners(cluster: &Cluster, n: i64) {
+    cluster
+        .wait_for(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+            &[],
+            n,
+            Duration::from_secs(30),
+        )
+        .await;
+}
+
+/// Far less than the dispatcher's and the notice worker's idle poll (a minute): work done
+/// within this was woken, not polled for.
+const WOKEN_WITHIN: Duration = Duration::from_secs(15);
+
+/// An editor's "send now" on a web node wakes an idle worker on another node at once, and
+/// a reader's sign-up on a web node is confirmed by a worker at once: neither waits for a
+/// poll. The wake-ups still arrive after the worker's listening connection was cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_queued_on_a_web_node_wakes_an_idle_worker_at_once_even_after_its_connection_is_cut() {
+    let Some(backend) = Backend::open(Backend::Postgres).await else {
+        return;
+    };
+    let relay = SmtpServer::start(Faults::default());
+    let cluster = Cluster::new(backend, &relay.url(), &SendingConfig::default()).await;
+    cluster.add_subscribers(30).await;
+    let web = cluster.spawn("web-1", "web", &[]).await;
+    let worker = cluster.spawn("worker-1", "worker", &[]).await;
+    wait_for_listeners(&cluster, 1).await;
+    // Let the worker's first passes find nothing, so only a wake-up brings it back soon.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    send_now(&web, "nodes-wake-1").await;
+    cluster
+        .wait_for(
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'sent'",
+            &[],
+            30,
+            WOKEN_WITHIN,
+        )
+        .await;
+
+    // Cut the worker's listening connection; it listens again on a new one.
+    let mut db = cluster.db().await;
+    let cut = db
+        .scalar(
+            "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%') AS t",
+            &[],
+        )
+        .await;
+    assert_eq!(cut, 1);
+    let started = Instant::now();
+    loop {
+        let alive = db
+            .scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND query ILIKE 'LISTEN%' AND state <> 'disabled'",
+                &[],
+            )
+            .await;
+        if alive == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no listener came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listeners(&mut db).await, 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let body = "email=new-reader%40example.org&name=New";
+    let response = reqwest::Client::new()
+        .post(format!("{}/subscribe", web.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    cluster
+        .wait_for(
+            "SELECT COUNT(*) FROM notices WHERE status = 'sent'",
+            &[],
+            1,
+            WOKEN_WITHIN,
+        )
+        .await;
+    let confirmations = relay
+        .received()
+        .iter()
+        .filter(|m| m.rcpt_to == ["new-reader@example.org"])
+        .count();
+    assert_eq!(confirmations, 1);
+    worker.stop().await;
+    web.stop().await;
+}
+
+/// How many copies each node's row says it sent.
+async fn sent_by(cluster: &Cluster, node: &str) -> i64 {
+    cluster
+        .db()
+        .await
+        .scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND sent_by = $1",
+            &[Arg::Text(node)],
+        )
+        .await
+}
+
+const WORKERS: [&str; 3] = ["worker-1", "worker-2", "worker-3"];
+
+/// Three worker nodes, idle and listening, and a web node to press "send now" on.
+async fn three_workers(cluster: &Cluster, tweak: &[(&str, &str)]) -> (Node, Vec<Node>) {
+    let web = cluster.spawn("web-1", "web", &[]).await;
+    let mut workers = Vec::new();
+    for id in WORKERS {
+        workers.push(cluster.spawn(id, "worker", tweak).await);
+    }
+    wait_for_listeners(cluster, 3).await;
+    (web, workers)
+}
+
+/// Three `herald serve --role worker` processes on one PostgreSQL send one issue to 20,000
+/// subscribers through smtp-sink: every subscriber gets it exactly once, and every node
+/// sends at least 15 % of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_send_20000_copies_each_exactly_once_each_node_a_share() {
+    const N: usize = 20_000;
+    let Some(backend) = Backend::open(Backend::Postgres).await else {
+        return;
+    };
+    let Some(sink) = SmtpSink::start(&[]) else {
+        return;
+    };
+    let sending = SendingConfig {
+        batch_size: 100,
+        ..SendingConfig::default()
+    };
+    let cluster = Cluster::new(backend, &sink.url(), &sending).await;
+    cluster.add_subscribers(N).await;
+    let (web, workers) = three_workers(&cluster, &[]).await;
+
+    let started = Instant::now();
+    send_now(&web, "nodes-20000").await;
+    cluster
+        .wait_for(
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'sent'",
+            &[],
+            N as i64,
+            Duration::from_secs(600),
+        )
+        .await;
+    let took = started.elapsed();
+    assert!(sink.wait_for(N, Duration::from_secs(30)).await);
+    // Every row is `sent`, so everyone got it at least once; N messages in all means once.
+    assert_eq!(sink.count(), N, "copies received");
+    let shares: Vec<i64> = shares_of(&cluster).await;
+    eprintln!("{N} copies by three workers in {took:?}: {shares:?}");
+    assert_eq!(shares.iter().sum::<i64>(), N as i64);
+    for (id, share) in WORKERS.iter().zip(&shares) {
+        assert!(
+            *share * 100 >= 15 * N as i64,
+            "{id} sent {share} of {N}: {shares:?}"
+        );
+    }
+    for worker in workers {
+        worker.stop().await;
+    }
+    web.stop().await;
+}
+
+async fn shares_of(cluster: &Cluster) -> Vec<i64> {
+    let mut shares = Vec::new();
+    for id in WORKERS {
+        shares.push(sent_by(cluster, id).await);
+    }
+    shares
+}
+
+/// A worker killed with SIGKILL mid-send loses nothing: the others take back its rows once
+/// their leases expire and send them. The only copies sent twice are ones the killed node
+/// had handed to the relay but not yet recorded: at most its messages in flight, the
+/// outcomes queued for its writer (twice that) and one commit group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_send_loses_nothing_and_duplicates_stay_within_its_in_flight_bound() {
+    const N: usize = 6_000;
+    let Some(backend) = Backend::open(Backend::Postgres).await else {
+        return;
+    };
+    let Some(sink) = SmtpSink::start(&[]) else {
+        return;
+    };
+    let sending = SendingConfig {
+        batch_size: 100,
+        lease_seconds: 3,
+        ..SendingConfig::default()
+    };
+    let cluster = Cluster::new(backend, &sink.url(), &sending).await;
+    cluster.add_subscribers(N).await;
+    let (web, mut workers) = three_workers(&cluster, &[]).await;
+
+    send_now(&web, "nodes-kill").await;
+    // Mid-send: the victim has sent some and holds rows under its lease.
+    let started = Instant::now();
+    let mut db = cluster.db().await;
+    loop {
+        let sent = sent_by(&cluster, "worker-2").await;
+        let held = db
+            .scalar(
+                "SELECT COUNT(*) FROM deliveries WHERE status = 'sending'",
+                &[],
+            )
+            .await;
+        if sent >= 200 && held > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "worker-2 never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut victim = workers.remove(1);
+    victim.child.kill().await.unwrap();
+    let sent_before = db
+        .scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'sent'", &[])
+        .await;
+    assert!(sent_before < N as i64, "the send was over before the kill");
+
+    cluster
+        .wait_for(
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'sent'",
+            &[],
+            N as i64,
+            Duration::from_secs(300),
+        )
+        .await;
+    assert!(sink.wait_for(N, Duration::from_secs(30)).await);
+    let received = sink.count();
+    let duplicates = received - N;
+    let concurrency = SendingConfig::default().concurrency as usize;
+    let bound = concurrency + 2 * concurrency + herald::dispatch::engine::GROUP_MAX;
+    eprintln!("killed worker-2 at {sent_before} sent; {duplicates} duplicates (bound {bound})");
+    assert!(duplicates <= bound, "{duplicates} duplicates > {bound}");
+    let stale = db
+        .scalar("SELECT COUNT(*) FROM nodes WHERE id = 'worker-2'", &[])
+        .await;
+    assert_eq!(stale, 1, "a killed node leaves its heartbeat row to age");
+    for worker in workers {
+        worker.stop().await;
+    }
+    web.stop().await;
+}
+
+/// Sign-ups spread over two web nodes are all stored, and each confirmation is sent once,
+/// by the one worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ups_across_two_web_nodes_are_all_stored_and_each_confirmed_once() {
+    const READERS: usize = 60;
+    let Some(backend) = Backend::open(Backend::Postgres).await else {
+        return;
+    };
+    let relay = SmtpServer::start(Faults::default());
+    let cluster = Cluster::new(backend, &relay.url(), &SendingConfig::default()).await;
+    let webs = [
+        cluster.spawn("web-1", "web", &[]).await,
+        cluster.spawn("web-2", "web", &[]).await,
+    ];
+    let worker = cluster.spawn("worker-1", "worker", &[]).await;
+    wait_for_listeners(&cluster, 1).await;
+
+    let client = reqwest::Client::new();
+    let mut posts = tokio::task::JoinSet::new();
+    for i in 0..READERS {
+        // Every reader signs up on both nodes at once: one pending subscriber, one mail.
+        for web in &webs {
+            let (client, base) = (client.clone(), web.base.clone());
+            posts.spawn(async move {
+                let response = client
+                    .post(format!("{base}/subscribe"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("email=reader-{i:03}%40example.org&name=Reader"))
+                    .send()
+                    .await
+                    .unwrap();
+                response.status().as_u16()
+            });
+        }
+    }
+    while let Some(status) = posts.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    cluster
+        .wait_for(
+            "SELECT COUNT(*) FROM subscribers WHERE status = 'pending'",
+            &[],
+            READERS as i64,
+            Duration::from_secs(30),
+        )
+        .await;
+    cluster
+        .wait_for(
+            "SELECT COUNT(*) FROM notices WHERE status = 'sent'",
+            &[],
+            READERS as i64,
+            Duration::from_secs(60),
+        )
+        .await;
+    let mail = relay.received();
+    let mut recipients: Vec<String> = mail.iter().flat_map(|m| m.rcpt_to.clone()).collect();
+    recipients.sort();
+    let before = recipients.len();
+    recipients.dedup();
+    assert_eq!(recipients.len(), READERS);
+    assert_eq!(before, READERS, "a reader got more than one confirmation");
+    worker.stop().await;
+    for web in webs {
+        web.stop().await;
+    }
+}
+
+/// Three worker nodes, each running the scheduler on a tick every second, over issues
+/// dated a few seconds apart: every tick is dealt with by one node, and each issue is
+/// enqueued exactly once, at its tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_schedulers_enqueue_each_ticks_issue_exactly_once() {
+    const ISSUES: i64 = 4;
+    const APART: i64 = 3;
+    let Some(backend) = Backend::open(Backend::Postgres).await else {
+        return;
+    };
+    let relay = SmtpServer::start(Faults::default());
+    let cluster = Cluster::new(backend, &relay.url(), &SendingConfig::default()).await;
+    cluster.add_subscribers(5).await;
+    let issues = cluster.site.path().join("issues");
+    std::fs::remove_file(issues.join(format!("{SLUG}.md"))).unwrap();
+    // Far enough ahead for the three nodes to start.
+    let first = chrono::Utc::now().timestamp() + 10;
+    for k in 0..ISSUES {
+        let date = chrono::DateTime::from_timestamp(first + k * APART, 0).unwrap();
+        std::fs::write(
+            issues.join(format!("tick-{k}.md")),
+            format!(
+                "---\ntitle: \"Tick {k}\"\ndate: {}\n---\n\nIssue {k}.\n",
+                date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        )
+        .unwrap();
+    }
+    let every_second = [("HERALD__SCHEDULE__CRON", "* * * * * *")];
+    let mut workers = Vec::new();
+    for id in WORKERS {
+        workers.push(cluster.spawn(id, "worker", &every_second).await);
+    }
+    cluster
+        .wait_for(
+            "SELECT COUNT(*) FROM issues",
+            &[],
+            ISSUES,
+            Duration::from_secs(60),
+        )
+        .await;
+    // A few more ticks after the last issue, all of them with nothing to send.
+    let last = first + (ISSUES - 1) * APART;
+    cluster
+        .wait_for(
+            "SELECT COUNT(*) FROM schedule_runs WHERE tick_at >= $1",
+            &[Arg::Int(last + 3)],
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
+    let mut db = cluster.db().await;
+    for k in 0..ISSUES {
+        let slug = format!("tick-{k}");
+        let requests = db
+            .scalar(
+                "SELECT COUNT(*) FROM events e JOIN issues i ON i.id = e.issue_id \
+                 WHERE e.kind = 'send_request' AND i.slug = $1",
+                &[Arg::Text(&slug)],
+            )
+            .await;
+        assert_eq!(requests, 1, "{slug} was enqueued {requests} times");
+        let ticks = db
+            .scalar(
+                "SELECT COUNT(*) FROM schedule_runs WHERE outcome = 'enqueued' AND slug = $1",
+                &[Arg::Text(&slug)],
+            )
+            .await;
+        assert_eq!(ticks, 1, "{slug} was enqueued by {ticks} ticks");
+    }
+    let ticks = db
+        .scalar(
+            "SELECT COUNT(*) FROM schedule_runs WHERE tick_at BETWEEN $1 AND $2",
+            &[Arg::Int(first), Arg::Int(last + 3)],
+        )
+        .await;
+    // A tick every node found late is passed over; most are dealt with.
+    assert!(
+        ticks >= (last + 3 - first) / 2,
+        "only {ticks} ticks were dealt with"
+    );
+    for worker in workers {
+        worker.stop().await;
+    }
 }

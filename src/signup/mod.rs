@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::nodes::Wake;
 
 use crate::dispatch::unix_now;
 use crate::domain::{EmailAddress, EmailError, NameError, SubscriberName};
@@ -171,7 +173,7 @@ pub struct SignupQueue {
 impl SignupQueue {
     /// Spawns the writer over `store`; `wake` is notified after each commit that queued a
     /// confirmation mail (the notice worker listens).
-    pub fn start(store: Store, wake: Arc<Notify>) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn start(store: Store, wake: Wake) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let wrote = Arc::new(AtomicBool::new(false));
         let writer = tokio::spawn(write_signups(store.clone(), rx, wake, wrote.clone()));
@@ -202,7 +204,7 @@ impl SignupQueue {
 async fn write_signups(
     store: Store,
     mut rx: mpsc::Receiver<(NewSignup, Reply)>,
-    wake: Arc<Notify>,
+    wake: Wake,
     wrote: Arc<AtomicBool>,
 ) {
     let mut group: Vec<NewSignup> = Vec::with_capacity(GROUP_MAX);

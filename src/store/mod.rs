@@ -63,6 +63,7 @@ mod schedule;
 mod signup;
 pub mod sqlite;
 mod subscribers;
+pub mod wake;
 
 use futures::{Stream, StreamExt};
 

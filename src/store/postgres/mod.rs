@@ -18,6 +18,7 @@ mod bulk;
 mod claims;
 pub(crate) mod copy;
 mod sql;
+mod wake;
 
 #[path = "../shared/bounces.rs"]
 mod bounces;
@@ -44,6 +45,8 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+pub(crate) use wake::WakeListener;
 
 use super::{redact_url, StoreError};
 
