@@ -225,14 +225,16 @@ async fn write_signups(
         wrote.store(true, Ordering::Relaxed);
         match result {
             Ok(outcomes) => {
-                if outcomes
+                let queued = outcomes
                     .iter()
-                    .any(|o| matches!(o, SignupOutcome::Queued { .. }))
-                {
-                    wake.notify_one();
-                }
+                    .any(|o| matches!(o, SignupOutcome::Queued { .. }));
                 for (reply, outcome) in replies.drain(..).zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
+                }
+                // After the answers: the notice worker's start does not delay them, so a
+                // new address is not answered later than a known one.
+                if queued {
+                    wake.notify_one();
                 }
             }
             Err(e) => {

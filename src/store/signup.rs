@@ -31,7 +31,9 @@ pub enum SignupOutcome {
     /// Still `pending` and a confirmation mail was queued less than ten minutes ago: the
     /// consent is recorded, no other mail is queued.
     Throttled { subscriber_id: i64 },
-    /// Already `active`: nothing is stored.
+    /// Already `active`: the request is recorded (a `subscribe` event and a `skipped`
+    /// notice: the same writes and commit as any other sign-up, so its timing tells
+    /// nothing); the subscriber is left as it is and no mail is sent.
     Ignored,
 }
 
@@ -60,7 +62,13 @@ delegate! {
     ///   again before any issue is sent), with a mail unless one is recent;
     /// - a `bounced` or `complained` one keeps that status, gets the consent event and a
     ///   confirmation mail: only confirming it (their own new double opt-in) brings them back;
-    /// - an `active` one is left exactly as it is.
+    /// - an `active` one gets the event (with its status unchanged) and nothing else.
+    ///
+    /// A sign-up that queues no mail (active, or a mail queued recently) records a
+    /// `skipped` notice row instead, which is never sent.
+    ///
+    /// Every path writes and commits, so how long a sign-up takes does not tell whether the
+    /// address was already known.
     #[tracing::instrument(skip_all, fields(signups = signups.len()))]
     pub async fn record_signups(
         &self,

@@ -211,7 +211,7 @@ async fn record_group(
             .bind(*id)
             .bind(s.ip.as_deref())
             .bind(s.user_agent.as_deref())
-            .bind(consent_detail(s, None));
+            .bind(consent_detail(s, None, SubscriberStatus::Pending));
     }
     query.execute(&mut *tx).await?;
 
@@ -249,38 +249,78 @@ async fn record_one(
     let (id, from) = match inserted {
         Some(id) => (id, None),
         None => {
-            // Locked, so a sign-up for the same address on another node waits for this one
-            // and then sees its confirmation mail: the ten-minute limit holds across nodes.
-            let (id, status): (i64, String) =
-                sqlx::query_as(sql::ID_AND_STATUS_BY_EMAIL_FOR_UPDATE)
-                    .bind(signup.email.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
-            match parse_status(&status)? {
-                SubscriberStatus::Pending => (id, Some(SubscriberStatus::Pending)),
-                SubscriberStatus::Unsubscribed => {
-                    sqlx::query(
-                        "UPDATE subscribers SET status = 'pending', unsubscribed_at = NULL, \
-                             name = COALESCE(name, $2), consent_ip = $3, consent_user_agent = $4 \
-                         WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(name)
-                    .bind(signup.ip.as_deref())
-                    .bind(signup.user_agent.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
-                    (id, Some(SubscriberStatus::Unsubscribed))
-                }
-                // Their own new double opt-in is the only way back: the status stays until
-                // the confirmation link is followed.
-                status @ (SubscriberStatus::Bounced | SubscriberStatus::Complained) => {
-                    (id, Some(status))
-                }
-                _ => return Ok(SignupOutcome::Ignored),
+            // The row is written whatever its status (as a new address's is), and so
+            // locked: a sign-up for the same address on another node waits for this one
+            // and then sees its confirmation mail, so the ten-minute limit holds across
+            // nodes. A pending, active, bounced or complained address keeps its status (a
+            // bounced or complained one comes back only by confirming, its own new double
+            // opt-in).
+            let (id, status): (i64, String) = sqlx::query_as(
+                "UPDATE subscribers SET status = status WHERE email = $1 RETURNING id, status",
+            )
+            .bind(signup.email.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            let status = parse_status(&status)?;
+            if status == SubscriberStatus::Unsubscribed {
+                sqlx::query(
+                    "UPDATE subscribers SET status = 'pending', unsubscribed_at = NULL, \
+                         name = COALESCE(name, $2), consent_ip = $3, consent_user_agent = $4 \
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(name)
+                .bind(signup.ip.as_deref())
+                .bind(signup.user_agent.as_deref())
+                .execute(&mut *tx)
+                .await?;
             }
+            (id, Some(status))
         }
     };
+    // Every path from here writes the same rows (the consent event and a notice row) in the
+    // same commit, so the answer takes as long whatever was known about the address: its
+    // timing does not tell who is on the list.
+    let active = from == Some(SubscriberStatus::Active);
+    let after = if active {
+        SubscriberStatus::Active
+    } else {
+        SubscriberStatus::Pending
+    };
+    record_consent(tx, id, signup, from, after, now).await?;
+    let recent: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM notices \
+         WHERE subscriber_id = $1 AND kind = 'confirm' \
+           AND status IN ('queued', 'sending', 'sent', 'retry', 'failed') AND queued_at > $2)",
+    )
+    .bind(id)
+    .bind(now - CONFIRM_RESEND_SECONDS)
+    .fetch_one(&mut *tx)
+    .await?;
+    if active || recent {
+        // A confirmation not sent (the address is subscribed, or was sent one a moment
+        // ago): recorded as `skipped`, never claimed by the notice worker.
+        insert_notice(tx, id, "confirm", "skipped", now).await?;
+        return Ok(if active {
+            SignupOutcome::Ignored
+        } else {
+            SignupOutcome::Throttled { subscriber_id: id }
+        });
+    }
+    insert_notice(tx, id, "confirm", "queued", now).await?;
+    Ok(SignupOutcome::Queued { subscriber_id: id })
+}
+
+/// Appends the `subscribe` event of one sign-up: the consent record, with the request's IP
+/// and user agent, the status it found (`from`) and the status it leaves (`status`).
+async fn record_consent(
+    tx: &mut Connection,
+    id: i64,
+    signup: &NewSignup,
+    from: Option<SubscriberStatus>,
+    status: SubscriberStatus,
+    now: i64,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO events (occurred_at, kind, subscriber_id, ip, user_agent, source, detail) \
          VALUES ($1, 'subscribe', $2, $3, $4, 'web', $5)",
@@ -289,24 +329,10 @@ async fn record_one(
     .bind(id)
     .bind(signup.ip.as_deref())
     .bind(signup.user_agent.as_deref())
-    .bind(consent_detail(signup, from))
+    .bind(consent_detail(signup, from, status))
     .execute(&mut *tx)
     .await?;
-    if from.is_some() {
-        let recent: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM notices \
-             WHERE subscriber_id = $1 AND kind = 'confirm' AND queued_at > $2)",
-        )
-        .bind(id)
-        .bind(now - CONFIRM_RESEND_SECONDS)
-        .fetch_one(&mut *tx)
-        .await?;
-        if recent {
-            return Ok(SignupOutcome::Throttled { subscriber_id: id });
-        }
-    }
-    queue_notice(tx, id, "confirm", now).await?;
-    Ok(SignupOutcome::Queued { subscriber_id: id })
+    Ok(())
 }
 
 /// Queues a notice of `kind` for subscriber `id`, due at once.
@@ -316,12 +342,25 @@ async fn queue_notice(
     kind: &str,
     now: i64,
 ) -> Result<(), StoreError> {
+    insert_notice(tx, id, kind, "queued", now).await
+}
+
+/// Inserts a notice row of `kind` for subscriber `id` with `status` (`queued`: due at once;
+/// `skipped`: a record of a mail not sent).
+async fn insert_notice(
+    tx: &mut Connection,
+    id: i64,
+    kind: &str,
+    status: &str,
+    now: i64,
+) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO notices (subscriber_id, kind, queued_at, next_attempt_at) \
-         VALUES ($1, $2, $3, $3)",
+        "INSERT INTO notices (subscriber_id, kind, status, queued_at, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $4)",
     )
     .bind(id)
     .bind(kind)
+    .bind(status)
     .bind(now)
     .execute(&mut *tx)
     .await?;
