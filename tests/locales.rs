@@ -194,7 +194,8 @@ fn tweak(locale: &str) -> impl FnOnce(&mut Settings) {
 
 /// Walks a reader through everything herald shows them, in `locale`, and returns it all:
 /// the sign-up form (empty and refused), thank-you, the confirmation and welcome mails,
-/// confirmed, expired, unsubscribe, unsubscribed, resubscribed, test copy, the archive, an
+/// the confirmation page, confirmed, expired, unsubscribe, unsubscribed, resubscribe (a new
+/// confirmation mail), test copy, the archive, an
 /// issue's mail and web version, the feed, and the error pages 400, 404, 405, 410, 413,
 /// 429 and 500.
 async fn everything_shown(locale: &str, issue: (&str, &str)) -> Vec<Shown> {
@@ -246,6 +247,9 @@ async fn everything_shown(locale: &str, issue: (&str, &str)) -> Vec<Shown> {
     let confirm_url = link(&text, &server, "confirm");
     let (status, body) = get(&confirm_url).await;
     assert_eq!(status, 200);
+    shown.push(Shown::page("confirmation page", body));
+    let (status, body) = post_form(&confirm_url, String::new()).await;
+    assert_eq!(status, 200);
     shown.push(Shown::page("confirmed page", body));
 
     let welcome = &wait_for_mails(&server, reader, 2).await[1];
@@ -288,7 +292,10 @@ async fn everything_shown(locale: &str, issue: (&str, &str)) -> Vec<Shown> {
     let token = unsubscribe_url.rsplit('/').next().unwrap();
     let (status, body) = post_form(&url(&format!("/resubscribe/{token}")), String::new()).await;
     assert_eq!(status, 200);
-    shown.push(Shown::page("resubscribed page", body));
+    shown.push(Shown::page(
+        "resubscribe page (a new confirmation mail)",
+        body,
+    ));
     let (status, body) = get(&url("/unsubscribe")).await;
     assert_eq!(status, 200);
     shown.push(Shown::page("unsubscribe without a link", body));

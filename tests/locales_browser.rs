@@ -1,5 +1,5 @@
 //! The Chinese reader's pages in a real headless Chromium, on a phone (375×740) and a desktop
-//! (1280×900): the sign-up form, the thank-you page, the confirmed page (through the link in
+//! (1280×900): the sign-up form, the thank-you page, the confirmation and confirmed pages (through the link in
 //! the captured confirmation mail), and the unsubscribe and unsubscribed pages. On each: no
 //! horizontal scrolling, no button wider than the page's content or cut off inside, and the
 //! Chinese drawn in a CJK font: the heading's characters come out as distinct glyphs, none
@@ -182,7 +182,11 @@ async fn the_chinese_pages_fit_a_phone_and_a_desktop_in_a_cjk_font() {
             .expect("a confirmation link")
             .as_str()
             .to_string();
+        // The link shows one button; pressing it confirms.
         goto(c, &confirm_url).await;
+        heading(c, "确认订阅").await;
+        check_page(c, "confirm", width).await;
+        click_and_wait(c, Locator::Css("button[type=submit]")).await;
         heading(c, "订阅成功").await;
         check_page(c, "confirmed", width).await;
 

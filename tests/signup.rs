@@ -91,6 +91,11 @@ async fn get(url: &str) -> Answer {
     answer(client().get(url).send().await.unwrap()).await
 }
 
+/// A bodiless POST, as the confirmation page's button sends it.
+async fn post(url: &str) -> Answer {
+    answer(client().post(url).send().await.unwrap()).await
+}
+
 async fn subscriber(server: &TestServer, email: &str) -> Option<herald::store::Subscriber> {
     server
         .app
@@ -217,7 +222,16 @@ async fn reader_signs_up_confirms_receives_an_issue_unsubscribes_in_one_click_an
     );
     assert!(text.contains("Hello Ada,"), "{text}");
 
-    let confirmed = get(&confirm_url).await;
+    // Opening the link shows the button; pressing it confirms.
+    let shown = get(&confirm_url).await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert!(
+        shown.body.contains("<form method=\"post\">"),
+        "{}",
+        shown.body
+    );
+    assert_eq!(status(&server, reader).await, SubscriberStatus::Pending);
+    let confirmed = post(&confirm_url).await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.body);
     assert!(confirmed.body.contains("You are subscribed"));
     assert_eq!(status(&server, reader).await, SubscriberStatus::Active);
@@ -537,9 +551,19 @@ async fn changed_expired_and_wrong_purpose_links_are_refused_kindly() {
     );
     assert_eq!(status(&server, email).await, SubscriberStatus::Pending);
 
+    // The same refusals when the button is pressed.
+    assert_eq!(post(&tampered).await.status, 400);
+    assert_eq!(
+        post(&server.url(&format!("/confirm/{expired}")))
+            .await
+            .status,
+        410
+    );
+    assert_eq!(status(&server, email).await, SubscriberStatus::Pending);
+
     // The real link works, twice, and the second time changes nothing.
-    assert_eq!(get(&confirm_url).await.status, 200);
-    let again = get(&confirm_url).await;
+    assert_eq!(post(&confirm_url).await.status, 200);
+    let again = post(&confirm_url).await;
     assert_eq!(again.status, 200);
     assert!(again.body.contains("You are subscribed"));
     assert_eq!(
@@ -571,9 +595,10 @@ async fn changed_expired_and_wrong_purpose_links_are_refused_kindly() {
         .erase_subscriber(&address, &erasure.hash(&address), "test")
         .await
         .unwrap();
-    let gone = get(&confirm_url).await;
-    assert_eq!(gone.status, 410);
-    assert!(gone.body.contains("no longer exists"), "{}", gone.body);
+    for gone in [get(&confirm_url).await, post(&confirm_url).await] {
+        assert_eq!(gone.status, 410);
+        assert!(gone.body.contains("no longer exists"), "{}", gone.body);
+    }
     server.stop().await.unwrap();
 }
 
@@ -667,10 +692,16 @@ async fn the_unsubscribe_page_offers_to_resubscribe() {
     let shown = get(&server.url(&format!("/unsubscribe/{token}"))).await;
     assert!(shown.body.contains(&action));
 
-    let back = answer(client().post(&action).send().await.unwrap()).await;
+    // Resubscribing is a new double opt-in: a confirmation mail, and nothing sent to the
+    // reader until it is confirmed.
+    let back = post(&action).await;
     assert_eq!(back.status, 200, "{}", back.body);
-    assert!(back.body.contains("You are subscribed again"));
-    assert_eq!(status(&server, email).await, SubscriberStatus::Active);
+    assert!(
+        back.body.contains("Please check your inbox"),
+        "{}",
+        back.body
+    );
+    assert_ne!(status(&server, email).await, SubscriberStatus::Active);
     let event: (Option<String>, String) = sqlx::query_as(
         "SELECT ip, detail FROM events WHERE subscriber_id = ? ORDER BY id DESC LIMIT 1",
     )
@@ -680,20 +711,81 @@ async fn the_unsubscribe_page_offers_to_resubscribe() {
     .unwrap();
     assert_eq!(event.0.as_deref(), Some("127.0.0.1"));
     assert!(event.1.contains("resubscribe"), "{}", event.1);
-    // Again: harmless. A changed token: refused.
+    let mails = wait_for_mails(&server, email, 1).await;
+    assert!(subject(&mails[0]).starts_with("Confirm your subscription"));
+    let (text, _) = parts(&mails[0]);
+    let confirm_url = link(&text, &server, "confirm");
+    // Again: harmless, and no second mail within ten minutes.
+    assert_eq!(post(&action).await.status, 200);
+    assert_ne!(status(&server, email).await, SubscriberStatus::Active);
+    // Confirming from the mail brings the reader back.
+    assert_eq!(post(&confirm_url).await.status, 200);
+    assert_eq!(status(&server, email).await, SubscriberStatus::Active);
     assert_eq!(
-        answer(client().post(&action).send().await.unwrap())
-            .await
-            .status,
-        200
+        count(
+            &server,
+            &format!(
+                "SELECT COUNT(*) FROM notices WHERE kind = 'confirm' AND subscriber_id = {id} \
+                 AND status <> 'skipped'"
+            )
+        )
+        .await,
+        1,
+        "one confirmation mail"
     );
     let forged = format!("{}/resubscribe/{}x", server.base, &token.as_str()[1..]);
+    assert_eq!(post(&forged).await.status, 400);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_link_scanner_opening_the_confirmation_link_confirms_nothing() {
+    let server = start().await;
+    let email = "scanned@example.org";
+    assert_eq!(post_form(&server, &[("email", email)]).await.status, 200);
+    let mails = wait_for_mails(&server, email, 1).await;
+    let (text, _) = parts(&mails[0]);
+    let confirm_url = link(&text, &server, "confirm");
+    let id = subscriber(&server, email).await.unwrap().id;
+
+    // A scanner fetches the link, again and again, and follows nothing it is not shown.
+    for _ in 0..3 {
+        let page = get(&confirm_url).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert_eq!(page.cache_control.as_deref(), Some("no-store"));
+        // One button posting back to the same URL, and no script to press it.
+        assert_eq!(page.body.matches("<form").count(), 1, "{}", page.body);
+        assert!(
+            page.body.contains("<form method=\"post\">"),
+            "{}",
+            page.body
+        );
+        assert!(page
+            .body
+            .contains("<button type=\"submit\">Confirm my subscription</button>"));
+        assert!(!page.body.contains("<script"), "{}", page.body);
+    }
+    let head = client().head(&confirm_url).send().await.unwrap();
+    assert!(head.status().is_success(), "{}", head.status());
+    assert_eq!(status(&server, email).await, SubscriberStatus::Pending);
+    let confirms =
+        format!("SELECT COUNT(*) FROM events WHERE kind = 'confirm' AND subscriber_id = {id}");
+    assert_eq!(count(&server, &confirms).await, 0);
     assert_eq!(
-        answer(client().post(&forged).send().await.unwrap())
-            .await
-            .status,
-        400
+        count(
+            &server,
+            "SELECT COUNT(*) FROM notices WHERE kind = 'welcome'"
+        )
+        .await,
+        0
     );
+
+    // The reader presses the button.
+    let done = post(&confirm_url).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("You are subscribed"), "{}", done.body);
+    assert_eq!(status(&server, email).await, SubscriberStatus::Active);
+    assert_eq!(count(&server, &confirms).await, 1);
     server.stop().await.unwrap();
 }
 
@@ -847,7 +939,7 @@ async fn without_welcome_mjml_a_confirmation_sends_no_welcome_mail() {
     assert_eq!(post_form(&server, &[("email", email)]).await.status, 200);
     let mails = wait_for_mails(&server, email, 1).await;
     let (text, _) = parts(&mails[0]);
-    assert_eq!(get(&link(&text, &server, "confirm")).await.status, 200);
+    assert_eq!(post(&link(&text, &server, "confirm")).await.status, 200);
     assert_eq!(status(&server, email).await, SubscriberStatus::Active);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(mails_to(&server, email).len(), 1, "no welcome mail");

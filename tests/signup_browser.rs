@@ -156,7 +156,26 @@ async fn a_reader_signs_up_and_confirms_in_a_browser_on_a_phone_and_a_desktop() 
             .as_str()
             .to_string();
 
+        // Opening the link shows one button; only pressing it confirms.
         goto(c, &confirm_url).await;
+        heading(c, "Confirm your subscription").await;
+        let m = c.execute(MEASURE, vec![]).await.unwrap();
+        assert!(num(&m, &["scroll"]) <= num(&m, &["client"]), "{m}");
+        shot(c, &format!("confirm-{width}.png")).await;
+        let pending = server
+            .app
+            .store
+            .find_subscriber_by_email(&EmailAddress::parse(&email).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .status;
+        assert_eq!(
+            pending,
+            SubscriberStatus::Pending,
+            "opening the link confirms nothing"
+        );
+        click_and_wait(c, Locator::Css("button[type=submit]")).await;
         heading(c, "You are subscribed").await;
         let m = c.execute(MEASURE, vec![]).await.unwrap();
         assert!(num(&m, &["scroll"]) <= num(&m, &["client"]), "{m}");

@@ -199,7 +199,7 @@ async fn serve_recovers_from_failed_commits_once_the_disk_takes_writes_again() {
     let key = TokenKey::new(&SecretString::from(site.secret().to_string()));
     let confirm = key.sign(Purpose::Confirm, ids[0], Some(i64::MAX / 2));
     let r = client
-        .get(format!("{base}/confirm/{}", confirm.as_str()))
+        .post(format!("{base}/confirm/{}", confirm.as_str()))
         .send()
         .await
         .unwrap();

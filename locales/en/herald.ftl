@@ -95,6 +95,11 @@ rate-limit-body = { $seconds ->
    *[other] Too many sign-ups from your network. Please try again in { $seconds } seconds.
 }
 
+confirm-page-title = Confirm your subscription · { $newsletter }
+confirm-page-heading = Confirm your subscription to { $newsletter }
+confirm-page-body = Press the button to start receiving { $newsletter } at this address.
+confirm-page-button = Confirm my subscription
+confirm-page-note = Did not sign up? Close this page: without a confirmation you will receive nothing.
 confirmed-heading = You are subscribed
 confirmed-body = Thank you: your address is confirmed, and { $newsletter } will reach you with its next issue.
 confirmed-hint = Every issue has a link to unsubscribe at the bottom.
@@ -122,11 +127,11 @@ unsubscribe-generic-body = To unsubscribe, use the unsubscribe link at the botto
 unsubscribed-title = You are unsubscribed · { $newsletter }
 unsubscribed-heading = You are unsubscribed
 unsubscribed-body = You will not receive { $newsletter } any more.
-unsubscribed-mistake = Unsubscribed by mistake? One click brings you back.
+unsubscribed-mistake = Unsubscribed by mistake? Press the button and we will send you a mail to confirm your address.
 unsubscribed-later = Changed your mind later? You will be asked to confirm your address again.
 resubscribe-button = Resubscribe
-resubscribed-heading = You are subscribed again
-resubscribed-body = Welcome back: { $newsletter } will reach you again with its next issue.
+resubscribe-sent-heading = Please check your inbox
+resubscribe-sent-body = We have sent you a mail with a link: open it to confirm that you want to receive { $newsletter } again.
 resubscribe-refused-heading = This address cannot be resubscribed from here
 resubscribe-refused-body = Please sign up again with the form; you will be asked to confirm your address.
 test-copy-heading = This was a test copy

@@ -1,6 +1,6 @@
 //! The sign-up flow's writes: recording sign-ups (pending subscriber, consent event and
-//! confirmation notice together), confirming, and resubscribing from an unsubscribe link. The queries
-//! are in `shared/signup.rs`.
+//! confirmation notice together) and confirming. A reader resubscribing from an unsubscribe
+//! link is a sign-up too. The queries are in `shared/signup.rs`.
 
 use super::{delegate, Store, StoreError};
 use crate::domain::{EmailAddress, SubscriberName, SubscriberStatus};
@@ -90,16 +90,4 @@ delegate! {
         now: i64,
     ) -> Result<ConfirmOutcome, StoreError>;
 
-    /// The reader's own request, from the page after unsubscribing, to receive the
-    /// newsletter again: `unsubscribed` becomes `active` (the signed link proves the address
-    /// is theirs, and they had confirmed it before), with a `subscribe` event carrying the
-    /// IP and user agent. Any other status is left alone and reported as it is.
-    #[tracing::instrument(skip_all, fields(subscriber_id = id))]
-    pub async fn resubscribe_subscriber(
-        &self,
-        id: i64,
-        ip: Option<&str>,
-        user_agent: Option<&str>,
-        now: i64,
-    ) -> Result<Option<SubscriberStatus>, StoreError>;
 }

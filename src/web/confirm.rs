@@ -1,17 +1,22 @@
-//! `GET /confirm/{token}`: the second step of double opt-in.
+//! `GET` and `POST /confirm/{token}`: the second step of double opt-in.
+//!
+//! `GET` changes nothing: it shows one button, a plain form that posts back to the same URL
+//! (no JavaScript). Mail security scanners fetch every link in a mail (and some follow
+//! them), so a link that confirmed on `GET` would confirm addresses nobody confirmed. Only
+//! the `POST` confirms: the reader pressed the button.
 //!
 //! The token is signed for [`Purpose::Confirm`] and one subscriber, and expires seven days
-//! after the mail was composed; it is verified in constant time. A valid link makes a
+//! after the mail was composed; it is verified in constant time. A valid `POST` makes a
 //! `pending` subscriber `active` (with a `confirm` event carrying the IP and user agent) and
-//! queues the welcome mail when one is configured. Using the link again shows the same page
-//! and changes nothing. A changed link gets a friendly 400, an expired one a 410 that offers
+//! queues the welcome mail when one is configured. Posting again shows the same page and
+//! changes nothing. A changed link gets a friendly 400, an expired one a 410 that offers
 //! to sign up again, and a link for a subscriber who has been erased a 410.
 
 use axum::extract::{Path, State};
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::{AppState, Visitor, WebError};
+use super::{pages, AppState, Visitor, WebError};
 use crate::dispatch::unix_now;
 use crate::domain::{Purpose, TokenError};
 use crate::render::notice::CONFIRM_DAYS;
@@ -27,18 +32,13 @@ fn private(status: StatusCode, html: Html<String>) -> Response {
         .into_response()
 }
 
-/// `GET /confirm/{token}`.
-#[tracing::instrument(skip_all)]
-pub async fn confirm(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    headers: HeaderMap,
-    extensions: Extensions,
-) -> Result<Response, WebError> {
-    let signup_url = state.app().links.base().to_string();
-    let id = match state.0.key.verify(Purpose::Confirm, &token, unix_now()) {
-        Ok(id) => id,
+/// The link's subscriber id, or the page to answer when the link has expired (410); 400
+/// for a link that does not verify.
+fn verify(state: &AppState, token: &str) -> Result<Result<i64, Response>, WebError> {
+    match state.0.key.verify(Purpose::Confirm, token, unix_now()) {
+        Ok(id) => Ok(Ok(id)),
         Err(TokenError::Expired) => {
+            let signup_url = state.app().links.base().to_string();
             let heading = state.t("confirm-expired-heading");
             let body = state
                 .catalog()
@@ -50,13 +50,60 @@ pub async fn confirm(
                 None,
                 Some((&signup_url, &again)),
             )?;
-            return Ok(private(StatusCode::GONE, page));
+            Ok(Err(private(StatusCode::GONE, page)))
         }
         Err(e) => {
             tracing::info!(reason = %e, "confirmation link rejected");
-            return Err(WebError::BadLink);
+            Err(WebError::BadLink)
         }
+    }
+}
+
+/// `GET /confirm/{token}`: the one-button page. Changes nothing.
+#[tracing::instrument(skip_all)]
+pub async fn show(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    let id = match verify(&state, &token)? {
+        Ok(id) => id,
+        Err(expired) => return Ok(expired),
     };
+    let subscriber = state
+        .app()
+        .store
+        .find_subscriber_by_id(id)
+        .await
+        .map_err(WebError::internal)?;
+    if subscriber.is_none() {
+        let signup_url = state.app().links.base().to_string();
+        return Ok(private(
+            StatusCode::GONE,
+            super::unsubscribe::subscription_gone(&state, &signup_url)?,
+        ));
+    }
+    let page = state.page(
+        pages::CONFIRM,
+        minijinja::context! {
+            newsletter_name => &state.app().settings.newsletter.name,
+        },
+    )?;
+    Ok(private(StatusCode::OK, page))
+}
+
+/// `POST /confirm/{token}`: the reader pressed the button.
+#[tracing::instrument(skip_all)]
+pub async fn confirm(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Result<Response, WebError> {
+    let id = match verify(&state, &token)? {
+        Ok(id) => id,
+        Err(expired) => return Ok(expired),
+    };
+    let signup_url = state.app().links.base().to_string();
     let Visitor { ip, user_agent } = Visitor::of(&headers, &extensions);
     let app = state.app();
     let welcome = app.notices.welcome.is_some();

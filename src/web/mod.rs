@@ -1,6 +1,6 @@
 //! The public web server: the sign-up form with double opt-in (`GET /`, `POST /subscribe`,
-//! `GET /confirm/{token}`), unsubscribe links (RFC 8058 one-click) with a way back
-//! (`POST /resubscribe/{token}`), the archive of sent issues and its Atom feed, the files of
+//! `GET` and `POST /confirm/{token}`), unsubscribe links (RFC 8058 one-click) with a way back
+//! (`POST /resubscribe/{token}`, through a new double opt-in), the archive of sent issues and its Atom feed, the files of
 //! `newsletter.assets_dir` (the images issues link to) at every other path, and a health
 //! check that proves the database takes writes.
 //!
@@ -205,7 +205,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/", get(signup::form))
         .route("/subscribe", post(signup::subscribe))
-        .route("/confirm/{token}", get(confirm::confirm))
+        .route(
+            "/confirm/{token}",
+            get(confirm::show).post(confirm::confirm),
+        )
         .route("/resubscribe/{token}", post(unsubscribe::resubscribe))
         .route("/unsubscribe", get(unsubscribe::without_token))
         .route(

@@ -22,6 +22,8 @@ pub const ARCHIVE: &str = "archive.html";
 pub const SIGNUP: &str = "signup.html";
 /// After an unsubscribe: the result, with a resubscribe button.
 pub const UNSUBSCRIBED: &str = "unsubscribed.html";
+/// The one-button page of a confirmation link.
+pub const CONFIRM: &str = "confirm.html";
 
 const BUILT_IN: &[(&str, &str)] = &[
     (LAYOUT, include_str!("../../templates/web/layout.html")),
@@ -36,6 +38,7 @@ const BUILT_IN: &[(&str, &str)] = &[
         UNSUBSCRIBED,
         include_str!("../../templates/web/unsubscribed.html"),
     ),
+    (CONFIRM, include_str!("../../templates/web/confirm.html")),
 ];
 
 /// The compiled page templates.

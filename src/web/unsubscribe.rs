@@ -7,9 +7,11 @@
 //! required, since some clients post an empty or multipart body.
 //!
 //! The page shown after unsubscribing offers a way back: a "Resubscribe" button, a plain
-//! form posting the same signed token to `/resubscribe/{token}`. The token proves the
-//! reader holds a link mailed to the address, which they had confirmed, so an `unsubscribed`
-//! subscriber becomes `active` again at once, with a `subscribe` event.
+//! form posting the same signed token to `/resubscribe/{token}`. That token never expires and
+//! travels in every issue, forwarded ones too, so holding it does not prove the reader wants
+//! the newsletter again: resubscribing is a new double opt-in. It records the request and
+//! queues a confirmation mail, as a sign-up through the form would, and the reader is back
+//! on the list once they confirm from that mail.
 
 use axum::extract::{Path, State};
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
@@ -17,8 +19,8 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::{pages, AppState, Visitor, WebError};
 use crate::dispatch::unix_now;
-use crate::domain::{Purpose, SubscriberStatus, TokenError};
-use crate::store::StatusChange;
+use crate::domain::{EmailAddress, Purpose, SubscriberStatus, TokenError};
+use crate::store::{NewSignup, StatusChange};
 
 /// The subscriber id of the test and preview copies (no such row).
 const TEST_RECIPIENT: i64 = 0;
@@ -164,8 +166,11 @@ pub async fn one_click(
     done(&state, offer.then_some(token.as_str()))
 }
 
-/// `POST /resubscribe/{token}` (the unsubscribe link's token): an `unsubscribed` subscriber
-/// becomes `active` again. Repeating it is harmless.
+/// `POST /resubscribe/{token}` (the unsubscribe link's token): an `unsubscribed` (or still
+/// `pending`) reader is sent a new confirmation mail, through the same sign-up writer as the
+/// form; they are back on the list once they confirm from that mail. An `active` reader is
+/// told so, a `bounced` or `complained` one is pointed to the form. Repeating it is
+/// harmless (one confirmation mail per ten minutes).
 #[tracing::instrument(skip_all)]
 pub async fn resubscribe(
     State(state): State<AppState>,
@@ -177,21 +182,50 @@ pub async fn resubscribe(
     if id == TEST_RECIPIENT {
         return test_copy(&state);
     }
-    let Visitor { ip, user_agent } = Visitor::of(&headers, &extensions);
-    let status = state
+    let subscriber = state
         .app()
         .store
-        .resubscribe_subscriber(id, ip.as_deref(), user_agent.as_deref(), unix_now())
+        .find_subscriber_by_id(id)
         .await
         .map_err(WebError::internal)?;
     let signup_url = state.app().links.base().to_string();
-    let (code, page) = match status {
-        Some(SubscriberStatus::Active) => {
-            tracing::info!(subscriber_id = id, "resubscribed");
-            let heading = state.t("resubscribed-heading");
-            let line = state.t_newsletter("resubscribed-body");
-            let page = state.message(&heading, &[line.as_str()], None)?;
-            (StatusCode::OK, page)
+    let (code, page) = match subscriber {
+        Some(s)
+            if matches!(
+                s.status,
+                SubscriberStatus::Unsubscribed | SubscriberStatus::Pending
+            ) =>
+        {
+            let Visitor { ip, user_agent } = Visitor::of(&headers, &extensions);
+            let signup = NewSignup {
+                email: EmailAddress::parse(&s.email).map_err(WebError::internal)?,
+                name: None,
+                consent: state.0.consent.clone(),
+                ip,
+                user_agent,
+                via: "resubscribe",
+            };
+            let outcome = state
+                .0
+                .signups
+                .submit(signup)
+                .await
+                .map_err(WebError::internal)?;
+            tracing::info!(subscriber_id = id, outcome = ?outcome, "resubscribe asked; confirmation mail queued");
+            let heading = state.t("resubscribe-sent-heading");
+            let line = state.t_newsletter("resubscribe-sent-body");
+            (
+                StatusCode::OK,
+                state.message(&heading, &[line.as_str()], None)?,
+            )
+        }
+        Some(s) if s.status == SubscriberStatus::Active => {
+            let heading = state.t("confirmed-heading");
+            let line = state.t_newsletter("confirmed-body");
+            (
+                StatusCode::OK,
+                state.message(&heading, &[line.as_str()], None)?,
+            )
         }
         Some(_) => {
             let heading = state.t("resubscribe-refused-heading");

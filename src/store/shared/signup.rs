@@ -1,5 +1,5 @@
 //! Queries of the sign-up flow: recording sign-ups (pending subscriber, consent event and
-//! confirmation notice together), confirming, and resubscribing from an unsubscribe link.
+//! confirmation notice together) and confirming.
 //!
 //! Compiled once per backend (see `store/mod.rs`).
 
@@ -82,54 +82,18 @@ impl Backend {
         tx.commit().await?;
         Ok(outcome)
     }
-
-    pub(crate) async fn resubscribe_subscriber(
-        &self,
-        id: i64,
-        ip: Option<&str>,
-        user_agent: Option<&str>,
-        now: i64,
-    ) -> Result<Option<SubscriberStatus>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let Some(status) = lock_status(&mut tx, id).await? else {
-            return Ok(None);
-        };
-        if status != SubscriberStatus::Unsubscribed {
-            return Ok(Some(status));
-        }
-        sqlx::query(
-            "UPDATE subscribers SET status = 'active', unsubscribed_at = NULL, \
-                 confirmed_at = COALESCE(confirmed_at, $2) \
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO events (occurred_at, kind, subscriber_id, ip, user_agent, source, detail) \
-             VALUES ($1, 'subscribe', $2, $3, $4, 'web', $5)",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(ip)
-        .bind(user_agent)
-        .bind(Json(serde_json::json!({
-            "from": "unsubscribed",
-            "status": "active",
-            "via": "resubscribe",
-        })))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(SubscriberStatus::Active))
-    }
 }
 
-/// The consent record of one sign-up: what the `subscribe` event's detail holds.
-fn consent_detail(signup: &NewSignup, from: Option<SubscriberStatus>) -> Json<serde_json::Value> {
+/// The consent record of one sign-up: what the `subscribe` event's detail holds. `status`
+/// is the subscriber's status after it (`pending`, or the unchanged `active` of a reader who
+/// signed up again).
+fn consent_detail(
+    signup: &NewSignup,
+    from: Option<SubscriberStatus>,
+    status: SubscriberStatus,
+) -> Json<serde_json::Value> {
     Json(serde_json::json!({
-        "status": "pending",
+        "status": status.as_str(),
         "from": from.map(SubscriberStatus::as_str),
         "via": signup.via,
         "email": signup.email.as_str(),
