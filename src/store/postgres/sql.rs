@@ -84,6 +84,13 @@ pub(super) fn values(row: &str, n: usize) -> String {
     s
 }
 
+/// `lower(email) IN (lower($first), …)`: a match for any of `n` addresses (any letter case),
+/// through the index on `lower(email)`.
+pub(super) fn email_in(first: usize, n: usize) -> String {
+    let list: Vec<String> = (first..first + n).map(|i| format!("lower(${i})")).collect();
+    format!("lower(email) IN ({})", list.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

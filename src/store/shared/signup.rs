@@ -102,36 +102,48 @@ fn consent_detail(
     }))
 }
 
-/// Records a group with one multi-row statement per table for the new addresses (the
-/// common case, and the one a burst of sign-ups is made of), and the statement-per-row path
-/// of [`record_one`] for addresses already held. A group naming one address twice takes the
-/// per-row path throughout, so the second sign-up sees the first.
+/// Records a group of sign-ups. A group naming one address twice is recorded one sign-up
+/// at a time, in order, so the second sees the first.
 async fn record_group(
     tx: &mut Connection,
     signups: &[NewSignup],
     now: i64,
 ) -> Result<Vec<SignupOutcome>, StoreError> {
-    let folded: Vec<String> = signups.iter().map(|s| s.email.folded()).collect();
-    let distinct: HashSet<&str> = folded.iter().map(String::as_str).collect();
-    if distinct.len() < signups.len() {
-        let mut outcomes = Vec::with_capacity(signups.len());
-        for signup in signups {
-            outcomes.push(record_one(tx, signup, now).await?);
-        }
-        return Ok(outcomes);
+    let distinct: HashSet<String> = signups.iter().map(|s| s.email.folded()).collect();
+    if distinct.len() == signups.len() {
+        return record_distinct(tx, signups, now).await;
     }
+    let mut outcomes = Vec::with_capacity(signups.len());
+    for signup in signups {
+        outcomes.extend(record_distinct(tx, std::slice::from_ref(signup), now).await?);
+    }
+    Ok(outcomes)
+}
 
+/// Records sign-ups of distinct addresses with the same statements, one multi-row statement
+/// each, whatever the list already holds: a new address and a known one (pending, active,
+/// unsubscribed, bounced or complained) cost the same writes and the same commit, so the
+/// answer's timing does not tell who is on the list. Only an unsubscribed reader's return to
+/// `pending` adds a statement of its own, and it leads to a confirmation mail, as a new
+/// address's sign-up does.
+async fn record_distinct(
+    tx: &mut Connection,
+    signups: &[NewSignup],
+    now: i64,
+) -> Result<Vec<SignupOutcome>, StoreError> {
+    let folded: Vec<String> = signups.iter().map(|s| s.email.folded()).collect();
     // In address order: two groups (on two nodes) inserting some of the same addresses then
     // wait for each other in one order, never in a cycle.
     let mut order: Vec<usize> = (0..signups.len()).collect();
     order.sort_by(|&a, &b| folded[a].cmp(&folded[b]));
+
     let sql = format!(
         "INSERT INTO subscribers \
          (email, name, status, attributes, created_at, consent_ip, consent_user_agent, source) \
-         VALUES {} ON CONFLICT DO NOTHING RETURNING id, email",
+         VALUES {} ON CONFLICT DO NOTHING RETURNING email",
         sql::values("(?, ?, 'pending', '{}', ?, ?, ?, 'web')", signups.len())
     );
-    let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+    let mut query = sqlx::query_scalar::<_, String>(&sql);
     for &i in &order {
         let s = &signups[i];
         query = query
@@ -141,162 +153,112 @@ async fn record_group(
             .bind(s.ip.as_deref())
             .bind(s.user_agent.as_deref());
     }
-    let inserted: HashMap<String, i64> = query
+    let inserted: HashSet<String> = query
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
-        .map(|(id, email)| (email.to_ascii_lowercase(), id))
+        .map(|email| email.to_ascii_lowercase())
         .collect();
 
-    let mut outcomes = Vec::with_capacity(signups.len());
-    let mut new: Vec<(&NewSignup, i64)> = Vec::with_capacity(inserted.len());
+    // Every row of the group, new or known, is written (and so locked: a sign-up for the
+    // same address on another node waits for this one and then sees its confirmation mail,
+    // so the ten-minute limit holds across nodes) and read back with its status.
+    let sql = format!(
+        "UPDATE subscribers SET status = status WHERE {} RETURNING id, email, status",
+        sql::email_in(1, signups.len())
+    );
+    let mut query = sqlx::query_as::<_, (i64, String, String)>(&sql);
+    for &i in &order {
+        query = query.bind(signups[i].email.as_str());
+    }
+    let mut held: HashMap<String, (i64, SubscriberStatus)> = HashMap::new();
+    for (id, email, status) in query.fetch_all(&mut *tx).await? {
+        held.insert(email.to_ascii_lowercase(), (id, parse_status(&status)?));
+    }
+
+    // Who each sign-up is, and what it found.
+    let mut rows: Vec<(i64, Option<SubscriberStatus>)> = Vec::with_capacity(signups.len());
     for (signup, key) in signups.iter().zip(&folded) {
-        match inserted.get(key) {
-            Some(&id) => {
-                new.push((signup, id));
-                outcomes.push(SignupOutcome::Queued { subscriber_id: id });
-            }
-            None => outcomes.push(record_one(tx, signup, now).await?),
+        let &(id, status) = held.get(key).ok_or_else(|| {
+            StoreError::BadValue(format!("the sign-up of {key} left no subscriber row"))
+        })?;
+        let from = (!inserted.contains(key)).then_some(status);
+        if from == Some(SubscriberStatus::Unsubscribed) {
+            sqlx::query(
+                "UPDATE subscribers SET status = 'pending', unsubscribed_at = NULL, \
+                     name = COALESCE(name, $2), consent_ip = $3, consent_user_agent = $4 \
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(signup.name.as_ref().map(SubscriberName::as_str))
+            .bind(signup.ip.as_deref())
+            .bind(signup.user_agent.as_deref())
+            .execute(&mut *tx)
+            .await?;
         }
+        rows.push((id, from));
     }
-    if new.is_empty() {
-        return Ok(outcomes);
+
+    // The ten-minute limit: subscribers of the group sent a confirmation a moment ago.
+    let sql = format!(
+        "SELECT DISTINCT subscriber_id FROM notices \
+         WHERE subscriber_id IN ({}) AND kind = 'confirm' \
+           AND status IN ('queued', 'sending', 'sent', 'retry', 'failed') AND queued_at > {}",
+        sql::placeholders(1, rows.len()),
+        sql::placeholders(rows.len() + 1, 1)
+    );
+    let mut query = sqlx::query_scalar::<_, i64>(&sql);
+    for (id, _) in &rows {
+        query = query.bind(*id);
     }
+    let query = query.bind(now - CONFIRM_RESEND_SECONDS);
+    let recent: HashSet<i64> = query.fetch_all(&mut *tx).await?.into_iter().collect();
 
     let sql = format!(
         "INSERT INTO events (occurred_at, kind, subscriber_id, ip, user_agent, source, detail) \
          VALUES {}",
-        sql::values("(?, 'subscribe', ?, ?, ?, 'web', ?)", new.len())
+        sql::values("(?, 'subscribe', ?, ?, ?, 'web', ?)", rows.len())
     );
-    let mut query = sqlx::query(&sql);
-    for (s, id) in &new {
-        query = query
-            .bind(now)
-            .bind(*id)
-            .bind(s.ip.as_deref())
-            .bind(s.user_agent.as_deref())
-            .bind(consent_detail(s, None, SubscriberStatus::Pending));
-    }
-    query.execute(&mut *tx).await?;
-
+    let mut events = sqlx::query(&sql);
     let sql = format!(
-        "INSERT INTO notices (subscriber_id, kind, queued_at, next_attempt_at) VALUES {}",
-        sql::values("(?, 'confirm', ?, ?)", new.len())
+        "INSERT INTO notices (subscriber_id, kind, status, queued_at, next_attempt_at) VALUES {}",
+        sql::values("(?, 'confirm', ?, ?, ?)", rows.len())
     );
-    let mut query = sqlx::query(&sql);
-    for (_, id) in &new {
-        query = query.bind(*id).bind(now).bind(now);
-    }
-    query.execute(&mut *tx).await?;
-    Ok(outcomes)
-}
-
-async fn record_one(
-    tx: &mut Connection,
-    signup: &NewSignup,
-    now: i64,
-) -> Result<SignupOutcome, StoreError> {
-    let name = signup.name.as_ref().map(SubscriberName::as_str);
-    let inserted: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO subscribers \
-             (email, name, status, attributes, created_at, consent_ip, consent_user_agent, source) \
-         VALUES ($1, $2, 'pending', '{}', $3, $4, $5, 'web') \
-         ON CONFLICT DO NOTHING RETURNING id",
-    )
-    .bind(signup.email.as_str())
-    .bind(name)
-    .bind(now)
-    .bind(signup.ip.as_deref())
-    .bind(signup.user_agent.as_deref())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (id, from) = match inserted {
-        Some(id) => (id, None),
-        None => {
-            // The row is written whatever its status (as a new address's is), and so
-            // locked: a sign-up for the same address on another node waits for this one
-            // and then sees its confirmation mail, so the ten-minute limit holds across
-            // nodes. A pending, active, bounced or complained address keeps its status (a
-            // bounced or complained one comes back only by confirming, its own new double
-            // opt-in).
-            let (id, status): (i64, String) = sqlx::query_as(
-                "UPDATE subscribers SET status = status WHERE email = $1 RETURNING id, status",
+    let mut notices = sqlx::query(&sql);
+    let mut outcomes = Vec::with_capacity(rows.len());
+    for (signup, &(id, from)) in signups.iter().zip(&rows) {
+        let active = from == Some(SubscriberStatus::Active);
+        let (after, outcome) = if active {
+            (SubscriberStatus::Active, SignupOutcome::Ignored)
+        } else if recent.contains(&id) {
+            (
+                SubscriberStatus::Pending,
+                SignupOutcome::Throttled { subscriber_id: id },
             )
-            .bind(signup.email.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-            let status = parse_status(&status)?;
-            if status == SubscriberStatus::Unsubscribed {
-                sqlx::query(
-                    "UPDATE subscribers SET status = 'pending', unsubscribed_at = NULL, \
-                         name = COALESCE(name, $2), consent_ip = $3, consent_user_agent = $4 \
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(name)
-                .bind(signup.ip.as_deref())
-                .bind(signup.user_agent.as_deref())
-                .execute(&mut *tx)
-                .await?;
-            }
-            (id, Some(status))
-        }
-    };
-    // Every path from here writes the same rows (the consent event and a notice row) in the
-    // same commit, so the answer takes as long whatever was known about the address: its
-    // timing does not tell who is on the list.
-    let active = from == Some(SubscriberStatus::Active);
-    let after = if active {
-        SubscriberStatus::Active
-    } else {
-        SubscriberStatus::Pending
-    };
-    record_consent(tx, id, signup, from, after, now).await?;
-    let recent: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM notices \
-         WHERE subscriber_id = $1 AND kind = 'confirm' \
-           AND status IN ('queued', 'sending', 'sent', 'retry', 'failed') AND queued_at > $2)",
-    )
-    .bind(id)
-    .bind(now - CONFIRM_RESEND_SECONDS)
-    .fetch_one(&mut *tx)
-    .await?;
-    if active || recent {
-        // A confirmation not sent (the address is subscribed, or was sent one a moment
-        // ago): recorded as `skipped`, never claimed by the notice worker.
-        insert_notice(tx, id, "confirm", "skipped", now).await?;
-        return Ok(if active {
-            SignupOutcome::Ignored
         } else {
-            SignupOutcome::Throttled { subscriber_id: id }
-        });
+            (
+                SubscriberStatus::Pending,
+                SignupOutcome::Queued { subscriber_id: id },
+            )
+        };
+        // A confirmation not sent (the address is subscribed, or was sent one a moment ago)
+        // is recorded as `skipped`, never claimed by the notice worker.
+        let notice = match outcome {
+            SignupOutcome::Queued { .. } => "queued",
+            _ => "skipped",
+        };
+        events = events
+            .bind(now)
+            .bind(id)
+            .bind(signup.ip.as_deref())
+            .bind(signup.user_agent.as_deref())
+            .bind(consent_detail(signup, from, after));
+        notices = notices.bind(id).bind(notice).bind(now).bind(now);
+        outcomes.push(outcome);
     }
-    insert_notice(tx, id, "confirm", "queued", now).await?;
-    Ok(SignupOutcome::Queued { subscriber_id: id })
-}
-
-/// Appends the `subscribe` event of one sign-up: the consent record, with the request's IP
-/// and user agent, the status it found (`from`) and the status it leaves (`status`).
-async fn record_consent(
-    tx: &mut Connection,
-    id: i64,
-    signup: &NewSignup,
-    from: Option<SubscriberStatus>,
-    status: SubscriberStatus,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO events (occurred_at, kind, subscriber_id, ip, user_agent, source, detail) \
-         VALUES ($1, 'subscribe', $2, $3, $4, 'web', $5)",
-    )
-    .bind(now)
-    .bind(id)
-    .bind(signup.ip.as_deref())
-    .bind(signup.user_agent.as_deref())
-    .bind(consent_detail(signup, from, status))
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    events.execute(&mut *tx).await?;
+    notices.execute(&mut *tx).await?;
+    Ok(outcomes)
 }
 
 /// Queues a notice of `kind` for subscriber `id`, due at once.

@@ -62,3 +62,9 @@ pub(super) fn values(row: &str, n: usize) -> String {
     }
     s
 }
+
+/// `email IN ($first, …)`: a match for any of `n` addresses (any letter case, through the
+/// column's collation).
+pub(super) fn email_in(first: usize, n: usize) -> String {
+    format!("email IN ({})", placeholders(first, n))
+}
