@@ -109,3 +109,15 @@ proptest! {
         }
     }
 }
+
+/// A returned mail whose nested multipart trips a `debug_assert!` inside mail-parser (found
+/// by the `bounces_read` fuzz target): this debug build reads it without a panic, in one mail
+/// and in an mbox file.
+#[test]
+fn a_malformed_nested_multipart_is_read_without_a_panic() {
+    let bytes = include_bytes!("fixtures/malformed/nested-multipart.eml");
+    check(bytes);
+    let mut mbox = b"From MAILER-DAEMON Fri Nov 27 09:12:01 2026\n".to_vec();
+    mbox.extend_from_slice(bytes);
+    check(&mbox);
+}

@@ -62,6 +62,8 @@ const ISSUE_TOKENS: &[&str] = &[
     "\u{202e}\u{200b}é中",
     "\r\n",
     "\t",
+    "\0",
+    "\u{1}\u{c}",
 ];
 
 fn issue_text() -> impl Strategy<Value = String> {

@@ -179,8 +179,10 @@ on_both_backends! {
         let relay = SmtpServer::start(Faults::default());
         let cluster = Cluster::new(backend, &relay.url(), &SendingConfig::default()).await;
         cluster.add_subscribers(25).await;
+        // The site's copy of the issue: the one its issues folder holds.
+        let issue = format!("issues/{SLUG}.md");
         let out = cluster
-            .command("sender-1", &["send", ISSUE, "--yes"])
+            .command("sender-1", &["send", &issue, "--yes"])
             .output()
             .await
             .unwrap();
@@ -404,6 +406,59 @@ async fn work_queued_on_a_web_node_wakes_an_idle_worker_at_once_even_after_its_c
     assert_eq!(confirmations, 1);
     worker.stop().await;
     web.stop().await;
+}
+
+/// `herald send` on one node wakes the idle workers on the others at once, so they take
+/// their share of the send instead of finding the rows at their next poll (a minute).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_send_wakes_idle_workers_to_share_its_send() {
+    let Some(backend) = Backend::open(Backend::Postgres).await else {
+        return;
+    };
+    const N: i64 = 600;
+    let relay = SmtpServer::start(Faults::default());
+    let sending = SendingConfig {
+        batch_size: 10,
+        concurrency: 2,
+        pool_size: 2,
+        ..SendingConfig::default()
+    };
+    let cluster = Cluster::new(backend, &relay.url(), &sending).await;
+    cluster.add_subscribers(N as usize).await;
+    let worker = cluster.spawn("worker-1", "worker", &[]).await;
+    wait_for_listeners(&cluster, 1).await;
+    // Let the worker's first passes find nothing, so only a wake-up brings it back soon.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The site's copy of the issue: the one its issues folder holds.
+    cluster
+        .run(&["send", &format!("issues/{SLUG}.md"), "--yes"])
+        .await;
+    cluster
+        .wait_for(
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'sent'",
+            &[],
+            N,
+            WOKEN_WITHIN,
+        )
+        .await;
+    let by_worker = sent_by(&cluster, "worker-1").await;
+    let by_sender = sent_by(&cluster, "cli").await;
+    assert_eq!(by_worker + by_sender, N);
+    assert!(
+        by_worker > 0,
+        "the worker sent none of {N}: it was not woken"
+    );
+    let mut copies = std::collections::HashMap::new();
+    for mail in relay.received() {
+        *copies.entry(mail.rcpt_to.clone()).or_insert(0) += 1;
+    }
+    assert_eq!(copies.len() as i64, N);
+    assert!(
+        copies.values().all(|&n| n == 1),
+        "a reader got the issue twice"
+    );
+    worker.stop().await;
 }
 
 /// How many copies each node's row says it sent.

@@ -48,10 +48,18 @@ pub enum MailboxError {
 pub fn read(bytes: &[u8]) -> Report {
     let bytes = normalise_line_ends(bytes);
     let bytes = skip_postmark(&bytes);
-    match MessageParser::default().parse(bytes) {
+    match parse_guarded(|| MessageParser::default().parse(bytes)) {
         Some(message) => decide(&Mail::from_message(&message)),
         None => Report::none(),
     }
+}
+
+/// Runs one of mail-parser's parsers, reading a panic as "not mail". mail-parser 0.11 has
+/// `debug_assert!`s that malformed nested multiparts reach (`message.rs`, "Invalid part ID");
+/// they are compiled out of release builds, where the parser goes on and recovers, but a
+/// debug build of herald must not fall over on a hostile returned mail either.
+fn parse_guarded<T>(parse: impl FnOnce() -> Option<T> + std::panic::UnwindSafe) -> Option<T> {
+    std::panic::catch_unwind(parse).ok().flatten()
 }
 
 /// Reads a file that holds one message, or many in mbox format (each starting with a
@@ -233,7 +241,7 @@ impl Original {
         if text.is_empty() {
             return None;
         }
-        let message = MessageParser::default().parse_headers(text.as_bytes())?;
+        let message = parse_guarded(|| MessageParser::default().parse_headers(text.as_bytes()))?;
         if message.headers().is_empty() {
             return None;
         }

@@ -118,6 +118,11 @@ pub enum IssueErrorKind {
     BadDate(String),
     #[error("the body is empty: write the issue below the front matter")]
     EmptyBody,
+    #[error(
+        "holds the control character U+{:04X}, which no mail can carry; remove it",
+        u32::from(*.0)
+    )]
+    ControlCharacter(char),
     #[error("{0}")]
     Slug(#[from] SlugError),
 }
@@ -205,6 +210,14 @@ pub fn find(
         .find(|issue| issue.slug == *slug))
 }
 
+/// Whether `c` may not appear in an issue file: the control characters other than tab and
+/// line ends (NUL among them), and the two non-characters U+FFFE and U+FFFF. None of them
+/// can be carried by the HTML part (XML, which MJML is, forbids them) or shown by a client.
+fn cannot_be_carried(c: char) -> bool {
+    (c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{7f}'))
+        || matches!(c, '\u{fffe}' | '\u{ffff}')
+}
+
 /// Parses an issue from bytes; `stem` is the default slug. Errors carry a 1-based line.
 /// Applies every bound of [`limits`] but the file size, which [`load`] checks as it reads.
 pub fn parse(bytes: &[u8], stem: &str) -> Result<Issue, (Option<usize>, IssueErrorKind)> {
@@ -217,6 +230,10 @@ pub fn parse(bytes: &[u8], stem: &str) -> Result<Issue, (Option<usize>, IssueErr
         (Some(line), IssueErrorKind::NotUtf8)
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some((at, c)) = text.char_indices().find(|&(_, c)| cannot_be_carried(c)) {
+        let line = text[..at].matches('\n').count() + 1;
+        return Err((Some(line), IssueErrorKind::ControlCharacter(c)));
+    }
     let split = front_matter::split(text)?;
     limits::check_front_matter(split.front, split.front_line)?;
     let fm = front_matter::parse(&split)?;

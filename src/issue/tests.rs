@@ -144,3 +144,23 @@ fn draft_and_cover_alt_come_from_the_front_matter() {
     let (line, kind) = parse_str("---\ntitle: T\ndraft: maybe\n---\nBody\n").unwrap_err();
     assert_eq!(line, Some(3), "{kind}");
 }
+
+#[test]
+fn control_characters_that_no_mail_can_carry_are_refused_with_their_line() {
+    for c in [
+        '\0', '\u{1}', '\u{8}', '\u{b}', '\u{c}', '\u{1b}', '\u{fffe}', '\u{ffff}',
+    ] {
+        let text = format!("---\ntitle: T\n---\n\nfirst\nsecond{c}line\n");
+        let (line, kind) = parse_str(&text).unwrap_err();
+        assert_eq!(line, Some(6), "{c:?}");
+        assert!(
+            matches!(kind, IssueErrorKind::ControlCharacter(x) if x == c),
+            "{kind:?}"
+        );
+        assert!(kind.to_string().contains("U+"), "{kind}");
+    }
+    let in_front = "---\ntitle: \"T\u{1}\"\n---\n\nbody\n";
+    assert_eq!(parse_str(in_front).unwrap_err().0, Some(2));
+    // Tabs and every kind of line end stay welcome.
+    assert!(parse_str("---\r\ntitle: T\r\n---\r\n\r\n\tbody\rmore\u{7f}\n").is_ok());
+}
