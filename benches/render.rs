@@ -84,6 +84,7 @@ fn time_personalise(rendered: &RenderedIssue) -> Duration {
         email: "reader@example.org",
         name: Some("Ada Reader"),
         unsubscribe_url: "https://news.herald.example/unsubscribe/aGVyYWxkLWJlbmNoLXRva2Vu",
+        tracking: None,
     };
     let mut times = Vec::with_capacity(PERSONALISE_RUNS);
     for _ in 0..PERSONALISE_RUNS {

@@ -184,6 +184,63 @@ fn a_draft_is_refused_by_send_unless_forced_and_never_scheduled() {
 }
 
 #[test]
+fn send_refuses_an_issue_with_a_check_error_and_force_sends_it_printing_the_findings() {
+    let site = Dir::new();
+    site.config_in(".", "");
+    let issues = site.path().join("issues");
+    std::fs::create_dir_all(&issues).unwrap();
+    std::fs::write(
+        issues.join("broken.md"),
+        "---\ntitle: Broken\ndate: 2026-01-02\ndescription: One picture too few.\n---\n\n\
+         Words first.\n\n![The chart of the week](img/missing-chart.png)\n",
+    )
+    .unwrap();
+    site.run(&["subscribers", "add", "reader@example.org"]).ok();
+
+    let refused = site.run(&["send", "issues/broken.md", "--yes"]);
+    assert_eq!(refused.code(), Some(1), "{}", refused.all());
+    let stderr = refused.stderr();
+    assert!(
+        stderr.starts_with(
+            "issues/broken.md:9:1: error[asset-missing]: the image \"img/missing-chart.png\" \
+             is not in assets_dir"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with(
+            "herald: not sending broken: 1 error; fix the file, allow the rule in [check] allow \
+             or with <!-- herald:allow RULE -->, or add --force to send it anyway\n"
+        ),
+        "{stderr}"
+    );
+    assert!(outbox_files(&site.path().join("outbox")).is_empty());
+    let json: serde_json::Value =
+        serde_json::from_str(&site.run(&["status", "broken", "--json"]).ok()).unwrap();
+    assert_ne!(json["status"], "sending", "{json}");
+    assert_eq!(
+        (json["queued"].as_u64(), json["sent"].as_u64()),
+        (Some(0), Some(0)),
+        "{json}"
+    );
+
+    // A test copy is not a send: it goes.
+    site.run(&["send", "issues/broken.md", "--to", "editor@example.org"])
+        .ok();
+    assert_eq!(outbox_files(&site.path().join("outbox")).len(), 1);
+
+    let forced = site.run(&["send", "issues/broken.md", "--yes", "--force"]);
+    assert_eq!(forced.ok().trim_end(), "sent 1, failed 0, pending 0");
+    let stderr = forced.stderr();
+    assert!(
+        stderr.contains("issues/broken.md:9:1: error[asset-missing]:")
+            && stderr.contains("herald: sending broken despite 1 error (--force)\n"),
+        "{stderr}"
+    );
+    assert_eq!(outbox_files(&site.path().join("outbox")).len(), 2);
+}
+
+#[test]
 fn status_names_an_unknown_issue_plainly_and_lists_files_and_queued_issues() {
     let site = Dir::new();
     site.config_in(".", "");

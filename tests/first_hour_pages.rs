@@ -89,7 +89,9 @@ async fn the_issue_list_puts_unsent_apart_newest_first_with_readable_times() {
     send(&dashboard, OLD).await;
     send(&dashboard, SLUG).await;
     let home = dashboard.get("/admin").await.body;
-    let (unsent, sent) = home.split_at(at(&home, "<h2>Sent</h2>"));
+    // The issue list (the latest issues' reports come before it).
+    let home = &home[at(&home, r#"<ul class="issues unsent">"#)..];
+    let (unsent, sent) = home.split_at(at(home, "<h2>Sent</h2>"));
     // Unsent: the undated one first (nothing to order it by), then the draft.
     assert!(at(unsent, UNDATED) < at(unsent, DRAFT), "{unsent}");
     assert!(!unsent.contains(SLUG) && !unsent.contains(OLD), "{unsent}");

@@ -36,6 +36,7 @@ fn sample_recipient() -> Recipient<'static> {
         email: "reader@example.org",
         name: Some("Ada Reader"),
         unsubscribe_url: "https://news.herald.example/unsubscribe/sample-token",
+        tracking: None,
     }
 }
 

@@ -198,6 +198,45 @@ fn is_nothing(o: &TickOutcome) -> bool {
 
 on_both_backends! {
     #![tokio::test(start_paused = true)]
+    async fn an_issue_with_a_check_error_is_skipped_with_the_finding_recorded_until_fixed(backend: Backend) {
+        let _frozen = FrozenTime::new();
+        let bench = Bench::start(backend, |_| {}).await;
+        add_subscribers(&bench.app.store, &addresses("reader", 2)).await;
+        let broken = bench.issues_dir().join("broken.md");
+        let with_picture = "---\ntitle: Broken\ndate: 2026-11-20T08:00:00Z\n---\n\n\
+                            Words first.\n\n![The chart of the week](img/missing-chart.png)\n";
+        std::fs::write(&broken, with_picture).unwrap();
+
+        let mut s = start_scheduler(&bench.app, utc("2026-11-19T12:00:00Z"));
+        let o = s.tick_at("2026-11-20T09:00:00Z", 1).await;
+        let TickOutcome::Refused { slug, reason } = &o else {
+            panic!("refused expected: {o:?}");
+        };
+        assert_eq!(slug, "broken");
+        assert!(
+            reason.contains("broken.md:8:1: asset-missing:") && reason.contains("img/missing-chart.png"),
+            "{reason}"
+        );
+        assert!(bench.enqueued().await.is_empty());
+        let run = bench.runs().await.pop().unwrap();
+        assert_eq!(run.outcome, "nothing");
+        let detail = run.detail.unwrap();
+        assert!(
+            detail.starts_with("broken not sent: herald check finds an error in it: ")
+                && detail.ends_with(reason.as_str()),
+            "{detail}"
+        );
+
+        // Fixed before the next Friday: that tick sends it.
+        std::fs::write(&broken, with_picture.replace("![The chart of the week](img/missing-chart.png)", "No chart this week.")).unwrap();
+        let o = s.tick_at("2026-11-27T09:00:00Z", 2).await;
+        assert!(enqueued("broken")(&o), "{o:?}");
+        s.stop().await;
+    }
+}
+
+on_both_backends! {
+    #![tokio::test(start_paused = true)]
     async fn each_friday_sends_the_newest_due_issue_once_and_future_issues_wait_for_their_date(backend: Backend) {
         let _frozen = FrozenTime::new();
         let bench = Bench::start(backend, |_| {}).await;

@@ -321,6 +321,7 @@ pub fn check_rendered(
         email: crate::preview::SAMPLE_ADDRESS,
         name: Some(crate::preview::SAMPLE_NAME),
         unsubscribe_url: &unsubscribe,
+        tracking: None,
     });
     let events: Vec<_> = Parser::new_ext(&issue.body, issue::markdown_options())
         .into_offset_iter()

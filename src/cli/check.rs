@@ -39,16 +39,7 @@ pub fn run(settings: &Settings, args: CheckArgs) -> anyhow::Result<ExitCode> {
         if args.json {
             println!("{}", serde_json::to_string(finding)?);
         } else {
-            println!(
-                "{}:{}:{}: {}[{}]: {}\n  hint: {}",
-                finding.file,
-                finding.line,
-                finding.column,
-                finding.severity,
-                finding.rule,
-                finding.message,
-                finding.hint
-            );
+            println!("{}", human(finding));
         }
     }
     let errors = findings.iter().filter(|f| f.is_error()).count();
@@ -64,6 +55,21 @@ pub fn run(settings: &Settings, args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A finding as `herald check` prints it: `FILE:LINE:COLUMN: severity[rule]: message` and
+/// a hint line.
+pub(super) fn human(finding: &Finding) -> String {
+    format!(
+        "{}:{}:{}: {}[{}]: {}\n  hint: {}",
+        finding.file,
+        finding.line,
+        finding.column,
+        finding.severity,
+        finding.rule,
+        finding.message,
+        finding.hint
+    )
 }
 
 /// What the ledger says was sent, when there is a database to ask; nothing when the

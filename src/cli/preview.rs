@@ -1,4 +1,5 @@
-//! `herald preview`: one issue, rendered for a sample recipient.
+//! `herald preview`: one issue, rendered for a sample recipient; with `--serve`, a live
+//! preview that follows every save.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,10 +29,20 @@ pub struct PreviewArgs {
     /// Write here instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Serve a live preview (phone and desktop, light and dark, the text part and the
+    /// check's findings) that reloads on every save of the file.
+    #[arg(long, conflicts_with_all = ["format", "output"])]
+    pub serve: bool,
+    /// Where the live preview listens: a loopback address.
+    #[arg(long, value_name = "ADDR", requires = "serve", default_value = preview::live::DEFAULT_BIND)]
+    pub bind: std::net::SocketAddr,
 }
 
 pub fn run(settings: &Settings, args: PreviewArgs) -> anyhow::Result<()> {
     super::note_defaults(settings);
+    if args.serve {
+        return serve(settings, args);
+    }
     let preview = preview::sample(settings, &args.issue)?;
     let bytes = match args.format {
         Format::Html => preview.html.into_bytes(),
@@ -48,4 +59,29 @@ pub fn run(settings: &Settings, args: PreviewArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn serve(settings: &Settings, args: PreviewArgs) -> anyhow::Result<()> {
+    if !preview::live::is_loopback(&args.bind) {
+        anyhow::bail!(
+            "--bind {}: the live preview listens on a loopback address only (127.0.0.1 or ::1)",
+            args.bind
+        );
+    }
+    if !args.issue.is_file() {
+        anyhow::bail!("{}: no such file", args.issue.display());
+    }
+    let settings = settings.clone();
+    super::runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.bind))?;
+        let addr = listener.local_addr()?;
+        println!(
+            "previewing {} at http://{addr}/ (it reloads on every save; Ctrl-C stops)",
+            args.issue.display()
+        );
+        preview::live::serve(settings, args.issue, listener, super::stop_signal()).await?;
+        Ok(())
+    })
 }

@@ -13,7 +13,7 @@ use crate::dispatch::{Progress, RunEnd};
 use crate::domain::{EmailAddress, IssueSlug};
 use crate::editor::{self, EditorError, IssueStatus};
 use crate::mail::SendOutcome;
-use crate::startup::{App, Drafts, StartupError};
+use crate::startup::{App, Overrides, StartupError};
 use crate::store::{DeliveryCounts, NodeRow};
 use crate::words::count;
 
@@ -35,7 +35,8 @@ pub struct SendArgs {
     /// Send one test copy to this address only; nothing is recorded.
     #[arg(long, value_name = "ADDRESS")]
     pub to: Option<String>,
-    /// Send the issue even though its front matter says `draft: true`.
+    /// Send the issue even though its front matter says `draft: true`, or `herald check`
+    /// finds an error in it (the errors are printed).
     #[arg(long)]
     pub force: bool,
 }
@@ -74,13 +75,33 @@ pub fn send(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
                 other => bail!("test copy to {to} not sent: {}", describe(&other)),
             };
         }
-        let drafts = if args.force { Drafts::Send } else { Drafts::Refuse };
-        let (enqueued, job) = match app.enqueue_as(&prepared, "cli", drafts).await {
+        let overrides = if args.force {
+            Overrides::ALL
+        } else {
+            Overrides::default()
+        };
+        let queued = match app.enqueue_as(&prepared, "cli", overrides).await {
             Err(e @ StartupError::Draft { .. }) => {
                 bail!("{e}, or add --force to send it anyway (--to ADDRESS sends a test copy)")
             }
+            Err(StartupError::Refused { slug, errors }) => {
+                print_findings(&errors);
+                bail!(
+                    "not sending {slug}: {}; fix the file, allow the rule in [check] allow or with <!-- herald:allow RULE -->, or add --force to send it anyway",
+                    crate::words::count(errors.len() as u64, "error", "errors")
+                )
+            }
             other => other?,
         };
+        if !queued.overridden.is_empty() {
+            print_findings(&queued.overridden);
+            eprintln!(
+                "herald: sending {} despite {} (--force)",
+                prepared.issue.slug,
+                count(queued.overridden.len() as u64, "error", "errors")
+            );
+        }
+        let (enqueued, job) = (queued.enqueued, queued.job);
         eprintln!(
             "{}: {} ({} new) via {}",
             prepared.issue.slug,
@@ -88,6 +109,11 @@ pub fn send(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
             enqueued.added,
             app.transport.describe()
         );
+        if enqueued.added > 0 {
+            // Other nodes' dispatchers (PostgreSQL) take their share of the new rows now
+            // rather than at their next poll.
+            app.dispatch_wake.notify_one();
+        }
         if enqueued.source_changed {
             eprintln!(
                 "note: {} changed since this issue was first queued; recipients not yet sent get the new version",
@@ -147,6 +173,13 @@ pub fn send(settings: Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
         println!("{}", summary(&counts));
         Ok(code)
     })
+}
+
+/// Each finding as `herald check` prints it, on standard error.
+fn print_findings(findings: &[crate::check::Finding]) {
+    for f in findings {
+        eprintln!("{}", super::check::human(f));
+    }
 }
 
 pub fn status(settings: Settings, args: StatusArgs) -> anyhow::Result<ExitCode> {

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use super::{plan, Clock, Plan, Schedule, ScheduleError};
 use crate::issue::{self, Issue, IssueError, IssueLimits};
-use crate::startup::App;
+use crate::startup::{App, Overrides, StartupError};
 use crate::store::{NewIssue, ScheduledEnqueue, Store};
 
 /// How one tick ended.
@@ -18,6 +18,10 @@ pub enum TickOutcome {
     Enqueued { slug: String, added: u64 },
     /// Nothing qualified, and why.
     Nothing { reason: String },
+    /// The planned issue was not sent: `herald check` finds an error in it (the first
+    /// error is the reason). The tick is recorded as `nothing`, with this reason; a later
+    /// tick sends the issue once it is fixed.
+    Refused { slug: String, reason: String },
     /// The tick has a row in `schedule_runs` already (a restart, or another process).
     AlreadyRan,
     /// Found later than `schedule.max_lateness_minutes`: recorded and not run.
@@ -198,8 +202,13 @@ impl Scheduler {
             Ok(outcome) => outcome,
             Err(e) => failed(&local, &e.to_string()),
         };
+        let refused;
         let finish = match &outcome {
             TickOutcome::Nothing { reason } => Some(("nothing", reason.as_str())),
+            TickOutcome::Refused { slug, reason } => {
+                refused = format!("{slug} not sent: herald check finds an error in it: {reason}");
+                Some(("nothing", refused.as_str()))
+            }
             TickOutcome::Failed { error } => Some(("failed", error.as_str())),
             _ => None,
         };
@@ -245,6 +254,21 @@ impl Scheduler {
             .prepare(&chosen.path)
             .await
             .map_err(|e| ScheduleError::Prepare(e.to_string()))?;
+        match app.admit(&prepared, Overrides::default()).await {
+            Ok(_) => {}
+            Err(StartupError::Refused { slug, errors }) => {
+                let reason = errors.first().map(ToString::to_string).unwrap_or_default();
+                tracing::warn!(
+                    tick = %local,
+                    %slug,
+                    errors = errors.len(),
+                    %reason,
+                    "scheduled run: issue not sent: herald check finds an error in it"
+                );
+                return Ok(TickOutcome::Refused { slug, reason });
+            }
+            Err(e) => return Err(ScheduleError::Prepare(e.to_string())),
+        }
         let issue = &prepared.issue;
         let new = NewIssue {
             slug: issue.slug.as_str(),

@@ -30,6 +30,12 @@ impl Browser {
     /// `None` (after printing why) when chromium or chromedriver is missing and tools are not
     /// required; panics when they are required (CI).
     pub async fn start(width: u32, height: u32) -> Option<Browser> {
+        Self::start_with(width, height, &[]).await
+    }
+
+    /// As [`Browser::start`], with more command-line switches for chromium (such as
+    /// `--force-dark-mode`, which makes pages see `prefers-color-scheme: dark`).
+    pub async fn start_with(width: u32, height: u32, switches: &[&str]) -> Option<Browser> {
         let hint = "apt-get install chromium chromium-driver";
         let chromium = require_tool("chromium", &["/usr/bin/chromium"], hint)?;
         let driver_path = require_tool("chromedriver", &["/usr/bin/chromedriver"], hint)?;
@@ -57,6 +63,7 @@ impl Browser {
             "--hide-scrollbars".into(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        args.extend(switches.iter().map(|s| s.to_string()));
         let mut options = serde_json::json!({ "binary": chromium });
         if width < 500 {
             options["mobileEmulation"] = serde_json::json!({

@@ -1,6 +1,10 @@
 //! One sample recipient's copy of an issue: what `herald preview` prints, and what the
 //! conformance check and the browser tests inspect. It takes the same path as a real send
 //! (load, render once, personalise, compose), so what you preview is what subscribers get.
+//!
+//! [`live`] serves the same copy while the editor writes (`herald preview --serve`).
+
+pub mod live;
 
 use std::path::Path;
 
@@ -77,6 +81,7 @@ pub fn sample(settings: &Settings, path: &Path) -> Result<Preview, PreviewError>
         email: recipient.email.as_str(),
         name: recipient.name.as_ref().map(|n| n.as_str()),
         unsubscribe_url: &unsubscribe_url,
+        tracking: None,
     };
     Ok(Preview {
         html: rendered.html.personalise(&values),
