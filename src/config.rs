@@ -106,6 +106,7 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     pub check: CheckSettings,
     pub node: NodeSettings,
+    pub tracking: TrackingSettings,
     /// The settings file that was read; `None` when there was none and every value is an
     /// embedded default (or an environment override).
     #[serde(skip)]
@@ -499,6 +500,56 @@ pub struct CheckSettings {
     /// Rule ids turned off for every issue (`herald check` lists the rules in its README
     /// section); an error rule turned off no longer stops a send.
     pub allow: Vec<String>,
+}
+
+/// What one kind of tracking records (see the README's "What each tracking mode stores").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackingMode {
+    /// Nothing: links stay as written, no image is added, and nothing is recorded.
+    #[default]
+    Off,
+    /// Counts per issue (and link), and unique readers as a per-issue keyed hash that the
+    /// database alone cannot join back to a subscriber.
+    Aggregate,
+    /// As `aggregate`, and which subscriber clicked or opened, for list cleaning.
+    Individual,
+}
+
+impl TrackingMode {
+    /// Whether anything is tracked.
+    pub fn is_on(self) -> bool {
+        self != Self::Off
+    }
+
+    /// `off`, `aggregate` or `individual`, as the settings write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Aggregate => "aggregate",
+            Self::Individual => "individual",
+        }
+    }
+}
+
+/// `[tracking]`: click and open tracking, both off unless the editor turns them on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingSettings {
+    /// Links in issues rewritten to `{base_url}/l/{link}/{token}`.
+    pub clicks: TrackingMode,
+    /// A 1x1 image at `{base_url}/o/{token}.gif` in the HTML part.
+    pub opens: TrackingMode,
+    /// The sentence added to the sign-up form's consent text while tracking is on. Unset:
+    /// the locale's own (`signup-consent-tracking`).
+    pub notice: Option<String>,
+}
+
+impl TrackingSettings {
+    /// Whether clicks or opens are tracked.
+    pub fn any(&self) -> bool {
+        self.clicks.is_on() || self.opens.is_on()
+    }
 }
 
 /// `[node]`: this process as one node of several sharing a database.

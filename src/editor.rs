@@ -1,6 +1,7 @@
 //! What an editor does through the HTTP API and the dashboard, as library calls both share:
-//! issue status with progress, "send now" under an idempotency key, "retry failed", a test
-//! copy, the preview, and the subscriber list (search, add, erase, import, export).
+//! issue status with progress, the issue's report, "send now" under an idempotency key,
+//! "retry failed", a test copy, the preview, and the subscriber list (search, add, erase,
+//! import, export).
 //!
 //! The web handlers only translate HTTP to these calls and [`EditorError`] to statuses.
 
@@ -56,6 +57,10 @@ pub enum EditorError {
     /// The issue is marked `draft: true` and the send was not forced.
     #[error("{0}")]
     Draft(String),
+    /// `herald check` finds an error in the issue: the first error, as
+    /// `FILE:LINE:COLUMN: rule: message`.
+    #[error("{0}")]
+    Refused(String),
     /// The relay did not accept a test copy.
     #[error("the relay did not accept the message: {0}")]
     Relay(String),
@@ -340,6 +345,27 @@ pub async fn issue_status(app: &App, slug: &IssueSlug) -> Result<IssueStatus, Ed
     Ok(status)
 }
 
+/// The report of issue `slug`: deliveries, bounces, complaints, unsubscribes, and (when
+/// tracking is on) clicks, links and opens, with its first 72 hours hour by hour. An issue
+/// never sent has an empty report.
+pub async fn issue_report(
+    app: &App,
+    slug: &IssueSlug,
+) -> Result<crate::tracking::IssueReport, EditorError> {
+    let status = issue_status_in(&app.store, &app.settings, slug).await?;
+    let row = app.store.find_issue(slug.as_str()).await?;
+    let input = crate::tracking::report::ReportInput {
+        slug: slug.as_str(),
+        title: &status.title,
+        issue_id: row.as_ref().map(|r| r.id),
+        started_at: row.as_ref().and_then(|r| r.started_at),
+        counts: status.counts,
+        bounces: status.bounces,
+        tracking: &app.settings.tracking,
+    };
+    Ok(crate::tracking::issue_report(&app.store, input).await?)
+}
+
 /// As [`issue_status`], over a store and settings (for `herald status`).
 pub async fn issue_status_in(
     store: &Store,
@@ -371,21 +397,38 @@ fn not_found(slug: &IssueSlug) -> EditorError {
 
 /// Enqueues the issue and wakes the dispatcher ([`App::send_now_as`]); an unknown slug is
 /// [`EditorError::NotFound`], a draft (unless `drafts` says to send it)
-/// [`EditorError::Draft`].
+/// [`EditorError::Draft`], an issue in which `herald check` finds an error
+/// [`EditorError::Refused`] (never overridden here: that is `herald send --force`'s).
 pub async fn send_now(
     app: &App,
     slug: &IssueSlug,
     source: &str,
     drafts: Drafts,
 ) -> Result<IssueStatus, EditorError> {
-    match app.send_now_as(slug, source, drafts).await {
+    match app.send_now_as(slug, source, drafts.into()).await {
         Ok(enqueued) => {
             tracing::info!(slug = slug.as_str(), added = enqueued.added, %source, "send requested");
             issue_status(app, slug).await
         }
         Err(StartupError::UnknownIssue { .. }) => Err(not_found(slug)),
         Err(e @ StartupError::Draft { .. }) => Err(EditorError::Draft(e.to_string())),
+        Err(e @ StartupError::Refused { .. }) => {
+            tracing::warn!(slug = slug.as_str(), %source, reason = %e, "send refused: the issue has errors");
+            Err(EditorError::Refused(e.to_string()))
+        }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `herald check`'s findings for the issue file of `slug` (empty when only the ledger
+/// knows the issue: its file is gone).
+pub async fn issue_findings(
+    app: &App,
+    slug: &IssueSlug,
+) -> Result<Vec<crate::check::Finding>, EditorError> {
+    match find(&app.settings, slug).await? {
+        Some(file) => Ok(app.check_path(&file.path).await?),
+        None => Ok(Vec::new()),
     }
 }
 

@@ -45,6 +45,8 @@
 //! - [`words`]: counts with their plural and readable times for the CLI's own lines.
 //! - [`bounces`]: returned mail (bounces, delays, complaints, auto-replies) read into
 //!   reports, and the rules that say hard or soft.
+//! - [`tracking`]: click and open tracking (off by default), the batched hit writer, and
+//!   the per-issue report with its chart.
 //! - [`cli`]: the `herald` commands, thin over the above.
 
 #![forbid(unsafe_code)]
@@ -73,5 +75,6 @@ pub mod signup;
 pub mod startup;
 pub mod store;
 pub mod subscribers;
+pub mod tracking;
 pub mod web;
 pub mod words;

@@ -128,7 +128,12 @@ async fn run_role(
             let _ = web_stop.wait_for(|stop| *stop).await;
         };
         match state {
-            Some(state) => web::serve(listener, state, stopped).await,
+            Some(state) => {
+                let served = web::serve(listener, state.clone(), stopped).await;
+                // Every click and open answered before the stop is recorded before the end.
+                state.flush_tracking().await;
+                served
+            }
             None => web::serve_health(listener, web_app, stopped).await,
         }
         .map_err(ServerError::Web)

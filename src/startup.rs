@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::bounces::webhooks::sns::{HttpsFetch, SnsHttp};
 use crate::bounces::Processor;
+use crate::check::{self, Finding, Surroundings};
 use crate::config::{ConfigError, NewsletterSettings, Settings};
 use crate::dispatch::pacing::Pacer;
 use crate::dispatch::{self, DispatchError, Dispatcher, Job};
@@ -19,7 +20,7 @@ use crate::mail::{Composer, MailError, SendOutcome, Transport};
 use crate::nodes::{NodeId, Topic, Wake};
 use crate::notices::Notices;
 use crate::render::pool::{PoolError, RenderPool};
-use crate::render::{self, RenderError, RenderedIssue, Templates};
+use crate::render::{self, RenderError, RenderedIssue, Templates, TrackingPlan};
 use crate::store::{self, Enqueued, Store, StoreError};
 
 /// Everything that can stop herald from starting or from preparing a send.
@@ -44,6 +45,14 @@ pub enum StartupError {
     /// The issue is marked `draft: true` and the send was not forced.
     #[error("{slug} is a draft (draft: true in its front matter): remove that line to send it")]
     Draft { slug: String },
+    /// `herald check` finds an error in the issue, and the send was not forced: the first
+    /// error is the reason.
+    #[error("{}", refusal_reason(.errors))]
+    Refused {
+        slug: String,
+        /// Every error finding, in file order (never empty).
+        errors: Vec<Finding>,
+    },
     #[error(transparent)]
     Pool(#[from] PoolError),
 }
@@ -57,6 +66,62 @@ pub enum Drafts {
     Refuse,
     /// Send it anyway (`herald send --force`, the API's `force=true`).
     Send,
+}
+
+/// Whether a send goes ahead for an issue in which `herald check` finds an error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Findings {
+    /// Refuse with [`StartupError::Refused`]: the default everywhere.
+    #[default]
+    Refuse,
+    /// Send it anyway (`herald send --force`).
+    Send,
+}
+
+/// What a send goes ahead despite. The default refuses drafts and issues with errors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub drafts: Drafts,
+    pub findings: Findings,
+}
+
+impl Overrides {
+    /// Sends drafts and issues with errors alike (`herald send --force`).
+    pub const ALL: Overrides = Overrides {
+        drafts: Drafts::Send,
+        findings: Findings::Send,
+    };
+}
+
+impl From<Drafts> for Overrides {
+    /// Refuses issues with errors, sending a draft when `drafts` says so.
+    fn from(drafts: Drafts) -> Self {
+        Self {
+            drafts,
+            findings: Findings::Refuse,
+        }
+    }
+}
+
+/// An issue put in the ledger, with the job that sends it.
+pub struct Queued {
+    pub enqueued: Enqueued,
+    pub job: Job,
+    /// The error findings the send went ahead despite (forced); empty otherwise.
+    pub overridden: Vec<Finding>,
+}
+
+/// `FILE:LINE:COLUMN: rule: message`, and how many more errors there are.
+fn refusal_reason(errors: &[Finding]) -> String {
+    match errors {
+        [] => "the issue has errors".into(),
+        [one] => one.to_string(),
+        [first, rest @ ..] => format!(
+            "{first} (and {} more {}: herald check lists them)",
+            rest.len(),
+            if rest.len() == 1 { "error" } else { "errors" }
+        ),
+    }
 }
 
 /// herald's parts, built from settings.
@@ -162,6 +227,10 @@ impl App {
             templates: self.templates.clone(),
             newsletter: self.settings.newsletter.clone(),
             links: self.links.clone(),
+            tracking: TrackingPlan {
+                clicks: self.settings.tracking.clicks.is_on(),
+                opens: self.settings.tracking.opens.is_on(),
+            },
         }
     }
 
@@ -185,24 +254,28 @@ impl App {
     }
 
     /// Puts the issue in the ledger for every active subscriber (idempotent); refuses a
-    /// draft.
+    /// draft and an issue in which `herald check` finds an error.
     pub async fn enqueue(
         &self,
         prepared: &PreparedIssue,
         source: &str,
     ) -> Result<(Enqueued, Job), StartupError> {
-        self.enqueue_as(prepared, source, Drafts::Refuse).await
+        let queued = self
+            .enqueue_as(prepared, source, Overrides::default())
+            .await?;
+        Ok((queued.enqueued, queued.job))
     }
 
-    /// As [`App::enqueue`], sending a draft when `drafts` says so.
+    /// As [`App::enqueue`], going ahead despite what `overrides` says.
     pub async fn enqueue_as(
         &self,
         prepared: &PreparedIssue,
         source: &str,
-        drafts: Drafts,
-    ) -> Result<(Enqueued, Job), StartupError> {
-        check_draft(&prepared.issue, drafts)?;
+        overrides: Overrides,
+    ) -> Result<Queued, StartupError> {
+        let overridden = self.admit(prepared, overrides).await?;
         let enqueued = dispatch::enqueue(&self.store, &prepared.issue, source).await?;
+        crate::tracking::record_links(&self.store, enqueued.issue_id, &prepared.rendered).await?;
         let job = Job {
             issue_id: enqueued.issue_id,
             mail: Arc::new(
@@ -210,7 +283,72 @@ impl App {
                     .prepare(&prepared.rendered, Some(enqueued.issue_id)),
             ),
         };
-        Ok((enqueued, job))
+        Ok(Queued {
+            enqueued,
+            job,
+            overridden,
+        })
+    }
+
+    /// Whether a send may take the issue: not a draft and no error finding, unless
+    /// `overrides` says to go ahead. Returns the error findings overridden.
+    pub async fn admit(
+        &self,
+        prepared: &PreparedIssue,
+        overrides: Overrides,
+    ) -> Result<Vec<Finding>, StartupError> {
+        check_draft(&prepared.issue, overrides.drafts)?;
+        let errors: Vec<Finding> = self
+            .check(prepared)
+            .await?
+            .into_iter()
+            .filter(Finding::is_error)
+            .collect();
+        if errors.is_empty() || overrides.findings == Findings::Send {
+            return Ok(errors);
+        }
+        Err(StartupError::Refused {
+            slug: prepared.issue.slug.as_str().to_string(),
+            errors,
+        })
+    }
+
+    /// `herald check`'s findings for a prepared issue, as a send sees it: among the other
+    /// issue files of `newsletter.issues_dir`, and after what the ledger says was sent.
+    pub async fn check(&self, prepared: &PreparedIssue) -> Result<Vec<Finding>, StartupError> {
+        let enqueued = self.store.enqueued_issue_dates().await?;
+        let settings = self.settings.clone();
+        let links = self.links.clone();
+        let issue = prepared.issue.clone();
+        let rendered = prepared.rendered.clone();
+        Ok(self
+            .renders
+            .run(move || {
+                let mut around = Surroundings::gather(&settings.newsletter, &enqueued);
+                around.add(&issue.path, issue.slug.clone());
+                check::check_rendered(&issue, &rendered, &settings, &links, &around)
+            })
+            .await?)
+    }
+
+    /// `herald check`'s findings for the issue file at `path` (a file that does not load
+    /// or render is one error finding), as [`App::check`] sees it.
+    pub async fn check_path(&self, path: &Path) -> Result<Vec<Finding>, StartupError> {
+        let enqueued = self.store.enqueued_issue_dates().await?;
+        let settings = self.settings.clone();
+        let links = self.links.clone();
+        let templates = self.templates.clone();
+        let path = path.to_path_buf();
+        Ok(self
+            .renders
+            .run(move || {
+                let mut around = Surroundings::gather(&settings.newsletter, &enqueued);
+                if let Ok(issue) = issue::load(&path, &settings.newsletter.issue_limits()) {
+                    around.add(&path, issue.slug);
+                }
+                check::check_file(&path, &settings, &templates, &links, &around)
+            })
+            .await?)
     }
 
     /// Finds the issue file for `slug` in `newsletter.issues_dir`, loads and renders it, on
@@ -237,18 +375,18 @@ impl App {
     /// second call adds only subscribers who became active since, and never sends a row
     /// twice.
     pub async fn send_now(&self, slug: &IssueSlug, source: &str) -> Result<Enqueued, StartupError> {
-        self.send_now_as(slug, source, Drafts::Refuse).await
+        self.send_now_as(slug, source, Overrides::default()).await
     }
 
-    /// As [`App::send_now`], sending a draft when `drafts` says so.
+    /// As [`App::send_now`], going ahead despite what `overrides` says.
     pub async fn send_now_as(
         &self,
         slug: &IssueSlug,
         source: &str,
-        drafts: Drafts,
+        overrides: Overrides,
     ) -> Result<Enqueued, StartupError> {
         let prepared = self.prepare_slug(slug).await?;
-        check_draft(&prepared.issue, drafts)?;
+        self.admit(&prepared, overrides).await?;
         let enqueued = dispatch::enqueue(&self.store, &prepared.issue, source).await?;
         self.dispatch_wake.notify_one();
         Ok(enqueued)
@@ -302,6 +440,8 @@ pub struct Renderer {
     pub templates: Arc<Templates>,
     pub newsletter: NewsletterSettings,
     pub links: Links,
+    /// Which links and images are rewritten for tracking (`[tracking]`).
+    pub tracking: TrackingPlan,
 }
 
 impl Renderer {
@@ -310,9 +450,10 @@ impl Renderer {
         self.newsletter.issue_limits()
     }
 
-    /// Renders a loaded issue. A failure the issue's content causes names the file.
+    /// Renders a loaded issue, with the tracking `[tracking]` asks for. A failure the
+    /// issue's content causes names the file.
     pub fn render(&self, issue: Issue) -> Result<PreparedIssue, StartupError> {
-        let rendered = render::issue(&issue, &self.templates, &self.newsletter, &self.links)
+        let mut rendered = render::issue(&issue, &self.templates, &self.newsletter, &self.links)
             .map_err(|e| match e {
                 e if e.is_content() => StartupError::Issue(issue::IssueError {
                     path: issue.path.clone(),
@@ -321,6 +462,7 @@ impl Renderer {
                 }),
                 e => e.into(),
             })?;
+        render::track(&mut rendered, self.tracking, &self.links);
         Ok(PreparedIssue {
             issue,
             rendered: Arc::new(rendered),

@@ -487,3 +487,56 @@ on_both_backends! {
         server.stop().await.unwrap();
     }
 }
+
+on_both_backends! {
+    async fn the_issue_page_shows_its_findings_and_a_send_with_an_error_is_refused(backend: Backend) {
+        let server = TestServer::start_on(backend, Relay::Outbox, |_| {}).await;
+        add_subscribers(&server.app.store, &addresses("reader", 2)).await;
+        std::fs::write(
+            server.issues_dir().join("broken.md"),
+            "---\ntitle: Broken\ndate: 2026-01-02\n---\n\nWords first.\n\n\
+             ![The chart of the week](img/missing-chart.png)\n",
+        )
+        .unwrap();
+        let (_, cookie) = login(&server).await;
+
+        let (status, _, page) = get(&server, "/admin/issues/broken", &cookie).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains(r#"data-check="refused""#), "{page}");
+        for rule in ["asset-missing", "description-missing"] {
+            assert!(page.contains(&format!(r#"data-rule="{rule}""#)), "{rule}: {page}");
+        }
+        assert!(page.contains(r#"data-severity="error""#) && page.contains("img/missing-chart.png"));
+
+        let csrf = csrf_in(&page);
+        let (status, refused) = post(
+            &server,
+            "/admin/issues/broken/send",
+            &cookie,
+            &[("csrf", csrf.as_str()), ("confirm", "yes")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+        assert!(
+            refused.contains("broken was not sent: herald check finds an error in it.")
+                && refused.contains("broken.md:8:1: asset-missing:"),
+            "{refused}"
+        );
+        assert_eq!(send_requests(&server).await, 0);
+
+        // The fixture issue is clean of errors: its page says so, and it sends.
+        let (_, _, clean) = get(&server, &format!("/admin/issues/{SLUG}"), &cookie).await;
+        assert!(!clean.contains(r#"data-check="refused""#), "{clean}");
+        assert!(!clean.contains(r#"data-severity="error""#), "{clean}");
+        let (status, _) = post(
+            &server,
+            &format!("/admin/issues/{SLUG}/send"),
+            &cookie,
+            &[("csrf", csrf.as_str()), ("confirm", "yes")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(send_requests(&server).await, 1);
+        server.stop().await.unwrap();
+    }
+}

@@ -322,6 +322,48 @@ on_both_backends! {
     }
 }
 
+/// An issue whose picture is not in `assets_dir`: `herald check` finds an error in it.
+const BROKEN_ISSUE: &str =
+    "---\ntitle: Broken\ndate: 2026-01-02\ndescription: One picture too few.\n---\n\n\
+     Words first.\n\n![The chart of the week](img/missing-chart.png)\n";
+
+on_both_backends! {
+    async fn an_issue_with_a_check_error_is_refused_with_422_naming_the_finding(backend: Backend) {
+        let server = TestServer::start_on(backend, Relay::Outbox, |_| {}).await;
+        add_subscribers(&server.app.store, &addresses("reader", 2)).await;
+        std::fs::write(server.issues_dir().join("broken.md"), BROKEN_ISSUE).unwrap();
+
+        for (key, query) in [("broken-1", ""), ("broken-2", "?force=true")] {
+            let response = api(&server, Method::POST, &format!("/issues/broken/send{query}"))
+                .await
+                .header("Idempotency-Key", key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(error_code(&body), "check_failed", "{body}");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains("broken.md:9:1: asset-missing:")
+                    && message.contains("img/missing-chart.png"),
+                "{message}"
+            );
+        }
+        assert_eq!(send_requests(&server).await, 0);
+        assert_eq!(count(&server, "SELECT COUNT(*) FROM deliveries").await, 0);
+
+        // Once the picture is there, the same request sends it.
+        let images = server.assets_dir().join("img");
+        std::fs::create_dir_all(&images).unwrap();
+        std::fs::write(images.join("missing-chart.png"), b"\x89PNG\r\n").unwrap();
+        let (status, text) = send(&server, "broken", "broken-3").await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+        assert_eq!(send_requests(&server).await, 1);
+        server.stop().await.unwrap();
+    }
+}
+
 on_both_backends! {
     async fn a_test_copy_reaches_the_relay_and_records_nothing(backend: Backend) {
         let faults = Faults::new().with(

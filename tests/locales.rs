@@ -192,6 +192,20 @@ fn tweak(locale: &str) -> impl FnOnce(&mut Settings) {
     }
 }
 
+/// Puts the Chinese fixture issue's picture in `assets` (a send refuses an issue whose
+/// pictures are missing).
+fn add_pictures(assets: &Path) {
+    std::fs::create_dir_all(assets.join("img")).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/static/img/issues/pipeline.png"
+        ),
+        assets.join("img/spring.png"),
+    )
+    .unwrap();
+}
+
 /// Walks a reader through everything herald shows them, in `locale`, and returns it all:
 /// the sign-up form (empty and refused), thank-you, the confirmation and welcome mails,
 /// the confirmation page, confirmed, expired, unsubscribe, unsubscribed, resubscribe (a new
@@ -209,6 +223,7 @@ async fn everything_shown(locale: &str, issue: (&str, &str)) -> Vec<Shown> {
                 .join(Path::new(issue_file).file_name().unwrap()),
         )
         .unwrap();
+        add_pictures(&server.assets_dir());
     }
     let mut shown = Vec::new();
     let url = |p: &str| server.url(p);
@@ -491,6 +506,7 @@ async fn dashboard_shown(locale: &str, issue: (&str, &str)) -> (Vec<Shown>, Stri
                 .join(Path::new(&issue_file).file_name().unwrap()),
         )
         .unwrap();
+        add_pictures(&s.newsletter.assets_dir);
         s.schedule.cron = "0 0 9 * * Fri".into();
         s.schedule.max_lateness_minutes = 0;
         // The home page lists the live nodes: an id of digits is no word of any language.
@@ -744,6 +760,7 @@ fn personalise(issue: &render::RenderedIssue) -> (String, String) {
         email: "reader@example.org",
         name: Some("李雷"),
         unsubscribe_url: "https://news.example.org/unsubscribe/TOKEN",
+        tracking: None,
     };
     (issue.html.personalise(&r), issue.text.personalise(&r))
 }

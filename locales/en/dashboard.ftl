@@ -71,6 +71,17 @@ issue-send-button = Send now…
 issue-retry-button = Retry failed
 issue-preview = Preview
 issue-preview-title = The issue as a subscriber receives it
+issue-check = Check
+issue-check-clean = herald check finds nothing to change in this issue.
+issue-check-errors = { $count ->
+    [one] One error: every send refuses this issue until it is fixed (or its rule allowed).
+   *[other] { $count } errors: every send refuses this issue until they are fixed (or their rules allowed).
+}
+issue-check-severity = { $severity ->
+    [error] error
+   *[other] warning
+}
+issue-check-line = line { $line }, column { $column }
 issue-file-gone = The issue's file is no longer in the issues folder.
 
 send-title = Send { $title }?
@@ -169,6 +180,7 @@ dashboard-error-relay = The relay did not accept the test copy: { $reply }
 dashboard-error-address = The address is not valid: please check it and try again.
 dashboard-error-draft = { $slug } is a draft ({ $line } in its front matter): remove that line to send it.
 dashboard-error-issue-file = The issue file has a problem: { $problem }
+dashboard-error-check = { $slug } was not sent: herald check finds an error in it. { $finding }. Fix the file (or allow the rule in [check] allow), then send again.
 
 # The subscriber page (/admin/subscribers)
 dashboard-nav-subscribers = Subscribers
@@ -257,3 +269,33 @@ node-role-name = { $role ->
     [send] herald send
    *[all] web and worker
 }
+
+# The issue report (the issue page) and the latest issues side by side (the home page).
+home-latest = Latest issues
+report-heading = Report
+report-sent = sent
+report-failed = failed
+report-bounced = bounced
+report-unsubscribes = unsubscribed
+report-clicks = clicks
+report-unique-clickers = readers who clicked
+report-click-rate = click rate
+report-opens = opens
+report-unique-openers = readers who opened
+report-machine-opens = machine opens
+report-machine-note = Fetches by privacy proxies and scanners, or within seconds of sending: not people reading.
+report-tracking-off = Click and open tracking are off ({ $key } in the settings): deliveries, bounces, complaints and unsubscribes are still counted.
+report-not-started = The chart starts when the send does.
+report-top-links = Top links
+report-link = Link
+report-link-total = Clicks
+report-link-unique = Readers
+# A download link of the report; $format is CSV or JSON.
+report-download = Download as { $format }
+report-chart-title = Clicks, unsubscribes and bounces per hour in the first 72 hours after the send started
+report-chart-clicks = Clicks
+report-chart-unsubscribes = Unsubscribes
+report-chart-bounces = Bounces
+# An axis label: hours after the send started.
+report-chart-hours = { $hours }h
+report-chart-peak = most in one hour: { $count }

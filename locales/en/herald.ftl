@@ -67,6 +67,8 @@ signup-honeypot-label = Leave this field empty
 signup-button = Subscribe
 # Shown above the button and kept with every sign-up, unless newsletter.consent is set.
 signup-consent = I would like to receive this newsletter by email. I can unsubscribe at any time with the link at the bottom of every issue.
+# Added to the consent text while click or open tracking is on, unless tracking.notice is set.
+signup-consent-tracking = Issues count which links readers follow and whether they are opened, to see what readers find useful; no third party is involved.
 
 signup-error-email-empty = Please enter your email address.
 signup-error-email-too-long = This email address is too long: it can have at most 254 characters.

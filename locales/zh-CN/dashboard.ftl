@@ -63,6 +63,14 @@ issue-send-button = 立即发送…
 issue-retry-button = 重试失败的投递
 issue-preview = 预览
 issue-preview-title = 订阅者收到的邮件效果
+issue-check = 检查
+issue-check-clean = 检查没有发现这一期需要修改的地方。
+issue-check-errors = { $count } 个错误：修正之前（或在设置中允许该规则），任何发送都会拒绝这一期。
+issue-check-severity = { $severity ->
+    [error] 错误
+   *[other] 警告
+}
+issue-check-line = 第 { $line } 行，第 { $column } 列
 issue-file-gone = 存放各期的文件夹中已找不到本期的文件。
 
 send-title = 发送《{ $title }》？
@@ -153,6 +161,7 @@ dashboard-error-relay = 邮件服务器未接收测试邮件：{ $reply }
 dashboard-error-address = 邮箱地址无效，请检查后重试。
 dashboard-error-draft = { $slug } 是草稿（文件开头写有 { $line }），删除这一行后才能发送。
 dashboard-error-issue-file = 这一期的文件有问题：{ $problem }
+dashboard-error-check = { $slug } 未发送：检查发现了错误。{ $finding }。请修正文件（或在设置中允许该规则）后再发送。
 
 # 订阅者页面（/admin/subscribers）
 dashboard-nav-subscribers = 订阅者
@@ -241,3 +250,30 @@ node-role-name = { $role ->
     [send] 命令行发送
    *[all] 网页和工作节点
 }
+
+home-latest = 最近几期
+report-heading = 报告
+report-sent = 已发送
+report-failed = 失败
+report-bounced = 退信
+report-unsubscribes = 退订
+report-clicks = 点击
+report-unique-clickers = 点击过的读者
+report-click-rate = 点击率
+report-opens = 打开
+report-unique-openers = 打开过的读者
+report-machine-opens = 机器打开
+report-machine-note = 隐私代理和扫描程序的抓取，或发送后几秒内的抓取：并非真人阅读。
+report-tracking-off = 点击和打开统计均已关闭（设置中的 { $key }）：送达、退信、投诉和退订仍会统计。
+report-not-started = 开始发送后才有图表。
+report-top-links = 热门链接
+report-link = 链接
+report-link-total = 点击
+report-link-unique = 读者
+report-download = 下载 { $format } 文件
+report-chart-title = 开始发送后 72 小时内每小时的点击、退订和退信
+report-chart-clicks = 点击
+report-chart-unsubscribes = 退订
+report-chart-bounces = 退信
+report-chart-hours = { $hours } 小时
+report-chart-peak = 单小时最多：{ $count }

@@ -60,6 +60,7 @@ signup-optional = （选填）
 signup-honeypot-label = 此栏请留空
 signup-button = 订阅
 signup-consent = 我愿意通过电子邮件接收本刊，并可随时通过每期邮件底部的链接退订。
+signup-consent-tracking = 本刊会统计读者点击了哪些链接以及邮件是否被打开，以了解哪些内容有用；不涉及任何第三方。
 
 signup-error-email-empty = 请填写邮箱地址。
 signup-error-email-too-long = 邮箱地址太长了，最多 254 个字符。

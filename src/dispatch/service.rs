@@ -123,6 +123,10 @@ async fn send_issue(
             return Some(AFTER_TROUBLE);
         }
     };
+    if let Err(e) = crate::tracking::record_links(&app.store, row.id, &prepared.rendered).await {
+        tracing::error!(slug = %row.slug, error = %e, "cannot record the issue's tracked links; its send waits");
+        return Some(AFTER_TROUBLE);
+    }
     let job = super::Job {
         issue_id: row.id,
         mail: Arc::new(app.composer.prepare(&prepared.rendered, Some(row.id))),

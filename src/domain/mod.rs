@@ -23,4 +23,7 @@ pub use name::{NameError, SubscriberName, MAX_NAME_CHARS};
 pub use return_path::{ReturnAddress, ReturnPath, ReturnPathError};
 pub use slug::{IssueSlug, SlugError};
 pub use status::{StatusError, SubscriberStatus};
-pub use token::{DeliveryToken, Purpose, Token, TokenError, TokenKey};
+pub use token::{
+    claimed_issue, ClickToken, DeliveryToken, OpenToken, Purpose, Token, TokenError, TokenKey,
+    UnsubscribeToken,
+};

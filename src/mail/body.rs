@@ -188,6 +188,7 @@ mod tests {
             email: "a@example.org",
             name: Some("Zoë <admin>"),
             unsubscribe_url: "https://x.example/unsubscribe/tok?a=1&b=2",
+            tracking: None,
         };
         let bytes = body.personalise(&r);
         let raw = String::from_utf8(bytes.clone()).unwrap();
@@ -273,6 +274,7 @@ mod tests {
             email: "a@example.org",
             name: Some(".Dot\n.Name"),
             unsubscribe_url: ".https://x.example/u/.tok",
+            tracking: None,
         };
         let bytes = body.personalise(&r);
         assert!(!has_leading_dot(&bytes));

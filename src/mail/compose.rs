@@ -22,7 +22,9 @@ use crate::config::Settings;
 use crate::domain::{DeliveryToken, EmailAddress, Purpose, ReturnPath, SubscriberName, TokenKey};
 use crate::links::Links;
 use crate::render::notice::CONFIRM_DAYS;
-use crate::render::{Escape, NoticeKind, Recipient, RenderedIssue, RenderedNotice, Split};
+use crate::render::{
+    Escape, NoticeKind, Recipient, RenderedIssue, RenderedNotice, Split, TrackingStamp,
+};
 
 /// The subscriber id that test copies and previews carry. No stored subscriber has it
 /// (SQLite ids start at 1), so their unsubscribe links verify but unsubscribe nobody.
@@ -315,12 +317,24 @@ impl Composer {
         issue: &IssueMail,
         to: &MailRecipient,
     ) -> Result<OutgoingMail, MailError> {
-        let token = self.key.sign(Purpose::Unsubscribe, to.subscriber_id, None);
+        // The link names the issue it came in, so the report can count who left from it.
+        let issue_id = issue
+            .issue_id
+            .filter(|_| to.subscriber_id != TEST_SUBSCRIBER_ID);
+        let token = self.key.sign_unsubscribe(to.subscriber_id, issue_id);
         let unsubscribe_url = self.links.unsubscribe(&token);
         let recipient = Recipient {
             email: to.email.as_str(),
             name: to.name.as_ref().map(SubscriberName::as_str),
             unsubscribe_url: &unsubscribe_url,
+            // Only a delivery of the ledger counts; tracked links of a test copy lead
+            // straight to their URLs.
+            tracking: issue_id.map(|issue_id| TrackingStamp {
+                key: &self.key,
+                issue_id,
+                subscriber_id: to.subscriber_id,
+                sent_at: chrono::Utc::now().timestamp(),
+            }),
         };
         let body = issue.body.personalise(&recipient);
         let content_type = issue.body.content_type();
@@ -385,6 +399,7 @@ impl Composer {
             email: to.email.as_str(),
             name: to.name.as_ref().map(SubscriberName::as_str),
             unsubscribe_url: unsubscribe_url.as_deref().unwrap_or_default(),
+            tracking: None,
         };
         let bytes = body.personalise(&recipient);
         let mut mail = self.build(

@@ -260,6 +260,15 @@ impl<'a> StartTag<'a> {
             }
             push_attribute(out, name, value);
         }
+        // Every image has a text alternative: one without is decoration to a screen reader.
+        if self.name == "img"
+            && !self
+                .attributes
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("alt"))
+        {
+            push_attribute(out, "alt", "");
+        }
         match (style, own_style) {
             (Some(ours), Some(theirs)) => push_attribute(out, "style", &format!("{ours};{theirs}")),
             (Some(ours), None) => push_attribute(out, "style", ours),
@@ -347,7 +356,7 @@ mod tests {
         assert!(mrml_accepts(&html), "mrml rejected: {html}");
         assert!(html.contains("<br />"), "{html}");
         assert!(
-            html.contains(r#"<img src="https://news.example.org/img/x.png" width="100%" style="max-width:100%;height:auto;border:0" />"#),
+            html.contains(r#"<img src="https://news.example.org/img/x.png" width="100%" alt="" style="max-width:100%;height:auto;border:0" />"#),
             "{html}"
         );
         assert!(html.contains("&lt;SOFA:ArkLab/&gt;"), "{html}");

@@ -8,6 +8,7 @@
 //! - `text`: the plain-text alternative from the same events;
 //! - [`templates`]: the minijinja layout, `templates/newsletter.mjml`;
 //! - [`personalise`]: cutting the output at per-recipient slots;
+//! - [`track`]: click and open tracking, cut into the same slots once per issue;
 //! - [`notice`]: the confirmation and welcome mails of the sign-up flow.
 
 mod html;
@@ -18,6 +19,7 @@ pub mod pool;
 mod raw;
 pub mod templates;
 mod text;
+pub mod track;
 mod urls;
 
 use std::path::PathBuf;
@@ -26,12 +28,15 @@ use minijinja::{context, Value};
 
 pub use html::removed_by_sanitiser;
 pub use notice::{NoticeCopy, NoticeKind, RenderedNotice};
-pub use personalise::{Escape, Recipient, Slot, Split, SplitPiece};
+pub use personalise::{
+    Escape, Recipient, Slot, Split, SplitPiece, TrackedLink, TrackedLinks, TrackingStamp,
+};
 pub use raw::{
     nesting as raw_html_nesting, tokens as raw_html_tokens, Nesting as RawNesting, Tag as RawTag,
     Token as RawToken,
 };
 pub use templates::Templates;
+pub use track::{track, TrackingPlan};
 
 use crate::config::NewsletterSettings;
 use crate::domain::IssueSlug;
@@ -52,6 +57,13 @@ pub struct RenderedIssue {
     pub text: Split,
     /// The inbox preview line, if the issue has one.
     pub preheader: Option<String>,
+}
+
+impl RenderedIssue {
+    /// The links that go through `/l/` (none unless click tracking is on).
+    pub fn tracked_links(&self) -> &[TrackedLink] {
+        &self.html.tracked().links
+    }
 }
 
 impl RenderError {

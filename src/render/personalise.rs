@@ -3,6 +3,17 @@
 //! The layout is rendered with marker strings where per-recipient values belong; [`Split`]
 //! cuts the result at those markers once. Personalising a copy is then a walk over the
 //! literal pieces and the slots, with no parsing, templating or MJML work per recipient.
+//!
+//! With click or open tracking on, [`crate::render::track`] cuts the links and the end of
+//! the body into slots of their own ([`Slot::Link`], [`Slot::OpenImage`]) once per issue, so
+//! a tracked copy is a concatenation too: each link slot is written as
+//! `{base_url}l/{link}/{token}` for a recipient with a [`TrackingStamp`], and as the
+//! original URL for anyone else (test copies, previews).
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::domain::{ClickToken, OpenToken, TokenKey};
 
 /// A value that differs per recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +24,11 @@ pub enum Slot {
     Name,
     /// The recipient's address.
     Email,
+    /// Tracked link number `n` of [`TrackedLinks`]: not cut at a marker, but by
+    /// [`crate::render::track`].
+    Link(u16),
+    /// The open image (an `<img>` element), or nothing for a copy without a stamp.
+    OpenImage,
 }
 
 impl Slot {
@@ -25,6 +41,8 @@ impl Slot {
             Slot::UnsubscribeUrl => "x-herald-slot-unsubscribe-url-x",
             Slot::Name => "x-herald-slot-name-x",
             Slot::Email => "x-herald-slot-email-x",
+            // Never searched for: these slots are cut by position, not at markers.
+            Slot::Link(_) | Slot::OpenImage => "x-herald-slot-tracked-x",
         }
     }
 }
@@ -44,6 +62,39 @@ pub struct Recipient<'a> {
     pub email: &'a str,
     pub name: Option<&'a str>,
     pub unsubscribe_url: &'a str,
+    /// For a delivery of the ledger: what its click and open tokens are signed for. `None`
+    /// writes tracked links as their original URLs and no open image.
+    pub tracking: Option<TrackingStamp<'a>>,
+}
+
+/// What one copy's click and open tokens name.
+#[derive(Debug, Clone, Copy)]
+pub struct TrackingStamp<'a> {
+    pub key: &'a TokenKey,
+    pub issue_id: i64,
+    pub subscriber_id: i64,
+    /// When the copy was made (Unix seconds): an open soon after is a machine's.
+    pub sent_at: i64,
+}
+
+/// One link of an issue that goes through `/l/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedLink {
+    /// Its id within the issue (short, URL-safe; the same URL always has the same id).
+    pub id: String,
+    /// The URL as the issue wrote it (absolute, http or https).
+    pub url: String,
+}
+
+/// The tracked links of one issue and where `/l/` and `/o/` live.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackedLinks {
+    /// `{base_url}l/`.
+    pub click_base: String,
+    /// `{base_url}o/`.
+    pub open_base: String,
+    /// In order of first appearance; [`Slot::Link`] indexes this.
+    pub links: Vec<TrackedLink>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +118,8 @@ pub struct Split {
     pieces: Vec<Piece>,
     escape: Escape,
     literal_len: usize,
+    /// What [`Slot::Link`] and [`Slot::OpenImage`] write; empty unless tracking is on.
+    tracked: Arc<TrackedLinks>,
 }
 
 impl Split {
@@ -95,18 +148,51 @@ impl Split {
                 }
             }
         }
-        let literal_len = pieces
-            .iter()
-            .map(|p| match p {
-                Piece::Literal(s) => s.len(),
-                Piece::Slot(_) => 0,
-            })
-            .sum();
+        let literal_len = literal_len(&pieces);
         Self {
             pieces,
             escape,
             literal_len,
+            tracked: Arc::default(),
         }
+    }
+
+    /// Cuts the literal pieces again: `cut` names, for one literal, the byte ranges that
+    /// become slots (in order, not overlapping). Used once per issue by the tracking rewrite.
+    pub(crate) fn cut_literals(&mut self, mut cut: impl FnMut(&str) -> Vec<(Range<usize>, Slot)>) {
+        let mut pieces = Vec::with_capacity(self.pieces.len());
+        for piece in std::mem::take(&mut self.pieces) {
+            let Piece::Literal(text) = piece else {
+                pieces.push(piece);
+                continue;
+            };
+            let mut from = 0;
+            for (range, slot) in cut(&text) {
+                if range.start < from || range.end > text.len() {
+                    continue;
+                }
+                if range.start > from {
+                    pieces.push(Piece::Literal(text[from..range.start].to_string()));
+                }
+                pieces.push(Piece::Slot(slot));
+                from = range.end;
+            }
+            if from < text.len() {
+                pieces.push(Piece::Literal(text[from..].to_string()));
+            }
+        }
+        self.literal_len = literal_len(&pieces);
+        self.pieces = pieces;
+    }
+
+    /// Sets what the tracking slots write.
+    pub(crate) fn set_tracked(&mut self, tracked: Arc<TrackedLinks>) {
+        self.tracked = tracked;
+    }
+
+    /// The tracked links (none unless click tracking is on).
+    pub fn tracked(&self) -> &TrackedLinks {
+        &self.tracked
     }
 
     /// Appends the copy for `recipient` to `out`.
@@ -122,10 +208,51 @@ impl Split {
 
     /// Appends `recipient`'s value for `slot`, escaped as this output requires.
     pub fn write_slot(&self, slot: Slot, recipient: &Recipient<'_>, out: &mut String) {
+        let tracked_url;
         let value = match slot {
             Slot::UnsubscribeUrl => recipient.unsubscribe_url,
             Slot::Name => recipient.name.unwrap_or(""),
             Slot::Email => recipient.email,
+            Slot::Link(n) => {
+                let Some(link) = self.tracked.links.get(usize::from(n)) else {
+                    return;
+                };
+                match &recipient.tracking {
+                    Some(stamp) => {
+                        let token = stamp.key.sign_click(
+                            ClickToken {
+                                issue_id: stamp.issue_id,
+                                subscriber_id: stamp.subscriber_id,
+                            },
+                            &link.id,
+                        );
+                        tracked_url = format!("{}{}/{token}", self.tracked.click_base, link.id);
+                        &tracked_url
+                    }
+                    None => &link.url,
+                }
+            }
+            Slot::OpenImage => {
+                // Markup, written as it is: the token is URL-safe base64.
+                if let Some(stamp) = &recipient.tracking {
+                    let token = stamp.key.sign_open(OpenToken {
+                        issue_id: stamp.issue_id,
+                        subscriber_id: stamp.subscriber_id,
+                        sent_at: stamp.sent_at,
+                    });
+                    out.push_str("<img src=\"");
+                    html_escape::encode_double_quoted_attribute_to_string(
+                        &self.tracked.open_base,
+                        out,
+                    );
+                    out.push_str(&token);
+                    out.push_str(
+                        ".gif\" width=\"1\" height=\"1\" alt=\"\" border=\"0\" \
+                         style=\"display:block;width:1px;height:1px;border:0\">",
+                    );
+                }
+                return;
+            }
         };
         match self.escape {
             Escape::Html => {
@@ -164,6 +291,16 @@ impl Split {
     }
 }
 
+fn literal_len(pieces: &[Piece]) -> usize {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Literal(s) => s.len(),
+            Piece::Slot(_) => 0,
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +322,7 @@ mod tests {
             email: "o'brien@example.org",
             name: Some("<script>\"Eve\""),
             unsubscribe_url: "https://x.test/unsubscribe/abc?a=1&b=2",
+            tracking: None,
         };
         let out = split.personalise(&r);
         assert_eq!(
@@ -202,6 +340,7 @@ mod tests {
             email: "a@b.org",
             name: None,
             unsubscribe_url: "u",
+            tracking: None,
         };
         assert_eq!(split.personalise(&r), "plain");
         let named = Split::new(Slot::Name.marker(), Escape::None);

@@ -63,6 +63,7 @@ mod schedule;
 mod signup;
 pub mod sqlite;
 mod subscribers;
+mod tracking;
 pub mod wake;
 
 use futures::{Stream, StreamExt};
@@ -82,6 +83,9 @@ pub use signup::{ConfirmOutcome, NewSignup, SignupOutcome, CONFIRM_RESEND_SECOND
 pub use sqlite::BUSY_TIMEOUT;
 pub use subscribers::{
     AddOutcome, BatchOutcome, NewSubscriber, StatusChange, Subscriber, SubscriberRecord,
+};
+pub use tracking::{
+    AgentFigures, Hit, HitKind, HourFigures, IssueActivity, LinkFigures, NewTrackedLink,
 };
 
 use crate::domain::SubscriberStatus;

@@ -132,12 +132,14 @@ delegate! {
 
     /// The subscriber's own request to stop (a web unsubscribe link): moves subscriber `id`
     /// to `unsubscribed` and appends an `unsubscribe` event carrying the request's IP and
-    /// user agent. A subscriber already opted out (unsubscribed, bounced or complained) is
-    /// left as is, so a repeat is a no-op.
+    /// user agent, and the issue whose link it was (`issue_id`, when the link names one), so
+    /// unsubscribes are counted per issue. A subscriber already opted out (unsubscribed,
+    /// bounced or complained) is left as is, so a repeat is a no-op.
     #[tracing::instrument(skip_all, fields(subscriber_id = id))]
     pub async fn unsubscribe_subscriber_by_id(
         &self,
         id: i64,
+        issue_id: Option<i64>,
         source: &str,
         ip: Option<&str>,
         user_agent: Option<&str>,

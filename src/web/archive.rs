@@ -177,6 +177,7 @@ fn web_version(state: &AppState, slug: &IssueSlug) -> Result<Arc<str>, WebError>
             email: "",
             name: None,
             unsubscribe_url: &unsubscribe_url,
+            tracking: None,
         })
         .into();
     cache.lock().expect("cache lock").insert(

@@ -2,7 +2,8 @@
 //! `GET` and `POST /confirm/{token}`), unsubscribe links (RFC 8058 one-click) with a way back
 //! (`POST /resubscribe/{token}`, through a new double opt-in), the archive of sent issues and its Atom feed, the files of
 //! `newsletter.assets_dir` (the images issues link to) at every other path, and a health
-//! check that proves the database takes writes.
+//! check that proves the database takes writes, and the tracked links and open image of
+//! click and open tracking (`/l/{link}/{token}`, `/o/{token}.gif`; see `track`).
 //!
 //! [`router`] builds the routes over an [`AppState`]; [`serve`] runs them on a listener until
 //! a shutdown future resolves, letting requests in flight finish. Every response carries
@@ -22,6 +23,7 @@ mod error;
 mod health;
 pub mod pages;
 mod signup;
+mod track;
 mod unsubscribe;
 mod webhooks;
 
@@ -76,7 +78,8 @@ struct Inner {
     /// The thank-you page, the same for every accepted sign-up, rendered once.
     thanks: Arc<str>,
     /// The consent wording on the form and in the consent record: `newsletter.consent`, else
-    /// the locale's.
+    /// the locale's; while tracking is on, followed by `tracking.notice`, else the locale's
+    /// sentence saying so.
     consent: String,
     /// `web.trusted_proxies`, parsed.
     trusted_proxies: Vec<IpAddr>,
@@ -84,6 +87,8 @@ struct Inner {
     health: health::HealthProbe,
     /// The sending services' webhooks: verifiers and replay guards.
     webhooks: webhooks::Webhooks,
+    /// Answers `/l/` and `/o/` and hands hits to the batched writer.
+    tracker: crate::tracking::Tracker,
 }
 
 impl AppState {
@@ -101,15 +106,31 @@ impl AppState {
         let (signups, _writer) = SignupQueue::start(app.store.clone(), app.notice_wake.clone());
         let signup_limiter = IpLimiter::new(app.settings.web.signup_per_ip_per_minute);
         let thanks = signup::thanks_page(&pages, &app.settings.newsletter.name)?;
-        let consent = app
+        let mut consent = app
             .settings
             .newsletter
             .consent
             .clone()
             .unwrap_or_else(|| pages.catalog().t("signup-consent"));
+        if app.settings.tracking.any() {
+            let notice = app
+                .settings
+                .tracking
+                .notice
+                .clone()
+                .unwrap_or_else(|| pages.catalog().t("signup-consent-tracking"));
+            consent = format!("{consent} {notice}");
+        }
         let trusted_proxies = parse_trusted_proxies(&app.settings.web.trusted_proxies)?;
         let webhooks = webhooks::Webhooks::new(&app)?;
+        let tracker = crate::tracking::Tracker::start(
+            key.clone(),
+            app.settings.tracking.clone(),
+            app.links.clone(),
+            app.store.clone(),
+        );
         Ok(Self(Arc::new(Inner {
+            tracker,
             webhooks,
             trusted_proxies,
             editor,
@@ -127,6 +148,20 @@ impl AppState {
 
     fn app(&self) -> &App {
         &self.0.app
+    }
+
+    /// Returns once every click and open answered so far is recorded.
+    pub async fn flush_tracking(&self) {
+        self.0.tracker.flush().await;
+    }
+
+    /// The report of issue `slug`, counting every click and open answered before the call.
+    async fn issue_report(
+        &self,
+        slug: &crate::domain::IssueSlug,
+    ) -> Result<crate::tracking::IssueReport, crate::editor::EditorError> {
+        self.flush_tracking().await;
+        crate::editor::issue_report(self.app(), slug).await
     }
 
     /// The catalog of the public pages (`newsletter.locale`).
@@ -218,6 +253,8 @@ pub fn router(state: AppState) -> Router {
         .route("/archive", get(archive::list))
         .route("/archive/{slug}", get(archive::issue))
         .route("/feed.xml", get(archive::feed))
+        .route("/l/{link}/{token}", get(track::click))
+        .route("/o/{file}", get(track::open))
         .fallback(assets::serve)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

@@ -18,8 +18,7 @@ use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::{pages, AppState, Visitor, WebError};
-use crate::dispatch::unix_now;
-use crate::domain::{EmailAddress, Purpose, SubscriberStatus, TokenError};
+use crate::domain::{EmailAddress, SubscriberStatus, TokenError, UnsubscribeToken};
 use crate::store::{NewSignup, StatusChange};
 
 /// The subscriber id of the test and preview copies (no such row).
@@ -27,10 +26,15 @@ const TEST_RECIPIENT: i64 = 0;
 
 /// The link's subscriber id, or 400 for a link that does not verify.
 fn verify(state: &AppState, token: &str) -> Result<i64, WebError> {
+    verify_with_issue(state, token).map(|t| t.subscriber_id)
+}
+
+/// The link's subscriber id and the issue it came in (links of older copies name none).
+fn verify_with_issue(state: &AppState, token: &str) -> Result<UnsubscribeToken, WebError> {
     state
         .0
         .key
-        .verify(Purpose::Unsubscribe, token, unix_now())
+        .verify_unsubscribe(token)
         .map_err(|e: TokenError| {
             tracing::info!(reason = %e, "unsubscribe link rejected");
             WebError::BadLink
@@ -138,7 +142,10 @@ pub async fn one_click(
     headers: HeaderMap,
     extensions: Extensions,
 ) -> Result<Response, WebError> {
-    let id = verify(&state, &token)?;
+    let UnsubscribeToken {
+        subscriber_id: id,
+        issue_id,
+    } = verify_with_issue(&state, &token)?;
     if id == TEST_RECIPIENT {
         return test_copy(&state);
     }
@@ -146,7 +153,7 @@ pub async fn one_click(
     let change = state
         .app()
         .store
-        .unsubscribe_subscriber_by_id(id, "web", ip.as_deref(), user_agent.as_deref())
+        .unsubscribe_subscriber_by_id(id, issue_id, "web", ip.as_deref(), user_agent.as_deref())
         .await
         .map_err(WebError::internal)?;
     let offer = match change {

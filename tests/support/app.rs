@@ -44,6 +44,13 @@ pub fn settings(db_url: &str, smtp_url: &str) -> Settings {
     s.web.admin_token = Some("test-admin-token-0123456789abcdef".to_string().into());
     s.newsletter.templates_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates").into();
     s.newsletter.from = "Herald Weekly <newsletter@example.org>".into();
+    // The fixture issue is the only file of its folder (the repository's `issues/` has an
+    // example with the same slug, which `herald check` would rightly refuse to send), and
+    // its images are in the repository's `static/`.
+    s.newsletter.issues_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/issues").into();
+    s.newsletter.assets_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/static").into();
+    // Its link to `/docs/design/` shows how relative links resolve; no page is there.
+    s.check.allow = vec!["link-unresolvable".into()];
     s
 }
 

@@ -80,6 +80,13 @@ impl TestServer {
             issues.join(std::path::Path::new(ISSUE).file_name().unwrap()),
         )
         .unwrap();
+        // The fixture issue's images, where `newsletter.assets_dir` points.
+        let images = dir.path().join("static/img/issues");
+        std::fs::create_dir_all(&images).unwrap();
+        for name in ["pipeline.png", "welcome-cover.png"] {
+            let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static/img/issues");
+            std::fs::copy(from.join(name), images.join(name)).unwrap();
+        }
         let (smtp, smtp_url) = match relay {
             Relay::Smtp(faults) => {
                 let server = SmtpServer::start(faults);

@@ -38,6 +38,8 @@ mod schedule;
 mod signup;
 #[path = "../shared/subscribers.rs"]
 mod subscribers;
+#[path = "../shared/tracking.rs"]
+mod tracking;
 
 use std::path::Path;
 use std::str::FromStr;

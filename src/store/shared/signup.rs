@@ -68,6 +68,7 @@ impl Backend {
                     source: "web",
                     ip,
                     user_agent,
+                    issue_id: None,
                 };
                 apply_status_change(&mut tx, id, status, SubscriberStatus::Active, &request)
                     .await?;

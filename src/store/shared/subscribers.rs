@@ -201,6 +201,7 @@ impl Backend {
             source,
             ip: None,
             user_agent: None,
+            issue_id: None,
         };
         apply_status_change(&mut tx, id, from, to, &request).await?;
         tx.commit().await?;
@@ -225,6 +226,7 @@ impl Backend {
     pub(crate) async fn unsubscribe_subscriber_by_id(
         &self,
         id: i64,
+        issue_id: Option<i64>,
         source: &str,
         ip: Option<&str>,
         user_agent: Option<&str>,
@@ -240,6 +242,7 @@ impl Backend {
             source,
             ip,
             user_agent,
+            issue_id,
         };
         apply_status_change(&mut tx, id, from, SubscriberStatus::Unsubscribed, &request).await?;
         tx.commit().await?;
@@ -383,6 +386,8 @@ pub(super) struct Request<'a> {
     pub(super) source: &'a str,
     pub(super) ip: Option<&'a str>,
     pub(super) user_agent: Option<&'a str>,
+    /// The issue the request came from (an issue's unsubscribe link).
+    pub(super) issue_id: Option<i64>,
 }
 
 /// Moves subscriber `id` from `from` to `to` inside `tx`, with the matching time columns, and
@@ -417,12 +422,13 @@ pub(super) async fn apply_status_change(
         SubscriberStatus::Pending => "status_change",
     };
     sqlx::query(
-        "INSERT INTO events (occurred_at, kind, subscriber_id, ip, user_agent, source, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO events (occurred_at, kind, subscriber_id, issue_id, ip, user_agent, source, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(at)
     .bind(kind)
     .bind(id)
+    .bind(request.issue_id)
     .bind(request.ip)
     .bind(request.user_agent)
     .bind(request.source)

@@ -39,6 +39,8 @@ mod schedule;
 mod signup;
 #[path = "../shared/subscribers.rs"]
 mod subscribers;
+#[path = "../shared/tracking.rs"]
+mod tracking;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -214,7 +214,11 @@ pub async fn logout(
     respond(&state, r)
 }
 
-/// `GET /admin`: subscriber counts and every issue with its progress.
+/// How many of the latest sent issues the home page compares.
+const LATEST_SIDE_BY_SIDE: usize = 3;
+
+/// `GET /admin`: subscriber counts, the latest issues' reports side by side, and every
+/// issue with its progress.
 pub async fn home(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -231,6 +235,13 @@ pub async fn home(
         let issues = editor::list_issues(state.app()).await?;
         // Newest first (as listed), the issues still to send apart from the ones that went out.
         let (sent, unsent): (Vec<_>, Vec<_>) = issues.iter().partition(|i| i.was_queued());
+        // The latest issues sent, side by side with their reports.
+        let mut latest = Vec::new();
+        for issue in sent.iter().take(LATEST_SIDE_BY_SIDE) {
+            let slug = editor::parse_slug(&issue.slug)?;
+            let report = editor::issue_report(state.app(), &slug).await?;
+            latest.push(report_view(&report));
+        }
         let unsent: Vec<_> = unsent.into_iter().map(|i| issue_view(&state, i)).collect();
         let sent: Vec<_> = sent.into_iter().map(|i| issue_view(&state, i)).collect();
         let next_run = editor::next_scheduled_run(state.app()).await?;
@@ -248,6 +259,7 @@ pub async fn home(
                 subscriber_total => total,
                 unsent,
                 sent,
+                latest,
                 notice => notice(&state, q.notice.as_deref()),
             },
         )
@@ -312,6 +324,43 @@ fn issue_view(state: &AppState, issue: &editor::IssueStatus) -> minijinja::Value
     }
 }
 
+/// The chart of `report`'s first 72 hours, in the dashboard's words.
+fn chart(state: &AppState, report: &crate::tracking::IssueReport) -> String {
+    let catalog = catalog(state);
+    let hours = |h: i64| {
+        catalog.t_with(
+            "report-chart-hours",
+            &crate::i18n::args(&[("hours", h.into())]),
+        )
+    };
+    let peak = |n: u64| {
+        catalog.t_with(
+            "report-chart-peak",
+            &crate::i18n::args(&[("count", (n as i64).into())]),
+        )
+    };
+    let labels = crate::tracking::chart::ChartLabels {
+        title: catalog.t("report-chart-title"),
+        clicks: catalog.t("report-chart-clicks"),
+        unsubscribes: catalog.t("report-chart-unsubscribes"),
+        bounces: catalog.t("report-chart-bounces"),
+        hours: [hours(0), hours(24), hours(48), hours(72)],
+        peak: &peak,
+    };
+    crate::tracking::chart::svg(&report.hourly, &labels)
+}
+
+/// A report for the templates, with its rates in whole percent (one decimal).
+fn report_view(report: &crate::tracking::IssueReport) -> minijinja::Value {
+    let percent = |rate: f64| (rate * 1000.0).round() / 10.0;
+    context! {
+        click_percent => report.clicks.map(|c| percent(c.rate)),
+        open_percent => report.opens.map(|o| percent(o.rate)),
+        top_links => report.links.iter().take(10).collect::<Vec<_>>(),
+        ..minijinja::Value::from_serialize(report)
+    }
+}
+
 /// `GET /admin/issues/{slug}`.
 pub async fn issue(
     State(state): State<AppState>,
@@ -323,6 +372,11 @@ pub async fn issue(
         let session = require_session(&state, &headers).await?;
         let slug = editor::parse_slug(&slug)?;
         let status = editor::issue_status(state.app(), &slug).await?;
+        let report = state.issue_report(&slug).await?;
+        let chart = (!report.hourly.is_empty())
+            .then(|| minijinja::Value::from_safe_string(chart(&state, &report)));
+        let findings = editor::issue_findings(state.app(), &slug).await?;
+        let errors = findings.iter().filter(|f| f.is_error()).count();
         page(
             &state,
             pages::ISSUE,
@@ -330,9 +384,53 @@ pub async fn issue(
                 newsletter_name => newsletter_name(&state),
                 csrf => state.0.editor.sessions.csrf_token(session),
                 issue => issue_view(&state, &status),
+                report => report_view(&report),
+                chart,
+                findings => findings,
+                errors => errors,
                 notice => notice(&state, q.notice.as_deref()),
             },
         )
+    }
+    .await;
+    respond(&state, r)
+}
+
+/// `GET /admin/issues/{slug}/report.csv`: the report as the API gives it, as a download.
+pub async fn report_csv(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+) -> Response {
+    let r = async {
+        require_session(&state, &headers).await?;
+        let slug = editor::parse_slug(&slug)?;
+        let report = state.issue_report(&slug).await?;
+        let disposition = format!("attachment; filename=\"{}-report.csv\"", slug.as_str());
+        Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (header::CONTENT_DISPOSITION, disposition),
+            ],
+            report.to_csv(),
+        )
+            .into_response())
+    }
+    .await;
+    respond(&state, r)
+}
+
+/// `GET /admin/issues/{slug}/report.json`: the report as the API gives it.
+pub async fn report_json(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+) -> Response {
+    let r = async {
+        require_session(&state, &headers).await?;
+        let slug = editor::parse_slug(&slug)?;
+        let report = state.issue_report(&slug).await?;
+        Ok(axum::Json(report).into_response())
     }
     .await;
     respond(&state, r)
@@ -502,6 +600,10 @@ pub async fn send_now(
                         ("slug", slug.as_str().to_string()),
                         ("line", "draft: true".into()),
                     ],
+                ),
+                editor::EditorError::Refused(finding) => AdminError::Refused(
+                    "dashboard-error-check",
+                    vec![("slug", slug.as_str().to_string()), ("finding", finding)],
                 ),
                 e => e.into(),
             })?;

@@ -56,6 +56,8 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/logout", post(handlers::logout))
         .route("/issues/{slug}", get(handlers::issue))
         .route("/issues/{slug}/preview", get(handlers::preview))
+        .route("/issues/{slug}/report.csv", get(handlers::report_csv))
+        .route("/issues/{slug}/report.json", get(handlers::report_json))
         .route("/issues/{slug}/progress", get(handlers::progress))
         .route("/issues/{slug}/test", post(handlers::send_test))
         .route(
@@ -125,9 +127,10 @@ impl From<crate::editor::EditorError> for AdminError {
             EditorError::Relay(reply) => {
                 Self::Refused("dashboard-error-relay", vec![("reply", reply)])
             }
-            EditorError::BadInput(m) | EditorError::Conflict(m) | EditorError::Draft(m) => {
-                Self::BadRequest(m)
-            }
+            EditorError::BadInput(m)
+            | EditorError::Conflict(m)
+            | EditorError::Draft(m)
+            | EditorError::Refused(m) => Self::BadRequest(m),
             other => Self::Internal(Box::new(other)),
         }
     }

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// The issue is a draft and the send was not forced.
     #[error("{0}, or add ?force=true to send it anyway")]
     Draft(String),
+    /// `herald check` finds an error in the issue: the first one.
+    #[error("not sent: herald check finds an error in the issue: {0}")]
+    CheckFailed(String),
     #[error("{0}")]
     KeyReused(String),
     #[error("{0}")]
@@ -50,6 +53,7 @@ impl From<EditorError> for ApiError {
             EditorError::BadInput(m) => Self::BadRequest(m),
             EditorError::Conflict(m) => Self::Conflict(m),
             EditorError::Draft(m) => Self::Draft(m),
+            EditorError::Refused(m) => Self::CheckFailed(m),
             e @ EditorError::KeyReused(_) => Self::KeyReused(e.to_string()),
             e @ EditorError::Relay(_) => Self::BadGateway(e.to_string()),
             other => Self::Internal(Box::new(other)),
@@ -92,6 +96,7 @@ impl IntoResponse for ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::Draft(_) => (StatusCode::CONFLICT, "draft"),
+            Self::CheckFailed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "check_failed"),
             Self::KeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")

@@ -56,6 +56,52 @@ pub async fn issue_status(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ReportParams {
+    /// `json` (the default) or `csv`.
+    format: Option<String>,
+}
+
+/// `GET /api/issues/{slug}/report[?format=json|csv]`: the issue's report, with every hit
+/// answered before the request counted. CSV also when the client accepts only `text/csv`.
+pub async fn issue_report(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    params: Result<Query<ReportParams>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|r| ApiError::BadRequest(r.body_text()))?;
+    let slug = editor::parse_slug(&slug)?;
+    let csv = match params.format.as_deref() {
+        Some("csv") => true,
+        Some("json") => false,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "format must be json or csv, not {other:?}"
+            )))
+        }
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| {
+                accept.contains("text/csv") && !accept.contains("application/json")
+            }),
+    };
+    let report = state.issue_report(&slug).await?;
+    if csv {
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            )],
+            report.to_csv(),
+        )
+            .into_response());
+    }
+    Ok(Json(report).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SendParams {
     /// Send even if the issue is marked `draft: true`.
     #[serde(default)]

@@ -66,6 +66,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/openapi.json", get(handlers::openapi)),
         ("/issues", get(handlers::list_issues)),
         ("/issues/{slug}", get(handlers::issue_status)),
+        ("/issues/{slug}/report", get(handlers::issue_report)),
         ("/issues/{slug}/send", post(handlers::send).layer(small())),
         (
             "/issues/{slug}/test",
