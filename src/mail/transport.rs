@@ -313,21 +313,18 @@ impl Transport {
         // Relays up first, in route order; relays passed over as down after them.
         let (up, down): (Vec<usize>, Vec<usize>) =
             route.iter().partition(|&&i| !self.relays[i].is_down(now));
-        let mut first_reason: Option<String> = None;
+        // Why each relay tried was unusable, by its place in the route.
+        let mut reasons: Vec<(usize, String)> = Vec::new();
         for i in up.into_iter().chain(down) {
             let relay = &self.relays[i];
             match relay.send(mail).await {
                 SendOutcome::RelayDown { reason } => {
-                    let reason = if route.len() > 1 {
-                        format!("relay {}: {reason}", relay.name)
-                    } else {
-                        reason
-                    };
                     if route.len() > 1 {
                         tracing::warn!(relay = %relay.name, %reason, "relay unusable; trying the next one of the route");
                     }
                     relay.mark_down();
-                    first_reason.get_or_insert(reason);
+                    let place = route.iter().position(|&r| r == i).unwrap_or(i);
+                    reasons.push((place, reason));
                 }
                 other => {
                     relay.mark_up();
@@ -335,9 +332,20 @@ impl Transport {
                 }
             }
         }
-        SendOutcome::RelayDown {
-            reason: first_reason.unwrap_or_else(|| "no relay".into()),
-        }
+        // Every relay of the route, in route order, whichever was tried first.
+        reasons.sort_by_key(|(place, _)| *place);
+        let reason = match reasons.as_slice() {
+            [] => "no relay".to_string(),
+            [(_, only)] if route.len() == 1 => only.clone(),
+            _ => reasons
+                .iter()
+                .map(|(place, reason)| {
+                    format!("relay {}: {reason}", self.relays[route[*place]].name)
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        SendOutcome::RelayDown { reason }
     }
 
     fn route(&self, domain: &str, kind: MailKind) -> &[usize] {
