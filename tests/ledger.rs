@@ -771,7 +771,11 @@ on_both_backends! {
         db.add(0..3, SubscriberStatus::Active).await;
         let issue_id = db.enqueue("checked", "h", T0).await.issue_id;
         let id = ids(&db.claim(issue_id, 3, T0).await);
-        let check = |sid, token, now| db.store.check_claim(issue_id, sid, token, now);
+        let store = &db.store;
+        let check = move |sid: i64, token: i64, now: i64| async move {
+            let checks = store.check_claims(issue_id, &[(sid, token)], now).await;
+            checks.map(|c| c[0])
+        };
 
         assert_eq!(check(id[0], TOKEN, T0).await.unwrap(), ClaimCheck::Held);
         assert_eq!(check(id[0], TOKEN + 1, T0).await.unwrap(), ClaimCheck::Lost);
@@ -784,6 +788,24 @@ on_both_backends! {
         assert_eq!(
             check(id[1], TOKEN, T0).await.unwrap(),
             ClaimCheck::SubscriberLeft
+        );
+        // Many rows in one read, each answered in the order asked, a row of no claim too.
+        assert_eq!(
+            db.store
+                .check_claims(
+                    issue_id,
+                    &[(id[2], TOKEN), (id[1], TOKEN), (id[0], TOKEN + 1), (-7, TOKEN), (id[0], TOKEN)],
+                    T0
+                )
+                .await
+                .unwrap(),
+            [
+                ClaimCheck::Held,
+                ClaimCheck::SubscriberLeft,
+                ClaimCheck::Lost,
+                ClaimCheck::Lost,
+                ClaimCheck::Held
+            ]
         );
 
         // The heartbeat renews every token of the run's range, and only those.

@@ -24,9 +24,10 @@
 //!   tokens at once, and takes back expired leases ([`Store::reclaim_expired_leases`]) only
 //!   while it holds no row itself, so it never takes back, and sends again, a row it still
 //!   has in flight.
-//! - Just before sending, each row is checked ([`Store::check_claim`]): a row whose lease
-//!   ran out (a write lock held elsewhere kept the heartbeat from renewing it) is handed back,
-//!   not sent, and whoever claims it next sends it once.
+//! - Just before sending, each row is checked ([`Store::check_claims`], the rows about to go
+//!   out together): a row whose lease ran out (a write lock held elsewhere kept the
+//!   heartbeat from renewing it) is handed back, not sent, and whoever claims it next sends
+//!   it once. A row whose subscriber left meanwhile is skipped.
 //! - A send task reserves its place in the writer's queue before it sends: when the writer
 //!   has stopped (outcomes cannot be written), nothing more goes out, and the run ends with
 //!   the writer's error. What can go out unrecorded is bounded by what was in flight.
@@ -123,7 +124,6 @@ pub struct Dispatcher {
 /// State shared by the send tasks of one run.
 struct RunShared {
     job: Job,
-    store: Store,
     transport: Arc<Transport>,
     composer: Arc<Composer>,
     pacer: Arc<Pacer>,
@@ -134,6 +134,8 @@ struct RunShared {
     paused: AtomicBool,
     shutdown: watch::Receiver<bool>,
     outcomes: mpsc::Sender<WriterMessage>,
+    /// To the checker of claimed rows ([`check_claims`]).
+    checks: mpsc::Sender<CheckRequest>,
 }
 
 /// Why the heartbeat could not renew the leases, while it cannot.
@@ -239,9 +241,10 @@ impl Dispatcher {
             progress,
             start,
         ));
+        let (checks, check_requests) = mpsc::channel(2 * in_flight_limit as usize);
+        tokio::spawn(check_claims(self.store.clone(), issue_id, check_requests));
         let shared = Arc::new(RunShared {
             job,
-            store: self.store.clone(),
             transport: self.transport.clone(),
             composer: self.composer.clone(),
             pacer: self.pacer.clone(),
@@ -251,6 +254,7 @@ impl Dispatcher {
             paused: AtomicBool::new(false),
             shutdown: shutdown.clone(),
             outcomes: tx.clone(),
+            checks,
         });
         let lease_trouble = LeaseTrouble::default();
         let heartbeat = tokio::spawn(renew_leases(
@@ -571,10 +575,7 @@ async fn attempt(shared: &RunShared, lease_token: i64, claim: Claim, group: &str
     // The row may have waited for a permit since it was claimed: honour an unsubscribe (or
     // a bounce) that came in meanwhile, and send nothing whose lease ran out (another run
     // may hold it now).
-    let check = shared
-        .store
-        .check_claim(shared.job.issue_id, subscriber_id, lease_token, unix_now())
-        .await;
+    let check = check_claim(shared, subscriber_id, lease_token).await;
     match check {
         Ok(ClaimCheck::Held) => {}
         Ok(ClaimCheck::SubscriberLeft) => return record(OutcomeKind::Skipped),
@@ -625,6 +626,63 @@ async fn attempt(shared: &RunShared, lease_token: i64, claim: Claim, group: &str
 }
 
 /// Resolves once shutdown is requested; never, if nobody can request it any more.
+/// One claimed row to check before it is sent: subscriber, lease token, and where the
+/// answer goes.
+type CheckRequest = (i64, i64, oneshot::Sender<Result<ClaimCheck, String>>);
+
+/// Asks the run's checker whether a claimed row may still be sent.
+async fn check_claim(
+    shared: &RunShared,
+    subscriber_id: i64,
+    lease_token: i64,
+) -> Result<ClaimCheck, String> {
+    let stopped = || "the claim checker has stopped".to_string();
+    let (reply, answer) = oneshot::channel();
+    shared
+        .checks
+        .send((subscriber_id, lease_token, reply))
+        .await
+        .map_err(|_| stopped())?;
+    answer.await.map_err(|_| stopped())?
+}
+
+/// Checks the claimed rows of one run just before they are sent ([`Store::check_claims`]),
+/// every row waiting at the time in one read: with many messages in flight, the rows about
+/// to go out are checked together rather than with a database round trip each (which on
+/// PostgreSQL cost a network round trip per message). A row alone is checked at once.
+/// Ends when the run's send tasks are gone.
+async fn check_claims(store: Store, issue_id: i64, mut requests: mpsc::Receiver<CheckRequest>) {
+    let mut claims = Vec::new();
+    let mut replies = Vec::new();
+    while let Some((subscriber_id, lease_token, reply)) = requests.recv().await {
+        claims.push((subscriber_id, lease_token));
+        replies.push(reply);
+        while claims.len() < GROUP_MAX {
+            match requests.try_recv() {
+                Ok((subscriber_id, lease_token, reply)) => {
+                    claims.push((subscriber_id, lease_token));
+                    replies.push(reply);
+                }
+                Err(_) => break,
+            }
+        }
+        match store.check_claims(issue_id, &claims, unix_now()).await {
+            Ok(checks) => {
+                for (reply, check) in replies.drain(..).zip(checks) {
+                    let _ = reply.send(Ok(check));
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                for reply in replies.drain(..) {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+        claims.clear();
+    }
+}
+
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     if shutdown.wait_for(|stop| *stop).await.is_err() {
         std::future::pending::<()>().await;

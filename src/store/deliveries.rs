@@ -9,7 +9,7 @@
 //! own, never reused. An outcome applies only while the row is still `sending` under the
 //! token it was claimed with, so a dispatcher whose lease expired and whose rows were
 //! re-claimed cannot overwrite the newer state. Just before sending, the dispatcher checks
-//! with [`Store::check_claim`] that the row is still its own, with time left on the lease.
+//! with [`Store::check_claims`] that the row is still its own, with time left on the lease.
 //! After a crash, [`Store::reclaim_expired_leases`] turns `sending` rows with an expired lease
 //! back into `retry`. A `sent` row never leaves `sent`.
 //!
@@ -101,7 +101,7 @@ pub struct Outcome {
     pub kind: OutcomeKind,
 }
 
-/// What [`Store::check_claim`] found just before a claimed row is sent.
+/// What [`Store::check_claims`] found just before a claimed row is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimCheck {
     /// Still `sending` under this claim's token with time left on the lease, and the
@@ -211,16 +211,17 @@ delegate! {
         now: i64,
     ) -> Result<Vec<Claim>, StoreError>;
 
-    /// Checked just before each message goes out, since a claimed row can wait a while for
-    /// its turn: whether the row is still `sending` under `lease_token` with its lease
-    /// ending after `now`, and whether its subscriber is still `active`. A read only.
-    pub async fn check_claim(
+    /// Checked just before messages go out, since a claimed row can wait a while for its
+    /// turn: for each `(subscriber_id, lease_token)` of `claims`, whether its row of
+    /// `issue_id` is still `sending` under that token with its lease ending after `now`, and
+    /// whether its subscriber is still `active`. One read for all of them; the answers
+    /// follow the order of `claims`.
+    pub async fn check_claims(
         &self,
         issue_id: i64,
-        subscriber_id: i64,
-        lease_token: i64,
+        claims: &[(i64, i64)],
         now: i64,
-    ) -> Result<ClaimCheck, StoreError>;
+    ) -> Result<Vec<ClaimCheck>, StoreError>;
 
     /// Extends `lease_until` of every `sending` row of this issue held under a token in
     /// `lease_tokens` (a heartbeat while batches are in flight; one run's claims take their

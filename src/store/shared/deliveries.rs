@@ -4,6 +4,8 @@
 //! Compiled once per backend (see `store/mod.rs`): `Backend`, `Connection`, `Row` and `sql`
 //! are that backend's.
 
+use std::collections::HashMap;
+
 use sqlx::types::Json;
 use sqlx::Row as _;
 
@@ -12,6 +14,9 @@ use crate::store::{
     to_u32, Claim, ClaimCheck, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome,
     OutcomeKind, StoreError,
 };
+
+/// Claims checked per statement: far under both backends' limits on bound values.
+const CHECK_CHUNK: usize = 1000;
 
 const ISSUE_COLUMNS: &str = "id, slug, title, subject, source_hash, status, created_at, \
      started_at, finished_at, issue_date";
@@ -59,30 +64,45 @@ impl Backend {
         rows.iter().map(issue_from_row).collect()
     }
 
-    pub(crate) async fn check_claim(
+    pub(crate) async fn check_claims(
         &self,
         issue_id: i64,
-        subscriber_id: i64,
-        lease_token: i64,
+        claims: &[(i64, i64)],
         now: i64,
-    ) -> Result<ClaimCheck, StoreError> {
-        let row: Option<(bool, bool)> = sqlx::query_as(
-            "SELECT d.status = 'sending' AND d.lease_token = $1 AND d.lease_until > $2, \
-                    s.status = 'active' \
-             FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id \
-             WHERE d.issue_id = $3 AND d.subscriber_id = $4",
-        )
-        .bind(lease_token)
-        .bind(now)
-        .bind(issue_id)
-        .bind(subscriber_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(match row {
-            Some((true, true)) => ClaimCheck::Held,
-            Some((true, false)) => ClaimCheck::SubscriberLeft,
-            Some((false, _)) | None => ClaimCheck::Lost,
-        })
+    ) -> Result<Vec<ClaimCheck>, StoreError> {
+        let mut found: HashMap<i64, (Option<i64>, bool)> = HashMap::with_capacity(claims.len());
+        for chunk in claims.chunks(CHECK_CHUNK) {
+            let sql = format!(
+                "SELECT d.subscriber_id, \
+                        CASE WHEN d.status = 'sending' AND d.lease_until > {} \
+                             THEN d.lease_token END, \
+                        s.status = 'active' \
+                 FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id \
+                 WHERE d.issue_id = {} AND d.subscriber_id IN ({})",
+                sql::placeholders(1, 1),
+                sql::placeholders(2, 1),
+                sql::placeholders(3, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (i64, Option<i64>, bool)>(&sql)
+                .bind(now)
+                .bind(issue_id);
+            for (subscriber_id, _) in chunk {
+                query = query.bind(*subscriber_id);
+            }
+            for (subscriber_id, token, active) in query.fetch_all(&self.pool).await? {
+                found.insert(subscriber_id, (token, active));
+            }
+        }
+        Ok(claims
+            .iter()
+            .map(
+                |(subscriber_id, lease_token)| match found.get(subscriber_id) {
+                    Some((Some(held), true)) if held == lease_token => ClaimCheck::Held,
+                    Some((Some(held), false)) if held == lease_token => ClaimCheck::SubscriberLeft,
+                    _ => ClaimCheck::Lost,
+                },
+            )
+            .collect())
     }
 
     pub(crate) async fn renew_leases(
