@@ -101,6 +101,16 @@ pub struct Outcome {
     pub kind: OutcomeKind,
 }
 
+/// An accepted message as [`Store::record_outcomes_at`] writes it, all of a group's at once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SentRow<'a> {
+    pub subscriber_id: i64,
+    pub lease_token: i64,
+    pub message_id: &'a str,
+    pub reply: &'a str,
+    pub at: i64,
+}
+
 /// What [`Store::check_claims`] found just before a claimed row is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimCheck {

@@ -71,6 +71,7 @@ use futures::{Stream, StreamExt};
 pub use bounces::{
     AppliedReport, BounceCounts, BounceRow, Effect, NewBounce, NewReport, Reactivation,
 };
+pub(crate) use deliveries::SentRow;
 pub use deliveries::{
     Claim, ClaimCheck, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome,
     OutcomeKind,

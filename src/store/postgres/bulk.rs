@@ -1,11 +1,15 @@
-//! Multi-row writes on PostgreSQL: one statement per chunk inserts the subscribers and, from
-//! what it returns, their `subscribe` events, inside the caller's transaction.
+//! Multi-row writes on PostgreSQL, inside the caller's transaction: one statement per chunk
+//! inserts the subscribers and, from what it returns, their `subscribe` events; one
+//! statement marks a group's accepted messages sent. Each statement is a round trip to the
+//! server, so rows go in arrays, not a statement each.
+
+use std::collections::HashSet;
 
 use sqlx::types::Json;
 
 use super::sql;
 use crate::domain::SubscriberName;
-use crate::store::{status_times, NewSubscriber, StoreError};
+use crate::store::{status_times, NewSubscriber, SentRow, StoreError};
 
 /// Rows per statement: 8 bound values a row stay far under PostgreSQL's limit of 65,535.
 const INSERT_CHUNK_ROWS: usize = 1_000;
@@ -61,4 +65,41 @@ async fn insert_subscriber_rows(
     }
     query = query.bind(at).bind(source);
     Ok(query.execute(&mut *tx).await?.rows_affected())
+}
+
+/// Marks accepted messages `sent` (by `node`), each only where its row is still `sending`
+/// under its lease token, in one statement whose rows arrive as arrays. Returns the
+/// subscribers whose rows it changed.
+pub(super) async fn record_sent(
+    tx: &mut sqlx::PgConnection,
+    issue_id: i64,
+    node: Option<&str>,
+    sent: &[SentRow<'_>],
+) -> Result<HashSet<i64>, StoreError> {
+    if sent.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let column = |f: fn(&SentRow<'_>) -> i64| sent.iter().map(f).collect::<Vec<i64>>();
+    let text =
+        |f: for<'r> fn(&'r SentRow<'_>) -> &'r str| sent.iter().map(f).collect::<Vec<&str>>();
+    let changed: Vec<i64> = sqlx::query_scalar(
+        "UPDATE deliveries AS d SET status = 'sent', message_id = v.message_id, \
+             sent_at = v.sent_at, last_reply = v.reply, sent_by = $2, \
+             lease_until = NULL, lease_token = NULL \
+         FROM UNNEST($3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::text[]) \
+              AS v(subscriber_id, lease_token, message_id, sent_at, reply) \
+         WHERE d.issue_id = $1 AND d.subscriber_id = v.subscriber_id \
+           AND d.status = 'sending' AND d.lease_token = v.lease_token \
+         RETURNING d.subscriber_id",
+    )
+    .bind(issue_id)
+    .bind(node)
+    .bind(column(|r| r.subscriber_id))
+    .bind(column(|r| r.lease_token))
+    .bind(text(|r| r.message_id))
+    .bind(column(|r| r.at))
+    .bind(text(|r| r.reply))
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(changed.into_iter().collect())
 }

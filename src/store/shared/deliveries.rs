@@ -12,7 +12,7 @@ use sqlx::Row as _;
 use super::{sql, Backend, Connection, Row};
 use crate::store::{
     to_u32, Claim, ClaimCheck, DeliveryCounts, DeliveryRow, Enqueued, IssueRow, NewIssue, Outcome,
-    OutcomeKind, StoreError,
+    OutcomeKind, SentRow, StoreError,
 };
 
 /// Claims checked per statement: far under both backends' limits on bound values.
@@ -146,26 +146,34 @@ impl Backend {
             };
         }
         let mut tx = self.begin_write().await?;
+        // Accepted messages, most of every group, are written together (see `bulk.rs`).
+        let sent: Vec<SentRow<'_>> = outcomes
+            .iter()
+            .filter_map(|o| match &o.kind {
+                OutcomeKind::Sent {
+                    message_id,
+                    reply,
+                    at,
+                } => Some(SentRow {
+                    subscriber_id: o.subscriber_id,
+                    lease_token: o.lease_token,
+                    message_id,
+                    reply,
+                    at: *at,
+                }),
+                _ => None,
+            })
+            .collect();
+        let sent = super::bulk::record_sent(&mut tx, issue_id, self.node.as_deref(), &sent).await?;
         let mut applied = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             let sid = outcome.subscriber_id;
             let lease_token = outcome.lease_token;
             let query = match &outcome.kind {
-                OutcomeKind::Sent {
-                    message_id,
-                    reply,
-                    at,
-                } => sqlx::query(leased_update!(
-                    "status = 'sent', message_id = $4, sent_at = $5, \
-                     last_reply = $6, sent_by = $7, lease_until = NULL, lease_token = NULL"
-                ))
-                .bind(issue_id)
-                .bind(sid)
-                .bind(lease_token)
-                .bind(message_id)
-                .bind(at)
-                .bind(reply)
-                .bind(self.node.as_deref()),
+                OutcomeKind::Sent { .. } => {
+                    applied.push(sent.contains(&sid));
+                    continue;
+                }
                 OutcomeKind::Retry {
                     reply,
                     next_attempt_at,

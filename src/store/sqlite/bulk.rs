@@ -1,9 +1,13 @@
-//! Multi-row writes as SQLite does them best: one `INSERT` of up to a thousand rows with
-//! anonymous placeholders, inside the caller's write transaction.
+//! Multi-row writes as SQLite does them best, inside the caller's write transaction: one
+//! `INSERT` of up to a thousand rows with anonymous placeholders; and a group's accepted
+//! messages marked sent by one prepared statement run for each row (a call into the file,
+//! not a round trip, so there is nothing to gain from a larger statement).
+
+use std::collections::HashSet;
 
 use super::sql;
 use crate::domain::SubscriberName;
-use crate::store::{status_times, NewSubscriber, StoreError};
+use crate::store::{status_times, NewSubscriber, SentRow, StoreError};
 
 /// Rows per multi-row `INSERT`: 8 bound values a row stay far under SQLite's limit of
 /// 32,766 bound variables.
@@ -73,4 +77,37 @@ async fn insert_subscriber_rows(
             .bind(source);
     }
     Ok(query.execute(&mut *tx).await?.rows_affected())
+}
+
+/// Marks accepted messages `sent` (by `node`), each only where its row is still `sending`
+/// under its lease token. Returns the subscribers whose rows it changed.
+pub(super) async fn record_sent(
+    tx: &mut sqlx::SqliteConnection,
+    issue_id: i64,
+    node: Option<&str>,
+    sent: &[SentRow<'_>],
+) -> Result<HashSet<i64>, StoreError> {
+    let mut changed = HashSet::with_capacity(sent.len());
+    for row in sent {
+        let n = sqlx::query(
+            "UPDATE deliveries SET status = 'sent', message_id = $4, sent_at = $5, \
+                 last_reply = $6, sent_by = $7, lease_until = NULL, lease_token = NULL \
+             WHERE issue_id = $1 AND subscriber_id = $2 AND status = 'sending' \
+               AND lease_token = $3",
+        )
+        .bind(issue_id)
+        .bind(row.subscriber_id)
+        .bind(row.lease_token)
+        .bind(row.message_id)
+        .bind(row.at)
+        .bind(row.reply)
+        .bind(node)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            changed.insert(row.subscriber_id);
+        }
+    }
+    Ok(changed)
 }
