@@ -829,3 +829,40 @@ on_both_backends! {
         );
     }
 }
+
+on_both_backends! {
+    async fn a_mixed_group_is_applied_row_by_row_and_answered_in_order(db: Db) {
+        db.add(0..4, SubscriberStatus::Active).await;
+        let issue_id = db.enqueue("mixed", "h", T0).await.issue_id;
+        let id = ids(&db.claim(issue_id, 4, T0).await);
+        let stale = Outcome {
+            lease_token: TOKEN + 1,
+            ..sent(id[1])
+        };
+        let retry = Outcome {
+            subscriber_id: id[2],
+            lease_token: TOKEN,
+            kind: OutcomeKind::Retry {
+                reply: "451 4.3.0 later".into(),
+                next_attempt_at: T0 + 60,
+            },
+        };
+        let applied = db
+            .store
+            .record_outcomes_at(issue_id, &[sent(id[0]), stale, retry, sent(id[3])], T0)
+            .await
+            .unwrap();
+        assert_eq!(applied, [true, false, true, true]);
+        let row = |i: usize| db.row(issue_id, id[i]);
+        let first = row(0).await;
+        assert_eq!(
+            (first.status.as_str(), first.message_id.as_deref(), first.sent_at),
+            ("sent", Some(format!("<{}@herald.test>", id[0]).as_str()), Some(T0 + 5))
+        );
+        assert_eq!(first.last_reply.as_deref(), Some("250 2.0.0 Ok: queued"));
+        assert_eq!((first.lease_token, first.lease_until), (None, None));
+        assert_eq!(row(1).await.status, "sending", "a stale token changes nothing");
+        assert_eq!(row(2).await.status, "retry");
+        assert_eq!(row(3).await.status, "sent");
+    }
+}
