@@ -51,7 +51,9 @@ slug=2026-11-27-welcome-to-herald
 dir="$work/site"
 mkdir -p "$dir/issues" "$dir/outbox"
 cp "$root/tests/fixtures/issues/$slug.md" "$dir/issues/"
-: >"$dir/config.toml" # every setting comes from the environment below
+# Every other setting comes from the environment below. The example issue's /docs/ links are
+# pages of herald's own site, which this server does not serve.
+printf '[check]\nallow = ["link-unresolvable"]\n' >"$dir/config.toml"
 port=$((20000 + RANDOM % 20000))
 token=bench-admin-token-0123456789abcdef
 export HERALD__DATABASE__URL="sqlite://$dir/herald.db"
@@ -59,6 +61,8 @@ export HERALD__WEB__BIND="127.0.0.1:$port"
 export HERALD__NEWSLETTER__BASE_URL="http://127.0.0.1:$port/"
 export HERALD__NEWSLETTER__ISSUES_DIR="$dir/issues"
 export HERALD__NEWSLETTER__TEMPLATES_DIR="$root/templates"
+# The example issue's images are in the repository's static/.
+export HERALD__NEWSLETTER__ASSETS_DIR="$root/static"
 export HERALD__WEB__SECRET_KEY="bench-secret-key-0123456789abcdef"
 export HERALD__WEB__ADMIN_TOKEN="$token"
 export HERALD__SMTP__URL="file://$dir/outbox"
