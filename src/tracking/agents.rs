@@ -98,8 +98,17 @@ pub fn classify(user_agent: Option<&str>) -> AgentClass {
 /// Privacy Protection fetches every image of every mail from Apple's own network, whether
 /// or not anyone reads it.
 const MACHINE_NETWORKS: &[(IpAddr, u8)] = &[
-    // Apple (17.0.0.0/8): Mail Privacy Protection's prefetching proxies.
+    // Apple's networks, where Mail Privacy Protection's prefetching proxies run:
+    // 17.0.0.0/8, and its IPv6 allocations 2620:149::/32 (ARIN) and 2a01:b740::/32 (RIPE).
     (IpAddr::V4(std::net::Ipv4Addr::new(17, 0, 0, 0)), 8),
+    (
+        IpAddr::V6(std::net::Ipv6Addr::new(0x2620, 0x149, 0, 0, 0, 0, 0, 0)),
+        32,
+    ),
+    (
+        IpAddr::V6(std::net::Ipv6Addr::new(0x2a01, 0xb740, 0, 0, 0, 0, 0, 0)),
+        32,
+    ),
 ];
 
 /// Fetches this soon after the copy was made are a gateway's or a proxy's, not a reader's.
@@ -161,6 +170,20 @@ mod tests {
         let mapped: IpAddr = "::ffff:17.1.1.1".parse().unwrap();
         let sent = 1_000_000;
         let later = sent + 3600;
+        for v6 in ["2620:149:a:b::1", "2a01:b740:a41::7"] {
+            let ip: IpAddr = v6.parse().unwrap();
+            assert!(
+                is_machine_open(Some(ip), AgentClass::Unknown, sent, later),
+                "{v6}"
+            );
+        }
+        let elsewhere: IpAddr = "2620:150::1".parse().unwrap();
+        assert!(!is_machine_open(
+            Some(elsewhere),
+            AgentClass::MailClient,
+            sent,
+            later
+        ));
         assert!(is_machine_open(
             Some(apple),
             AgentClass::Unknown,
