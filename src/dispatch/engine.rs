@@ -652,34 +652,16 @@ async fn check_claim(
 /// PostgreSQL cost a network round trip per message). A row alone is checked at once.
 /// Ends when the run's send tasks are gone.
 async fn check_claims(store: Store, issue_id: i64, mut requests: mpsc::Receiver<CheckRequest>) {
-    let mut claims = Vec::new();
-    let mut replies = Vec::new();
-    while let Some((subscriber_id, lease_token, reply)) = requests.recv().await {
-        claims.push((subscriber_id, lease_token));
-        replies.push(reply);
-        while claims.len() < GROUP_MAX {
-            match requests.try_recv() {
-                Ok((subscriber_id, lease_token, reply)) => {
-                    claims.push((subscriber_id, lease_token));
-                    replies.push(reply);
-                }
-                Err(_) => break,
-            }
+    let mut waiting: Vec<CheckRequest> = Vec::new();
+    while requests.recv_many(&mut waiting, GROUP_MAX).await > 0 {
+        let claims: Vec<(i64, i64)> = waiting.iter().map(|(s, t, _)| (*s, *t)).collect();
+        let checked = store
+            .check_claims(issue_id, &claims, unix_now())
+            .await
+            .map_err(|e| e.to_string());
+        for (i, (_, _, reply)) in waiting.drain(..).enumerate() {
+            let _ = reply.send(checked.as_ref().map(|c| c[i]).map_err(Clone::clone));
         }
-        match store.check_claims(issue_id, &claims, unix_now()).await {
-            Ok(checks) => {
-                for (reply, check) in replies.drain(..).zip(checks) {
-                    let _ = reply.send(Ok(check));
-                }
-            }
-            Err(e) => {
-                let e = e.to_string();
-                for reply in replies.drain(..) {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
-        }
-        claims.clear();
     }
 }
 

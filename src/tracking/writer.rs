@@ -53,17 +53,14 @@ impl HitQueue {
 }
 
 async fn write_hits(store: Store, mut rx: mpsc::Receiver<Item>) {
+    let mut items: Vec<Item> = Vec::with_capacity(GROUP_MAX);
     let mut group: Vec<Hit> = Vec::with_capacity(GROUP_MAX);
     let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        while let Some(item) = next.take() {
+    while rx.recv_many(&mut items, GROUP_MAX).await > 0 {
+        for item in items.drain(..) {
             match item {
                 Item::Hit(hit) => group.push(hit),
                 Item::Flush(done) => flushes.push(done),
-            }
-            if group.len() < GROUP_MAX {
-                next = rx.try_recv().ok();
             }
         }
         if !group.is_empty() {
