@@ -866,3 +866,94 @@ on_both_backends! {
         assert_eq!(row(3).await.status, "sent");
     }
 }
+
+/// The plan of `sql` for `bind`, under `plan_cache_mode` `mode` (a prepared statement's
+/// custom plan, or the generic plan PostgreSQL may switch to after a few executions).
+async fn pg_plan(
+    conn: &mut sqlx::PgConnection,
+    mode: &str,
+    sql: &str,
+    bind: impl FnOnce(
+        sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+) -> String {
+    sqlx::query(&format!("SET plan_cache_mode = {mode}"))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let explain = format!("EXPLAIN (FORMAT JSON) {sql}");
+    let plan: sqlx::types::JsonValue = {
+        use sqlx::Row as _;
+        bind(sqlx::query(&explain))
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+            .get(0)
+    };
+    plan.to_string()
+}
+
+/// On PostgreSQL a claim reads the due rows in claim order and stops at its batch, and a
+/// group's accepted messages are marked sent each found by its key: neither reads every
+/// row of the issue (every due row, every row in flight), which made a send take time
+/// quadratic in its size. Checked with the statistics herald's enqueue leaves (every row
+/// queued, none in flight) and with statistics taken mid-send, for custom and generic
+/// plans.
+#[tokio::test]
+async fn on_postgres_claims_and_outcomes_read_only_their_own_rows() {
+    let Some(db) = Db::open(Backend::Postgres).await else {
+        return;
+    };
+    db.add(0..20_000, SubscriberStatus::Active).await;
+    let issue_id = db.enqueue("plans", "h", T0).await.issue_id;
+    let claimed = ids(&db.claim(issue_id, 500, T0).await);
+    assert_eq!(claimed.len(), 500);
+    let group: Vec<i64> = claimed[..100].to_vec();
+
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    for analysed in [false, true] {
+        if analysed {
+            sqlx::query("ANALYZE deliveries")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query("ANALYZE subscribers")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        for mode in ["force_custom_plan", "force_generic_plan"] {
+            let claim = pg_plan(&mut conn, mode, store::postgres::SELECT_DUE, |q| {
+                q.bind(issue_id).bind(T0).bind(500i64)
+            })
+            .await;
+            assert!(
+                claim.contains("\"Index Name\":\"deliveries_due\"")
+                    && !claim.contains("\"Node Type\":\"Sort\""),
+                "analysed {analysed}, {mode}: the claim sorts every due row: {claim}"
+            );
+            let tokens = vec![TOKEN; group.len()];
+            let texts = vec!["x"; group.len()];
+            let times = vec![T0; group.len()];
+            let mark = pg_plan(&mut conn, mode, store::postgres::MARK_SENT, |q| {
+                q.bind(issue_id)
+                    .bind("node-1")
+                    .bind(group.clone())
+                    .bind(tokens)
+                    .bind(texts.clone())
+                    .bind(times)
+                    .bind(texts)
+            })
+            .await;
+            assert!(
+                (mark.contains("\"Index Name\":\"deliveries_pkey\"")
+                    || mark.contains("\"Index Name\":\"deliveries_by_subscriber\""))
+                    && !mark.contains("\"Node Type\":\"Bitmap Heap Scan\"")
+                    && !mark.contains("\"Node Type\":\"Seq Scan\""),
+                "analysed {analysed}, {mode}: marking sent reads more than each row by its \
+                 key: {mark}"
+            );
+        }
+    }
+}

@@ -95,6 +95,16 @@ pub(super) async fn mark_skipped(
     Ok(())
 }
 
+/// The claim's read: `$1` issue, `$2` now, `$3` limit. It reads the due index
+/// (`deliveries_due`) in claim order and stops at its batch; `tests/ledger.rs` checks the
+/// plan, with and without statistics.
+pub const SELECT_DUE: &str = "SELECT d.subscriber_id, d.attempts, d.queued_at, s.email, s.name, \
+            s.status = 'active' AS active \
+     FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id \
+     WHERE d.issue_id = $1 AND d.status IN ('queued', 'retry') AND d.next_attempt_at <= $2 \
+     ORDER BY d.next_attempt_at, d.subscriber_id LIMIT $3 \
+     FOR UPDATE OF d SKIP LOCKED";
+
 /// Up to `limit` due rows of the issue that no other transaction holds, oldest due first,
 /// each with whether its subscriber is still active. The rows stay locked until the caller's
 /// transaction ends.
@@ -105,19 +115,12 @@ pub(super) async fn select_due_deliveries(
     limit: usize,
 ) -> Result<Vec<(Claim, bool)>, StoreError> {
     let limit = limit as i64;
-    let rows = sqlx::query(
-        "SELECT d.subscriber_id, d.attempts, d.queued_at, s.email, s.name, \
-                s.status = 'active' AS active \
-         FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id \
-         WHERE d.issue_id = $1 AND d.status IN ('queued', 'retry') AND d.next_attempt_at <= $2 \
-         ORDER BY d.next_attempt_at, d.subscriber_id LIMIT $3 \
-         FOR UPDATE OF d SKIP LOCKED",
-    )
-    .bind(issue_id)
-    .bind(now)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = sqlx::query(SELECT_DUE)
+        .bind(issue_id)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
     rows.iter()
         .map(|row| {
             let claim = Claim {

@@ -20,6 +20,10 @@ pub(crate) mod copy;
 mod sql;
 mod wake;
 
+/// The statements on the send path whose plans matter most, for tests that check them.
+pub use bulk::MARK_SENT;
+pub use claims::SELECT_DUE;
+
 #[path = "../shared/bounces.rs"]
 mod bounces;
 #[path = "../shared/deliveries.rs"]

@@ -32,6 +32,7 @@ impl Backend {
         let mut tx = self.begin_write().await?;
         let enqueued = enqueue_in(&mut tx, issue, issue_date, source, now).await?;
         tx.commit().await?;
+        super::bulk::after_enqueue(&self.pool, enqueued.added).await;
         Ok(enqueued)
     }
 

@@ -133,6 +133,7 @@ impl Backend {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        super::bulk::after_enqueue(&self.pool, enqueued.added).await;
         Ok(ScheduledEnqueue::Enqueued(enqueued))
     }
 }
