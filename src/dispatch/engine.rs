@@ -6,8 +6,10 @@
 //!   from the [`Pacer`] (its destination group's and its relay's pace): a row whose turn is
 //!   now gets a send task as a concurrency permit frees up, a row whose turn is a moment
 //!   away waits for it in a task of its own, and a row whose turn is further off goes back
-//!   to the ledger, due then, without counting an attempt. When nothing is due, it decides
-//!   whether to wait, stop, or finish;
+//!   to the ledger, due then, without counting an attempt. Once half of a full batch is
+//!   under way, the next batch is claimed in the background, so the connections never wait
+//!   for a claim (a run holds at most two batches). When nothing is due, it decides whether
+//!   to wait, stop, or finish;
 //! - the writer: gathers outcomes for a few milliseconds (or up to [`GROUP_MAX`]) and commits
 //!   them in one transaction, so the ledger costs one fsync per group, not per message;
 //! - the heartbeat: renews this run's leases while rows are in flight, so a slow relay does
@@ -272,6 +274,8 @@ impl Dispatcher {
         // Smaller while the run is held back by pacing, so it does not claim rows only to
         // send them back (see below).
         let mut claim_size = self.settings.batch_size;
+        // The next batch, when it is claimed while the current one goes out.
+        let mut prefetched: Option<tokio::task::JoinHandle<ClaimedBatch>> = None;
 
         let result = async {
             // Rows a run that stopped mid-send left behind. Taken back only here and while
@@ -303,12 +307,11 @@ impl Dispatcher {
                     }
                     *lease_trouble.lock().expect("lease lock") = None;
                 }
-                let now = unix_now();
-                let token = tokens.next_token();
-                let claims = self
-                    .store
-                    .claim_deliveries(issue_id, token, now + lease, claim_size, now)
-                    .await?;
+                let (token, claims) = match prefetched.take() {
+                    Some(next) => next.await.map_err(|e| DispatchError::Claimer(e.to_string()))??,
+                    None => claim_batch(&self.store, issue_id, tokens.next_token(), lease, claim_size)
+                        .await?,
+                };
                 if claims.is_empty() {
                     // Everything claimed so far must be on disk before deciding what is left.
                     while in_flight.join_next().await.is_some() {}
@@ -342,8 +345,21 @@ impl Dispatcher {
                 }
                 let claimed = claims.len() as u32;
                 let (mut now_rows, mut deferred) = (0u32, 0u32);
-                let mut claims = claims.into_iter();
-                while let Some(claim) = claims.next() {
+                // Once half of a full batch is under way, and it is not held back by pacing,
+                // the next batch is claimed while the rest goes out: the connections do not
+                // wait for the claim.
+                let prefetch_at = (claimed == claim_size).then_some(claimed / 2);
+                let mut claims = claims.into_iter().enumerate();
+                while let Some((index, claim)) = claims.next() {
+                    if prefetch_at == Some(index as u32)
+                        && deferred * 2 <= index as u32
+                        && !shared.paused.load(Ordering::SeqCst)
+                    {
+                        let (store, token) = (self.store.clone(), tokens.next_token());
+                        prefetched = Some(tokio::spawn(async move {
+                            claim_batch(&store, issue_id, token, lease, claim_size).await
+                        }));
+                    }
                     let domain = claim
                         .email
                         .rsplit_once('@')
@@ -370,7 +386,7 @@ impl Dispatcher {
                             permit = permits.clone().acquire_owned() => permit.expect("semaphore open"),
                             _ = stopped(&mut shutdown) => {
                                 // Hand back this row and the rest of the batch.
-                                release(&tx, token, std::iter::once(claim).chain(claims.by_ref())).await;
+                                release(&tx, token, std::iter::once(claim).chain(claims.by_ref().map(|(_, c)| c))).await;
                                 break;
                             }
                         };
@@ -380,7 +396,7 @@ impl Dispatcher {
                     let hold = tokio::select! {
                         hold = waiting.clone().acquire_owned() => hold.expect("semaphore open"),
                         _ = stopped(&mut shutdown) => {
-                            release(&tx, token, std::iter::once(claim).chain(claims.by_ref())).await;
+                            release(&tx, token, std::iter::once(claim).chain(claims.by_ref().map(|(_, c)| c))).await;
                             break;
                         }
                     };
@@ -438,6 +454,12 @@ impl Dispatcher {
         }
         .await;
 
+        // A batch claimed ahead but never started goes back to the ledger as it was.
+        if let Some(next) = prefetched.take() {
+            if let Ok(Ok((token, claims))) = next.await {
+                release(&tx, token, claims.into_iter()).await;
+            }
+        }
         while in_flight.join_next().await.is_some() {}
         drop(shared);
         drop(tx);
@@ -465,6 +487,25 @@ impl Dispatcher {
         }
         Ok(reclaimed)
     }
+}
+
+/// A claimed batch: its lease token and its rows.
+type ClaimedBatch = Result<(i64, Vec<Claim>), DispatchError>;
+
+/// Claims up to `size` due rows of the issue under a new lease of `lease` seconds, as
+/// `token`'s.
+async fn claim_batch(
+    store: &Store,
+    issue_id: i64,
+    token: i64,
+    lease: i64,
+    size: u32,
+) -> ClaimedBatch {
+    let now = unix_now();
+    let claims = store
+        .claim_deliveries(issue_id, token, now + lease, size, now)
+        .await?;
+    Ok((token, claims))
 }
 
 /// Sends one row whose turn has come, holding a concurrency permit, and hands its outcome

@@ -34,6 +34,8 @@ pub enum DispatchError {
     Store(#[from] StoreError),
     #[error("the outcome writer stopped: {0}")]
     Writer(String),
+    #[error("claiming the next rows stopped: {0}")]
+    Claimer(String),
     #[error(
         "cannot write the outcome of {count} messages to the ledger ({source}); sending \
              stopped. Copies the relay accepted but that are not recorded may be sent again \
