@@ -957,3 +957,55 @@ async fn on_postgres_claims_and_outcomes_read_only_their_own_rows() {
         }
     }
 }
+
+/// Sleeps until just after the clock's next whole second, so the readings that follow are
+/// taken, and used, within one second.
+async fn at_the_start_of_a_second() {
+    let into = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_millis();
+    tokio::time::sleep(std::time::Duration::from_millis(u64::from(1_020 - into))).await;
+}
+
+on_both_backends! {
+    async fn the_checker_answers_from_readings_ahead_and_sees_an_unsubscribe_once_they_age(db: Db) {
+        use herald::dispatch::checker::{Checker, FRESH};
+        db.add(0..100, SubscriberStatus::Active).await;
+        let issue_id = db.enqueue("checked", "h", T0).await.issue_id;
+        // The lease runs to T0 + LEASE, after today: every row is held.
+        let claimed = ids(&db.claim(issue_id, 100, T0).await);
+        assert_eq!(claimed[30], db.id_of(30).await);
+        let checker = Checker::start(db.store.clone(), issue_id, 64);
+        checker.claimed(TOKEN, claimed.iter().copied()).await;
+
+        at_the_start_of_a_second().await;
+        assert_eq!(checker.check(claimed[0], TOKEN).await, Ok(ClaimCheck::Held));
+        db.set_status(30, SubscriberStatus::Unsubscribed).await;
+        tokio::time::sleep(FRESH).await;
+        assert_eq!(
+            checker.check(claimed[30], TOKEN).await,
+            Ok(ClaimCheck::SubscriberLeft),
+            "a reading older than FRESH is read again"
+        );
+        assert_eq!(checker.check(claimed[31], TOKEN + 1).await, Ok(ClaimCheck::Lost));
+
+        // A read covers the rows asked about and as many of the next ones to go out as were
+        // asked about lately: after a quick run of questions, with the database closed,
+        // the next rows are still answered, from the last read.
+        let checker = Checker::start(db.store.clone(), issue_id, 64);
+        checker.claimed(TOKEN, claimed[40..].iter().copied()).await;
+        at_the_start_of_a_second().await;
+        for id in &claimed[40..71] {
+            assert_eq!(checker.check(*id, TOKEN).await, Ok(ClaimCheck::Held), "{id}");
+        }
+        db.store.clone().close().await;
+        for id in &claimed[71..86] {
+            assert_eq!(checker.check(*id, TOKEN).await, Ok(ClaimCheck::Held), "{id}");
+        }
+        assert!(
+            checker.check(claimed[20], TOKEN).await.is_err(),
+            "a row no read covered needs a read, which the closed database refuses"
+        );
+    }
+}

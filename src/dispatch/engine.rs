@@ -26,10 +26,11 @@
 //!   tokens at once, and takes back expired leases ([`Store::reclaim_expired_leases`]) only
 //!   while it holds no row itself, so it never takes back, and sends again, a row it still
 //!   has in flight.
-//! - Just before sending, each row is checked ([`Store::check_claims`], the rows about to go
-//!   out together): a row whose lease ran out (a write lock held elsewhere kept the
-//!   heartbeat from renewing it) is handed back, not sent, and whoever claims it next sends
-//!   it once. A row whose subscriber left meanwhile is skipped.
+//! - Just before sending, each row is checked (by the run's [`Checker`], from a reading at
+//!   most [`FRESH`](super::checker::FRESH) old that covered the rows about to go out): a
+//!   row whose lease ran out (a write lock held elsewhere kept the heartbeat from renewing
+//!   it) is handed back, not sent, and whoever claims it next sends it once. A row whose
+//!   subscriber left meanwhile is skipped.
 //! - A send task reserves its place in the writer's queue before it sends: when the writer
 //!   has stopped (outcomes cannot be written), nothing more goes out, and the run ends with
 //!   the writer's error. What can go out unrecorded is bounded by what was in flight.
@@ -45,6 +46,7 @@ use rand::Rng;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 
+use super::checker::Checker;
 use super::pacing::{Pacer, ThrottledGroup, Turn, HORIZON};
 use super::policy::{decide, Decision};
 use super::{unix_now, DispatchError};
@@ -136,8 +138,8 @@ struct RunShared {
     paused: AtomicBool,
     shutdown: watch::Receiver<bool>,
     outcomes: mpsc::Sender<WriterMessage>,
-    /// To the checker of claimed rows ([`check_claims`]).
-    checks: mpsc::Sender<CheckRequest>,
+    /// Checks each row just before it goes out.
+    checker: Checker,
 }
 
 /// Why the heartbeat could not renew the leases, while it cannot.
@@ -243,8 +245,8 @@ impl Dispatcher {
             progress,
             start,
         ));
-        let (checks, check_requests) = mpsc::channel(2 * in_flight_limit as usize);
-        tokio::spawn(check_claims(self.store.clone(), issue_id, check_requests));
+        // Reads a few times the rows in flight ahead of their turn (see `checker`).
+        let checker = Checker::start(self.store.clone(), issue_id, 4 * in_flight_limit as usize);
         let shared = Arc::new(RunShared {
             job,
             transport: self.transport.clone(),
@@ -256,7 +258,7 @@ impl Dispatcher {
             paused: AtomicBool::new(false),
             shutdown: shutdown.clone(),
             outcomes: tx.clone(),
-            checks,
+            checker,
         });
         let lease_trouble = LeaseTrouble::default();
         let heartbeat = tokio::spawn(renew_leases(
@@ -343,6 +345,10 @@ impl Dispatcher {
                         }
                     }
                 }
+                shared
+                    .checker
+                    .claimed(token, claims.iter().map(|c| c.subscriber_id))
+                    .await;
                 let claimed = claims.len() as u32;
                 let (mut now_rows, mut deferred) = (0u32, 0u32);
                 // Once half of a full batch is under way, and it is not held back by pacing,
@@ -616,7 +622,7 @@ async fn attempt(shared: &RunShared, lease_token: i64, claim: Claim, group: &str
     // The row may have waited for a permit since it was claimed: honour an unsubscribe (or
     // a bounce) that came in meanwhile, and send nothing whose lease ran out (another run
     // may hold it now).
-    let check = check_claim(shared, subscriber_id, lease_token).await;
+    let check = shared.checker.check(subscriber_id, lease_token).await;
     match check {
         Ok(ClaimCheck::Held) => {}
         Ok(ClaimCheck::SubscriberLeft) => return record(OutcomeKind::Skipped),
@@ -667,45 +673,6 @@ async fn attempt(shared: &RunShared, lease_token: i64, claim: Claim, group: &str
 }
 
 /// Resolves once shutdown is requested; never, if nobody can request it any more.
-/// One claimed row to check before it is sent: subscriber, lease token, and where the
-/// answer goes.
-type CheckRequest = (i64, i64, oneshot::Sender<Result<ClaimCheck, String>>);
-
-/// Asks the run's checker whether a claimed row may still be sent.
-async fn check_claim(
-    shared: &RunShared,
-    subscriber_id: i64,
-    lease_token: i64,
-) -> Result<ClaimCheck, String> {
-    let stopped = || "the claim checker has stopped".to_string();
-    let (reply, answer) = oneshot::channel();
-    shared
-        .checks
-        .send((subscriber_id, lease_token, reply))
-        .await
-        .map_err(|_| stopped())?;
-    answer.await.map_err(|_| stopped())?
-}
-
-/// Checks the claimed rows of one run just before they are sent ([`Store::check_claims`]),
-/// every row waiting at the time in one read: with many messages in flight, the rows about
-/// to go out are checked together rather than with a database round trip each (which on
-/// PostgreSQL cost a network round trip per message). A row alone is checked at once.
-/// Ends when the run's send tasks are gone.
-async fn check_claims(store: Store, issue_id: i64, mut requests: mpsc::Receiver<CheckRequest>) {
-    let mut waiting: Vec<CheckRequest> = Vec::new();
-    while requests.recv_many(&mut waiting, GROUP_MAX).await > 0 {
-        let claims: Vec<(i64, i64)> = waiting.iter().map(|(s, t, _)| (*s, *t)).collect();
-        let checked = store
-            .check_claims(issue_id, &claims, unix_now())
-            .await
-            .map_err(|e| e.to_string());
-        for (i, (_, _, reply)) in waiting.drain(..).enumerate() {
-            let _ = reply.send(checked.as_ref().map(|c| c[i]).map_err(Clone::clone));
-        }
-    }
-}
-
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     if shutdown.wait_for(|stop| *stop).await.is_err() {
         std::future::pending::<()>().await;

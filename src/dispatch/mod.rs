@@ -17,6 +17,7 @@
 //! ([`engine::GROUP_MAX`]). A run never sends a row whose lease it lost, nor anything once
 //! its outcomes can no longer be written.
 
+pub mod checker;
 pub mod engine;
 pub mod pacing;
 pub mod policy;
