@@ -914,11 +914,7 @@ async fn on_postgres_claims_and_outcomes_read_only_their_own_rows() {
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
     for analysed in [false, true] {
         if analysed {
-            sqlx::query("ANALYZE deliveries")
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            sqlx::query("ANALYZE subscribers")
+            sqlx::raw_sql("ANALYZE deliveries; ANALYZE subscribers")
                 .execute(&mut conn)
                 .await
                 .unwrap();

@@ -5,9 +5,9 @@
 //! A read covers the rows whose answers are awaited and, beyond them, the next rows of the
 //! run's claims in the order they go out (the claim loop announces each batch with
 //! [`Checker::claimed`]): as many as were asked about in the last [`FRESH`], which is about
-//! how many will be asked about before the reading ages. A reading answers a later question about its row only while it is
-//! fresh: younger than [`FRESH`] and taken in the same second of the clock. Leases end on a
-//! whole second, and a reading says the lease lasts past the second it was taken in, so a
+//! how many will be asked about before the reading ages. A reading answers a later question
+//! about its row only while it is fresh: younger than [`FRESH`] and taken in the same second
+//! of the clock. Leases end on a whole second, and a reading says the lease lasts past the second it was taken in, so a
 //! row is never sent on a lease that has run out; an unsubscribe or a bounce is honoured
 //! unless it comes in less than [`FRESH`] before the copy goes out. With many messages in
 //! flight, one read then serves dozens of sends instead of one or two, which on PostgreSQL
@@ -92,22 +92,22 @@ async fn run(store: Store, issue_id: i64, ahead: usize, mut rx: mpsc::Receiver<M
             recent.pop_front();
         }
         let mut asked = Vec::new();
-        let questions = messages
-            .iter()
-            .filter(|m| matches!(m, Message::Check(..)))
-            .count();
         for message in messages.drain(..) {
-            match message {
-                Message::Claimed(rows) => upcoming.extend(rows),
-                Message::Check(row, reply) => match readings.remove(&row) {
-                    Some(reading) if fresh(&reading) => {
-                        let _ = reply.send(Ok(reading.check));
-                    }
-                    _ => asked.push((row, reply)),
-                },
+            let (row, reply) = match message {
+                Message::Claimed(rows) => {
+                    upcoming.extend(rows);
+                    continue;
+                }
+                Message::Check(row, reply) => (row, reply),
+            };
+            recent.push_back(now);
+            match readings.remove(&row) {
+                Some(reading) if fresh(&reading) => {
+                    let _ = reply.send(Ok(reading.check));
+                }
+                _ => asked.push((row, reply)),
             }
         }
-        recent.extend(std::iter::repeat_n(now, questions));
         if asked.is_empty() {
             continue;
         }
@@ -115,9 +115,8 @@ async fn run(store: Store, issue_id: i64, ahead: usize, mut rx: mpsc::Receiver<M
         // The rows asked about, then the next ones to go out that have no fresh reading.
         let mut rows: Vec<Row> = asked.iter().map(|(row, _)| *row).collect();
         let asked_rows: HashSet<Row> = rows.iter().copied().collect();
-        let limit = (asked.len() + recent.len().min(ahead))
-            .min(READ_MAX)
-            .max(asked.len());
+        // At most READ_MAX were asked about (`recv_many`'s limit), so all of them fit.
+        let limit = (asked.len() + recent.len().min(ahead)).min(READ_MAX);
         while rows.len() < limit {
             let Some(next) = upcoming.pop_front() else {
                 break;
