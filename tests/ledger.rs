@@ -1004,4 +1004,33 @@ on_both_backends! {
             "a row no read covered needs a read, which the closed database refuses"
         );
     }
+
+    async fn a_reading_that_aged_before_its_turn_is_read_again_with_the_next_question(db: Db) {
+        use herald::dispatch::checker::{Checker, FRESH};
+        db.add(0..100, SubscriberStatus::Active).await;
+        let issue_id = db.enqueue("aged", "h", T0).await.issue_id;
+        let claimed = ids(&db.claim(issue_id, 100, T0).await);
+        let checker = Checker::start(db.store.clone(), issue_id, 64);
+        checker.claimed(TOKEN, claimed.iter().copied()).await;
+        at_the_start_of_a_second().await;
+        // A quick run of questions: the reads reach well ahead of row 15.
+        for id in &claimed[..15] {
+            assert_eq!(checker.check(*id, TOKEN).await, Ok(ClaimCheck::Held), "{id}");
+        }
+        // The rows read ahead wait past FRESH (pacing held them back, say): their readings
+        // age. The next question reads its row and the next one to go out, which is the
+        // one whose reading aged, not a row beyond the old reading.
+        tokio::time::sleep(FRESH).await;
+        assert_eq!(checker.check(claimed[15], TOKEN).await, Ok(ClaimCheck::Held));
+        db.store.clone().close().await;
+        assert_eq!(
+            checker.check(claimed[16], TOKEN).await,
+            Ok(ClaimCheck::Held),
+            "row 16 was read again with row 15"
+        );
+        assert!(
+            checker.check(claimed[17], TOKEN).await.is_err(),
+            "a read reaches as far as the questions of the last FRESH ask for"
+        );
+    }
 }

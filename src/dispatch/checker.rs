@@ -13,7 +13,7 @@
 //! flight, one read then serves dozens of sends instead of one or two, which on PostgreSQL
 //! saves a round trip to the server, and a wake-up of its backend, per message or two.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -76,8 +76,57 @@ impl Checker {
     }
 }
 
+/// The rows announced and not yet asked about, in the order they go out.
+#[derive(Default)]
+struct Upcoming {
+    order: VecDeque<(u64, Row)>,
+    /// Each waiting row's place in `order`.
+    place: HashMap<Row, u64>,
+    next: u64,
+}
+
+impl Upcoming {
+    fn announce(&mut self, rows: Vec<Row>) {
+        for row in rows {
+            self.order.push_back((self.next, row));
+            self.place.insert(row, self.next);
+            self.next += 1;
+        }
+    }
+
+    /// `row` is going out now. Rows announced more than `behind` before it and still not
+    /// asked about are passed over: pacing holds them back, or they were handed back. Each
+    /// is read when it is asked about, if ever.
+    fn asked(&mut self, row: &Row, behind: u64) {
+        let Some(place) = self.place.remove(row) else {
+            return;
+        };
+        let floor = place.saturating_sub(behind);
+        while let Some(&(at, front)) = self.order.front() {
+            let waiting = self.place.get(&front) == Some(&at);
+            if waiting && at >= floor {
+                break;
+            }
+            if waiting {
+                self.place.remove(&front);
+            }
+            self.order.pop_front();
+        }
+    }
+
+    /// The first `count` waiting rows for which `wanted` holds.
+    fn first(&self, count: usize, wanted: impl Fn(&Row) -> bool) -> Vec<Row> {
+        self.order
+            .iter()
+            .filter(|(at, row)| self.place.get(row) == Some(at) && wanted(row))
+            .map(|(_, row)| *row)
+            .take(count)
+            .collect()
+    }
+}
+
 async fn run(store: Store, issue_id: i64, ahead: usize, mut rx: mpsc::Receiver<Message>) {
-    let mut upcoming: VecDeque<Row> = VecDeque::new();
+    let mut upcoming = Upcoming::default();
     let mut readings: HashMap<Row, Reading> = HashMap::new();
     // When each of the questions of the last FRESH came.
     let mut recent: VecDeque<Instant> = VecDeque::new();
@@ -95,12 +144,13 @@ async fn run(store: Store, issue_id: i64, ahead: usize, mut rx: mpsc::Receiver<M
         for message in messages.drain(..) {
             let (row, reply) = match message {
                 Message::Claimed(rows) => {
-                    upcoming.extend(rows);
+                    upcoming.announce(rows);
                     continue;
                 }
                 Message::Check(row, reply) => (row, reply),
             };
             recent.push_back(now);
+            upcoming.asked(&row, ahead as u64);
             match readings.remove(&row) {
                 Some(reading) if fresh(&reading) => {
                     let _ = reply.send(Ok(reading.check));
@@ -112,19 +162,12 @@ async fn run(store: Store, issue_id: i64, ahead: usize, mut rx: mpsc::Receiver<M
             continue;
         }
         readings.retain(|_, reading| fresh(reading));
-        // The rows asked about, then the next ones to go out that have no fresh reading.
+        // The rows asked about, then the next ones to go out that have no fresh reading
+        // (a row read ahead whose reading aged before its turn is read again).
         let mut rows: Vec<Row> = asked.iter().map(|(row, _)| *row).collect();
-        let asked_rows: HashSet<Row> = rows.iter().copied().collect();
         // At most READ_MAX were asked about (`recv_many`'s limit), so all of them fit.
         let limit = (asked.len() + recent.len().min(ahead)).min(READ_MAX);
-        while rows.len() < limit {
-            let Some(next) = upcoming.pop_front() else {
-                break;
-            };
-            if !asked_rows.contains(&next) && !readings.contains_key(&next) {
-                rows.push(next);
-            }
-        }
+        rows.extend(upcoming.first(limit - rows.len(), |row| !readings.contains_key(row)));
         let (at, second) = (Instant::now(), unix_now());
         match store.check_claims(issue_id, &rows, second).await {
             Ok(checks) => {
@@ -144,5 +187,31 @@ async fn run(store: Store, issue_id: i64, ahead: usize, mut rx: mpsc::Receiver<M
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Upcoming;
+
+    #[test]
+    fn rows_asked_about_leave_and_rows_far_behind_the_last_question_are_passed_over() {
+        let mut upcoming = Upcoming::default();
+        upcoming.announce((0..200).map(|s| (s, 7)).collect());
+        upcoming.asked(&(0, 7), 64);
+        upcoming.asked(&(2, 7), 64);
+        assert_eq!(upcoming.first(3, |_| true), vec![(1, 7), (3, 7), (4, 7)]);
+        assert_eq!(upcoming.first(2, |row| row.0 != 1), vec![(3, 7), (4, 7)]);
+        // Row 1 waits for a turn while later rows go out; once 64 rows are past it, it is
+        // no longer read ahead, and nothing keeps it.
+        upcoming.asked(&(100, 7), 64);
+        assert_eq!(upcoming.first(2, |_| true), vec![(36, 7), (37, 7)]);
+        assert!(!upcoming.place.contains_key(&(1, 7)));
+        assert_eq!(upcoming.order.front(), Some(&(36, (36, 7))));
+        // A question about a row never announced (or passed over) changes nothing.
+        upcoming.asked(&(1, 7), 64);
+        upcoming.asked(&(500, 7), 64);
+        assert_eq!(upcoming.first(1, |_| true), vec![(36, 7)]);
+        assert_eq!(upcoming.place.len(), 200 - 36 - 1);
     }
 }
