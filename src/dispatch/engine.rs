@@ -1,7 +1,7 @@
 //! The send loop: claim a batch under a lease, send each row under the concurrency and rate
 //! limits, and write outcomes back in group commits.
 //!
-//! Three tasks cooperate during [`Dispatcher::run`]:
+//! Four tasks cooperate during [`Dispatcher::run`]:
 //! - the claim loop (this task): takes up to `batch_size` due rows and gives each its turn
 //!   from the [`Pacer`] (its destination group's and its relay's pace): a row whose turn is
 //!   now gets a send task as a concurrency permit frees up, a row whose turn is a moment
@@ -10,8 +10,11 @@
 //!   under way, the next batch is claimed in the background, so the connections never wait
 //!   for a claim (a run holds at most two batches). When nothing is due, it decides whether
 //!   to wait, stop, or finish;
-//! - the writer: gathers outcomes for a few milliseconds (or up to [`GROUP_MAX`]) and commits
-//!   them in one transaction, so the ledger costs one fsync per group, not per message;
+//! - the writer: gathers outcomes for a few milliseconds, until about [`GROUP_TARGET`] have
+//!   come (or up to [`GROUP_MAX`]), and commits them in one transaction, so the ledger costs
+//!   one fsync per group, not per message;
+//! - the [`Checker`]: answers each send task's last question (is the lease still ours, is
+//!   the subscriber still active?) from reads that cover the rows about to go out;
 //! - the heartbeat: renews this run's leases while rows are in flight, so a slow relay does
 //!   not let another dispatcher take them, while a crashed run's rows come back within
 //!   `sending.lease_seconds`.
@@ -56,8 +59,14 @@ use crate::store::{Claim, ClaimCheck, DeliveryCounts, Outcome, OutcomeKind, Stor
 
 /// The most outcomes committed in one transaction.
 pub const GROUP_MAX: usize = 1000;
-/// How long the writer waits to fill a group once it has one outcome.
-const GROUP_WINDOW: Duration = Duration::from_millis(25);
+/// How many outcomes the writer gathers into a group when they come in fast enough: a
+/// group's cost (a round trip, a transaction, an fsync) is shared by about as many
+/// messages however fast this node sends, so a node that sends a third of an issue, beside
+/// two others, pays no more per message than one that sends all of it.
+const GROUP_TARGET: usize = 100;
+/// How long the writer gathers a group once it has one outcome: at least the shorter time,
+/// then until the group reaches [`GROUP_TARGET`], for at most the longer one.
+const GROUP_WINDOW: (Duration, Duration) = (Duration::from_millis(25), Duration::from_millis(150));
 /// How often a waiting run looks for rows that became due (retries, expired leases).
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
@@ -237,6 +246,10 @@ impl Dispatcher {
         // in-flight limit: the rows in flight and as many waiting) and the group being
         // committed (the duplicates a crash can cause).
         let (tx, rx) = mpsc::channel(2 * in_flight_limit as usize);
+        // The writer and the heartbeat take turns at this run's rows: on PostgreSQL a group
+        // commit and a renewal that lock the same rows in different orders deadlock, and
+        // the server then stalls both for a second before failing one.
+        let own_rows = Arc::new(tokio::sync::Mutex::new(()));
         let mut writer = tokio::spawn(write_outcomes(
             self.store.clone(),
             self.pacer.clone(),
@@ -244,6 +257,7 @@ impl Dispatcher {
             rx,
             progress,
             start,
+            own_rows.clone(),
         ));
         // Reads a few times the rows in flight ahead of their turn (see `checker`).
         let checker = Checker::start(self.store.clone(), issue_id, 4 * in_flight_limit as usize);
@@ -267,6 +281,7 @@ impl Dispatcher {
             issue_id,
             tokens.range(),
             lease,
+            own_rows,
         ));
         let permits = self.permits.clone();
         // Rows waiting in memory for a turn a moment away.
@@ -709,6 +724,7 @@ async fn write_outcomes(
     mut rx: mpsc::Receiver<WriterMessage>,
     progress: watch::Sender<Progress>,
     mut tally: Progress,
+    own_rows: Arc<tokio::sync::Mutex<()>>,
 ) -> Result<(), DispatchError> {
     let mut group: Vec<Outcome> = Vec::with_capacity(GROUP_MAX);
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
@@ -720,15 +736,24 @@ async fn write_outcomes(
             WriterMessage::Flush(done) => waiting.push(done),
         };
         take(first, &mut group, &mut waiting);
-        let deadline = tokio::time::Instant::now() + GROUP_WINDOW;
+        let opened = tokio::time::Instant::now();
+        let (shortest, longest) = (opened + GROUP_WINDOW.0, opened + GROUP_WINDOW.1);
         while group.len() < GROUP_MAX && waiting.is_empty() {
+            let deadline = if group.len() < GROUP_TARGET {
+                longest
+            } else {
+                shortest
+            };
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(message)) => take(message, &mut group, &mut waiting),
                 _ => break,
             }
         }
         if !group.is_empty() {
-            let applied = commit(&store, issue_id, &group).await?;
+            let applied = {
+                let _turn = own_rows.lock().await;
+                commit(&store, issue_id, &group).await?
+            };
             // Only outcomes that changed their row count: one that found its row taken back
             // by another run is that run's to count.
             for (outcome, _) in group.iter().zip(applied).filter(|(_, applied)| *applied) {
@@ -787,13 +812,17 @@ async fn renew_leases(
     issue_id: i64,
     tokens: std::ops::RangeInclusive<i64>,
     lease: i64,
+    own_rows: Arc<tokio::sync::Mutex<()>>,
 ) {
     let every = Duration::from_secs(u64::try_from(lease / 3).unwrap_or(1).max(1));
     loop {
         tokio::time::sleep(every).await;
-        let renewed = store
-            .renew_leases(issue_id, tokens.clone(), unix_now() + lease)
-            .await;
+        let renewed = {
+            let _turn = own_rows.lock().await;
+            store
+                .renew_leases(issue_id, tokens.clone(), unix_now() + lease)
+                .await
+        };
         let mut trouble = trouble.lock().expect("lease lock");
         match renewed {
             Ok(_) => *trouble = None,
