@@ -900,6 +900,46 @@ async fn pg_plan(
 /// queued, none in flight) and with statistics taken mid-send, for custom and generic
 /// plans.
 #[tokio::test]
+async fn on_postgres_taking_back_expired_leases_passes_over_rows_another_transaction_holds() {
+    let Some(db) = Db::open(Backend::Postgres).await else {
+        return;
+    };
+    db.add(0..3, SubscriberStatus::Active).await;
+    let issue_id = db.enqueue("held", "h", T0).await.issue_id;
+    let claimed = ids(&db.claim(issue_id, 3, T0).await);
+    assert_eq!(claimed.len(), 3);
+
+    // Another transaction (a run marking the row sent, say) holds the first row.
+    use sqlx::Connection as _;
+    let mut other = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut held = other.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM deliveries WHERE issue_id = $1 AND subscriber_id = $2 FOR UPDATE")
+        .bind(issue_id)
+        .bind(claimed[0])
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let after_lease = T0 + LEASE + 1;
+    let reclaimed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        db.store.reclaim_expired_leases(after_lease),
+    )
+    .await
+    .expect("taking back leases waits for no other transaction")
+    .unwrap();
+    assert_eq!(reclaimed, 2, "the two rows nobody holds come back");
+    held.rollback().await.unwrap();
+    assert_eq!(
+        db.store.reclaim_expired_leases(after_lease).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        db.store.reclaim_expired_leases(after_lease).await.unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
 async fn on_postgres_claims_and_outcomes_read_only_their_own_rows() {
     let Some(db) = Db::open(Backend::Postgres).await else {
         return;

@@ -257,7 +257,9 @@ delegate! {
 
     /// Crash recovery: every `sending` row (of any issue) whose lease ended before `now`
     /// goes back to `retry`, due at `now`, with its attempts unchanged (whether the message
-    /// went out is unknown). Returns how many rows it moved.
+    /// went out is unknown). Returns how many rows it moved. On PostgreSQL a row another
+    /// transaction holds at that moment (its run marking it sent or renewing its lease,
+    /// another node taking it back) is left to that transaction, without waiting for it.
     #[tracing::instrument(skip_all)]
     pub async fn reclaim_expired_leases(&self, now: i64) -> Result<u64, StoreError>;
 

@@ -26,6 +26,17 @@ pub(super) const STATUS_BY_ID_FOR_UPDATE: &str =
 pub(super) const ISSUE_STATUS_FOR_UPDATE: &str =
     "SELECT status FROM issues WHERE id = $1 FOR UPDATE";
 
+/// Rows of any issue whose lease ended before `$1` go back to `retry`, due at `$1`. A row
+/// another transaction holds is left alone: the run that holds it is marking it sent or
+/// renewing its lease, or another node is taking it back; waiting for it could deadlock
+/// with a group commit that locks the same rows in another order.
+pub(super) const RECLAIM_EXPIRED_DELIVERIES: &str =
+    "UPDATE deliveries SET status = 'retry', next_attempt_at = $1, \
+         lease_until = NULL, lease_token = NULL \
+     WHERE (issue_id, subscriber_id) IN \
+         (SELECT issue_id, subscriber_id FROM deliveries \
+          WHERE status = 'sending' AND lease_until < $1 FOR UPDATE SKIP LOCKED)";
+
 /// Statements that keep other writers from adding issues until the transaction ends: the
 /// scheduler reads the newest issue date, then enqueues, and two nodes must not both do so.
 pub(super) const LOCK_ISSUES_FOR_SCHEDULER: &[&str] =

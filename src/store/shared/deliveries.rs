@@ -250,15 +250,11 @@ impl Backend {
 
     pub(crate) async fn reclaim_expired_leases(&self, now: i64) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE deliveries SET status = 'retry', next_attempt_at = $1, \
-                 lease_until = NULL, lease_token = NULL \
-             WHERE status = 'sending' AND lease_until < $1",
-        )
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let n = sqlx::query(sql::RECLAIM_EXPIRED_DELIVERIES)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
         Ok(n)
     }

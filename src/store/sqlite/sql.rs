@@ -22,6 +22,13 @@ pub(super) const STATUS_BY_ID_FOR_UPDATE: &str = "SELECT status FROM subscribers
 /// The status of issue `$1`, held until the transaction ends.
 pub(super) const ISSUE_STATUS_FOR_UPDATE: &str = "SELECT status FROM issues WHERE id = $1";
 
+/// Rows of any issue whose lease ended before `$1` go back to `retry`, due at `$1`. The
+/// write transaction holds the database, so no other writer holds a row.
+pub(super) const RECLAIM_EXPIRED_DELIVERIES: &str =
+    "UPDATE deliveries SET status = 'retry', next_attempt_at = $1, \
+         lease_until = NULL, lease_token = NULL \
+     WHERE status = 'sending' AND lease_until < $1";
+
 /// Statements that keep other writers from adding issues until the transaction ends.
 pub(super) const LOCK_ISSUES_FOR_SCHEDULER: &[&str] = &[];
 
