@@ -18,6 +18,31 @@
 
 use super::{delegate, now, Store, StoreError};
 
+/// A due row as both backends' claim reads return it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct DueRow {
+    subscriber_id: i64,
+    email: String,
+    name: Option<String>,
+    attempts: i64,
+    queued_at: i64,
+    active: bool,
+}
+
+impl DueRow {
+    /// The claim, and whether its subscriber is still active.
+    pub(crate) fn into_claim(self) -> Result<(Claim, bool), StoreError> {
+        let claim = Claim {
+            subscriber_id: self.subscriber_id,
+            email: self.email,
+            name: self.name,
+            attempts: super::to_u32(self.attempts)?,
+            queued_at: self.queued_at,
+        };
+        Ok((claim, self.active))
+    }
+}
+
 /// An issue about to be enqueued.
 #[derive(Debug, Clone, Copy)]
 pub struct NewIssue<'a> {

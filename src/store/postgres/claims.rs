@@ -2,11 +2,10 @@
 //! `sending` in the same transaction, so concurrent claimers (in any process, on any node)
 //! each take rows nobody else holds, without waiting for one another.
 
-use sqlx::Row as _;
-
 use super::notices::notice_claim_from_row;
 use super::Backend;
-use crate::store::{to_u32, Claim, NoticeClaim, StoreError};
+use crate::store::deliveries::DueRow;
+use crate::store::{Claim, NoticeClaim, StoreError};
 
 impl Backend {
     pub(crate) async fn claim_notices(
@@ -115,22 +114,11 @@ pub(super) async fn select_due_deliveries(
     limit: usize,
 ) -> Result<Vec<(Claim, bool)>, StoreError> {
     let limit = limit as i64;
-    let rows = sqlx::query(SELECT_DUE)
+    let rows = sqlx::query_as::<_, DueRow>(SELECT_DUE)
         .bind(issue_id)
         .bind(now)
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
-    rows.iter()
-        .map(|row| {
-            let claim = Claim {
-                subscriber_id: row.try_get("subscriber_id")?,
-                email: row.try_get("email")?,
-                name: row.try_get("name")?,
-                attempts: to_u32(row.try_get("attempts")?)?,
-                queued_at: row.try_get("queued_at")?,
-            };
-            Ok((claim, row.try_get::<bool, _>("active")?))
-        })
-        .collect()
+    rows.into_iter().map(DueRow::into_claim).collect()
 }

@@ -2,11 +2,10 @@
 //! lock, so no other claimer (in any process) runs between the read of due rows and their
 //! move to `sending`.
 
-use sqlx::Row as _;
-
 use super::notices::notice_claim_from_row;
 use super::{sql, Backend};
-use crate::store::{to_u32, Claim, NoticeClaim, StoreError};
+use crate::store::deliveries::DueRow;
+use crate::store::{Claim, NoticeClaim, StoreError};
 
 /// Subscriber ids per `IN (...)` list when moving claimed rows.
 const CLAIM_CHUNK: usize = 500;
@@ -115,7 +114,7 @@ pub(super) async fn select_due_deliveries(
     limit: usize,
 ) -> Result<Vec<(Claim, bool)>, StoreError> {
     let limit = limit as i64;
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, DueRow>(
         "SELECT due.subscriber_id, due.attempts, due.queued_at, s.email, s.name, \
                 s.status = 'active' AS active \
          FROM ( \
@@ -137,16 +136,5 @@ pub(super) async fn select_due_deliveries(
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let claim = Claim {
-                subscriber_id: row.try_get("subscriber_id")?,
-                email: row.try_get("email")?,
-                name: row.try_get("name")?,
-                attempts: to_u32(row.try_get("attempts")?)?,
-                queued_at: row.try_get("queued_at")?,
-            };
-            Ok((claim, row.try_get::<bool, _>("active")?))
-        })
-        .collect()
+    rows.into_iter().map(DueRow::into_claim).collect()
 }
