@@ -31,6 +31,7 @@
 //! - [`store`]: every SQL statement. Only it knows sqlx.
 //! - [`subscribers`]: CSV import and export over the store.
 //! - [`dispatch`]: the ledger-driven send loop and its retry policy.
+//! - [`rate`]: a rate limit many tasks wait on at once, one wake-up per slot.
 //! - [`signup`]: the public sign-up: parsing, the per-IP limit, the group-commit writer.
 //! - [`nodes`]: this process as one node of several on one database: its id, its role
 //!   (`herald serve --role`), its heartbeat, and the wake-ups between nodes.
@@ -68,6 +69,7 @@ pub mod mail;
 pub mod nodes;
 pub mod notices;
 pub mod preview;
+pub mod rate;
 pub mod render;
 pub mod schedule;
 pub mod server;

@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::Quota;
 use rand::Rng;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
@@ -55,6 +55,7 @@ use super::policy::{decide, Decision};
 use super::{unix_now, DispatchError};
 use crate::config::SendingSettings;
 use crate::mail::{Composer, IssueMail, MailKind, MailRecipient, SendOutcome, Transport};
+use crate::rate::RateLimit;
 use crate::store::{Claim, ClaimCheck, DeliveryCounts, Outcome, OutcomeKind, Store};
 
 /// The most outcomes committed in one transaction.
@@ -128,7 +129,7 @@ pub struct Dispatcher {
     composer: Arc<Composer>,
     pacer: Arc<Pacer>,
     settings: SendingSettings,
-    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    limiter: Option<Arc<RateLimit>>,
     /// Messages in flight, across every run of this dispatcher.
     permits: Arc<Semaphore>,
     in_flight_limit: u32,
@@ -141,7 +142,7 @@ struct RunShared {
     composer: Arc<Composer>,
     pacer: Arc<Pacer>,
     settings: SendingSettings,
-    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    limiter: Option<Arc<RateLimit>>,
     /// Set by the first send that finds the relay down; later sends hand their rows back.
     pause: Mutex<Option<String>>,
     paused: AtomicBool,
@@ -205,7 +206,7 @@ impl Dispatcher {
         settings: SendingSettings,
     ) -> Self {
         let limiter = std::num::NonZeroU32::new(settings.rate_per_second)
-            .map(|rate| Arc::new(RateLimiter::direct(Quota::per_second(rate))));
+            .map(|rate| Arc::new(RateLimit::new(Quota::per_second(rate))));
         let in_flight_limit = match transport.max_in_flight() {
             Some(cap) => settings.concurrency.min(cap),
             None => settings.concurrency,

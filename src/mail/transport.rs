@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::Quota;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::TlsParameters;
 use secrecy::{ExposeSecret, SecretString};
@@ -43,6 +43,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::pool::{PoolConfig, Security, SmtpPool};
 use super::{MailError, MailKind, OutgoingMail};
 use crate::config::{SmtpSettings, DEFAULT_RELAY};
+use crate::rate::RateLimit;
 
 /// How long a relay found unusable is passed over when its route has another.
 pub const DOWN_FOR: Duration = Duration::from_secs(30);
@@ -124,7 +125,7 @@ struct Relay {
     sink: Sink,
     description: String,
     rate: Option<f64>,
-    limiter: Option<DefaultDirectRateLimiter>,
+    limiter: Option<RateLimit>,
     /// Until when the relay is passed over, after it was found unusable.
     down_until: Mutex<Option<Instant>>,
 }
@@ -367,7 +368,7 @@ impl Relay {
         let rate = (input.rate_per_second > 0.0).then_some(input.rate_per_second);
         let limiter = rate.map(|rate| {
             let period = Duration::from_secs_f64(1.0 / rate).max(Duration::from_nanos(1));
-            RateLimiter::direct(Quota::with_period(period).expect("a positive period"))
+            RateLimit::new(Quota::with_period(period).expect("a positive period"))
         });
         let relay = |sink, description| Relay {
             name: input.name.to_string(),
