@@ -350,8 +350,16 @@ async fn work_queued_on_a_web_node_wakes_an_idle_worker_at_once_even_after_its_c
         )
         .await;
 
-    // Cut the worker's listening connection; it listens again on a new one.
+    // Cut the worker's listening connection; it listens again on a new one. The cut
+    // backend can still be listed for a moment while it exits, so wait for another pid.
     let mut db = cluster.db().await;
+    let cut_pid = db
+        .scalar(
+            "SELECT pid::bigint FROM pg_stat_activity \
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+            &[],
+        )
+        .await;
     let cut = db
         .scalar(
             "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -362,19 +370,19 @@ async fn work_queued_on_a_web_node_wakes_an_idle_worker_at_once_even_after_its_c
     assert_eq!(cut, 1);
     let started = Instant::now();
     loop {
-        let alive = db
-            .scalar(
-                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND query ILIKE 'LISTEN%' AND state <> 'disabled'",
+        let listening = db
+            .integers(
+                "SELECT pid::bigint FROM pg_stat_activity WHERE datname = current_database() \
+                 AND query ILIKE 'LISTEN%'",
                 &[],
             )
             .await;
-        if alive == 1 {
+        if listening.len() == 1 && listening[0] != cut_pid {
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "no listener came back"
+            "no listener came back (listening: {listening:?}, cut: {cut_pid})"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
