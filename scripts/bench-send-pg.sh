@@ -14,6 +14,9 @@
 #   NODES="1 2 3"     node counts to measure on PostgreSQL. A node is a `herald send`
 #                     process of its own; all of them send the same issue, each claiming its
 #                     share of the rows
+#   SEPARATE=1        after each measurement of several nodes, its control: the same nodes each
+#                     send their own share of the messages from a database of their own, so
+#                     the same processes share the machine but no rows
 #   CLAIMERS=3        concurrent claimers for the claim rate; CLAIM_ROWS=100000; BATCH=500
 #   PG_URL=...        a PostgreSQL server whose user may create databases (default: a private
 #                     cluster started in the work folder with PostgreSQL's default durability,
@@ -190,17 +193,37 @@ now() { date +%s.%N; }
 cpu_of() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$1"; }
 calc() { python3 -c "print($1)"; }
 
-# One measurement: LABEL DB_URL NODES. Imports the subscribers, sends the issue with NODES
-# nodes at once into a fresh smtp-sink, then smtp-source into another.
+# One measurement: LABEL DB_URL NODES [apart]. Imports the subscribers, sends the issue with
+# NODES nodes at once into a fresh smtp-sink, then smtp-source into another. With `apart`,
+# each node has a database of its own with its share of the subscribers (DB_URL unused).
 measure() {
     local label=$1 db=$2 nodes=$3
-    HERALD__DATABASE__URL="$db" "$HERALD_BIN" subscribers import subscribers.csv >/dev/null 2>import.err
+    local dbs=()
+    if [ "${4:-}" = apart ]; then
+        label="$label apart"
+        python3 - "$nodes" <<'PY'
+import sys
+n = int(sys.argv[1])
+rows = open("subscribers.csv").read().splitlines()
+for k in range(n):
+    with open(f"share.{k + 1}.csv", "w") as f:
+        f.write("\n".join([rows[0]] + rows[1 + k::n]) + "\n")
+PY
+        for n in $(seq "$nodes"); do
+            dbs+=("$(new_pg_database "send_${nodes}_apart_$n")")
+            HERALD__DATABASE__URL="${dbs[-1]}" "$HERALD_BIN" subscribers import "share.$n.csv" >/dev/null 2>import.err
+        done
+        db=${dbs[0]}
+    else
+        HERALD__DATABASE__URL="$db" "$HERALD_BIN" subscribers import subscribers.csv >/dev/null 2>import.err
+        for n in $(seq "$nodes"); do dbs+=("$db"); done
+    fi
     start_sink
     local pg0; pg0=$(pg_cpu)
     local t0 t1; t0=$(now)
     local pids=()
     for n in $(seq "$nodes"); do
-        HERALD__DATABASE__URL="$db" HERALD__SMTP__URL="smtp://127.0.0.1:$port" \
+        HERALD__DATABASE__URL="${dbs[$((n - 1))]}" HERALD__SMTP__URL="smtp://127.0.0.1:$port" \
             /usr/bin/time -v -o "time.$n" "$HERALD_BIN" send issues/bench.md --yes >"node.$n.out" 2>&1 &
         pids+=($!)
     done
@@ -237,6 +260,9 @@ for run in $(seq "$runs"); do
     measure "run $run sqlite 1 node" "sqlite://$work/herald.db" 1
     for nodes in $node_counts; do
         measure "run $run postgres $nodes node(s)" "$(new_pg_database "send_$nodes")" "$nodes"
+        if [ "${SEPARATE:-0}" = 1 ] && [ "$nodes" -gt 1 ]; then
+            measure "run $run postgres $nodes node(s)" "" "$nodes" apart
+        fi
     done
 done
 
@@ -244,6 +270,6 @@ rm -f claims.db claims.db-wal claims.db-shm
 "$CLAIM_BIN" "sqlite://$work/claims.db" "$claim_rows" "$claimers" "$batch"
 "$CLAIM_BIN" "$(new_pg_database claims)" "$claim_rows" "$claimers" "$batch"
 "$CLAIM_BIN" "$(new_pg_database claims_one)" "$claim_rows" 1 "$batch"
-for db in send_1 send_2 send_3 claims claims_one; do
+for db in $(psql -Atq "$PG_URL" -c "SELECT substr(datname, 14) FROM pg_database WHERE datname LIKE 'herald_bench_%'"); do
     psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS herald_bench_$db" >/dev/null 2>&1 || true
 done
