@@ -57,10 +57,13 @@ pub enum EditorError {
     /// The issue is marked `draft: true` and the send was not forced.
     #[error("{0}")]
     Draft(String),
-    /// `herald check` finds an error in the issue: the first error, as
-    /// `FILE:LINE:COLUMN: rule: message`.
-    #[error("{0}")]
-    Refused(String),
+    /// `herald check` finds an error in the issue. `reason` names the first error, as
+    /// `FILE:LINE:COLUMN: rule: message`, in English; `first` is that finding.
+    #[error("{reason}")]
+    Refused {
+        reason: String,
+        first: Option<Box<crate::check::Finding>>,
+    },
     /// The relay did not accept a test copy.
     #[error("the relay did not accept the message: {0}")]
     Relay(String),
@@ -412,9 +415,13 @@ pub async fn send_now(
         }
         Err(StartupError::UnknownIssue { .. }) => Err(not_found(slug)),
         Err(e @ StartupError::Draft { .. }) => Err(EditorError::Draft(e.to_string())),
-        Err(e @ StartupError::Refused { .. }) => {
-            tracing::warn!(slug = slug.as_str(), %source, reason = %e, "send refused: the issue has errors");
-            Err(EditorError::Refused(e.to_string()))
+        Err(StartupError::Refused { errors, .. }) => {
+            let reason = crate::startup::refusal_reason(&errors);
+            tracing::warn!(slug = slug.as_str(), %source, %reason, "send refused: the issue has errors");
+            Err(EditorError::Refused {
+                reason,
+                first: errors.into_iter().next().map(Box::new),
+            })
         }
         Err(e) => Err(e.into()),
     }

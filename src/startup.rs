@@ -112,7 +112,7 @@ pub struct Queued {
 }
 
 /// `FILE:LINE:COLUMN: rule: message`, and how many more errors there are.
-fn refusal_reason(errors: &[Finding]) -> String {
+pub(crate) fn refusal_reason(errors: &[Finding]) -> String {
     match errors {
         [] => "the issue has errors".into(),
         [one] => one.to_string(),

@@ -477,6 +477,24 @@ fn url_base(url: &str) -> &str {
     &url[..path]
 }
 
+/// Logs in with the admin token; the session cookie.
+async fn login(server: &TestServer) -> String {
+    let r = client()
+        .post(server.url("/admin/login"))
+        .form(&[("token", ADMIN_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 fn csrf_in(html: &str) -> String {
     regex::Regex::new(r#"name="csrf" value="([^"]+)""#)
         .unwrap()
@@ -523,20 +541,7 @@ async fn dashboard_shown(locale: &str, issue: (&str, &str)) -> (Vec<Shown>, Stri
     let (status, body) = post_form(&url("/admin/login"), form(&[("token", "wrong")])).await;
     assert_eq!(status, 401);
     shown.push(Shown::page("login form with a wrong token", body));
-    let r = client()
-        .post(url("/admin/login"))
-        .form(&[("token", ADMIN_TOKEN)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 303);
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = login(&server).await;
 
     let (status, home) = admin_get(&url("/admin"), &cookie).await;
     assert_eq!(status, 200);
@@ -685,6 +690,70 @@ async fn every_dashboard_page_in_zh_cn_shows_no_word_of_the_english_catalog() {
         "{}",
         confirm(&en)
     );
+}
+
+/// The dashboard gives `herald check`'s findings in its own language: on an issue's page and
+/// in the reason a send is refused. The rule ids and what the issue itself says (paths,
+/// quoted link text) stay as they are.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_gives_the_findings_in_its_language() {
+    let issue = "---\ntitle: 坏的一期\ndate: 2026-01-02\n---\n\n正文先写几句话。\n\n\
+                 ![](img/missing-chart.png)\n\n[点击这里](https://example.org/a)\n";
+    for locale in ["zh-CN", "en"] {
+        let server = TestServer::start(Relay::Outbox, move |s| {
+            tweak(locale)(s);
+            s.newsletter.issues_dir = s.newsletter.issues_dir.with_file_name("check-issues");
+            std::fs::create_dir_all(&s.newsletter.issues_dir).unwrap();
+            std::fs::write(s.newsletter.issues_dir.join("broken.md"), issue).unwrap();
+        })
+        .await;
+        let cookie = login(&server).await;
+        let issue_url = server.url("/admin/issues/broken");
+        let (status, page) = admin_get(&issue_url, &cookie).await;
+        assert_eq!(status, 200);
+        let (status, refused) = admin_post(
+            &format!("{issue_url}/send"),
+            &cookie,
+            &[("csrf", &csrf_in(&page)), ("confirm", "yes")],
+        )
+        .await;
+        assert_eq!(status, 400, "{refused}");
+        for rule in ["asset-missing", "image-alt", "description-missing"] {
+            let shown = format!(r#"data-rule="{rule}""#);
+            assert!(page.contains(&shown), "{locale}: no {rule} in {page}");
+        }
+        let (page, refused) = (visible_text(&page), visible_text(&refused));
+        let (said, not_said) = (
+            [
+                "图片 \"img/missing-chart.png\" 不在 assets_dir 里",
+                "没有替代文字",
+                "没有摘要",
+                "在前置元数据里加上 `description:`",
+            ],
+            [
+                "is not in assets_dir",
+                "has no alt text",
+                "no description",
+                "to the front matter",
+            ],
+        );
+        let (said, not_said) = if locale == "en" {
+            (not_said, said)
+        } else {
+            (said, not_said)
+        };
+        for words in said {
+            assert!(page.contains(words), "{locale}: {words:?} not in {page}");
+        }
+        for words in not_said {
+            assert!(!page.contains(words), "{locale}: {words:?} in {page}");
+        }
+        assert!(
+            refused.contains("broken.md:8:1: asset-missing: ") && refused.contains(said[0]),
+            "{locale}: {refused}"
+        );
+        server.stop().await.unwrap();
+    }
 }
 
 // ---- Snapshots of the Chinese confirmation mail and issue footer ----

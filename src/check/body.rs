@@ -5,7 +5,7 @@
 use pulldown_cmark::{Event, Tag, TagEnd};
 
 use super::links::Kind;
-use super::{At, Found, Subject};
+use super::{At, Found, Subject, Words};
 use crate::render::removed_by_sanitiser;
 
 /// A run of `**` or `__` left in the text, as the reader sees it.
@@ -130,30 +130,57 @@ fn emphasis_finding(body: &str, pair: &[Run]) -> Found {
             .then_some(written)
     });
     let (message, hint) = match pair.get(1) {
-        Some(close) if close.before.is_some_and(char::is_whitespace) || open.after.is_some_and(char::is_whitespace) => {
+        Some(close)
+            if close.before.is_some_and(char::is_whitespace)
+                || open.after.is_some_and(char::is_whitespace) =>
+        {
             let hint = match quoted {
                 Some(written) => {
                     let inner = &written[2..written.len() - 2];
-                    let before = if inner.starts_with(char::is_whitespace) { " " } else { "" };
-                    let after = if inner.ends_with(char::is_whitespace) { " " } else { "" };
-                    format!("write `{before}{marker}{}{marker}{after}` for `{written}`: the markers go right against the words", inner.trim())
+                    let before = if inner.starts_with(char::is_whitespace) {
+                        " "
+                    } else {
+                        ""
+                    };
+                    let after = if inner.ends_with(char::is_whitespace) {
+                        " "
+                    } else {
+                        ""
+                    };
+                    Words::new("check-literal-emphasis-space-quoted-hint")
+                        .with(
+                            "fixed",
+                            format!("{before}{marker}{}{marker}{after}", inner.trim()),
+                        )
+                        .with("written", written)
                 }
-                None => format!("move the spaces outside the markers: `{marker}text{marker} ` rather than `{marker}text {marker}`"),
+                None => Words::new("check-literal-emphasis-space-hint").with("marker", marker),
             };
-            let side = if open.after.is_some_and(char::is_whitespace) { "the opening one is followed by" } else { "the closing one follows" };
-            (format!("`{marker}` shows as literal characters: {side} a space"), hint)
+            let message = if open.after.is_some_and(char::is_whitespace) {
+                Words::new("check-literal-emphasis-space-after-opening")
+            } else {
+                Words::new("check-literal-emphasis-space-before-closing")
+            };
+            (message.with("marker", marker), hint)
         }
-        Some(close) if (wordy(open.before) && open.after.is_some_and(punct)) || (close.before.is_some_and(punct) && wordy(close.after)) => (
-            format!("`{marker}` shows as literal characters: a marker between a letter and punctuation is not read as emphasis (CommonMark's flanking rule)"),
-            format!("put a space on the outer side of the markers (`text {marker}《title》{marker} text`), or write <strong>…</strong>"),
-        ),
+        Some(close)
+            if (wordy(open.before) && open.after.is_some_and(punct))
+                || (close.before.is_some_and(punct) && wordy(close.after)) =>
+        {
+            (
+                Words::new("check-literal-emphasis-flanking").with("marker", marker),
+                Words::new("check-literal-emphasis-flanking-hint").with("marker", marker),
+            )
+        }
         Some(_) => (
-            format!("`{marker}` shows as literal characters: CommonMark does not read this pair as emphasis"),
-            "put the markers right against the words they emphasise, with a space or punctuation outside them".to_string(),
+            Words::new("check-literal-emphasis-pair").with("marker", marker),
+            Words::new("check-literal-emphasis-pair-hint"),
         ),
         None => (
-            format!("`{marker}` shows as literal characters: it has no partner in its paragraph"),
-            format!("close the emphasis with a matching `{marker}`, or escape the characters (\\{})", &marker[..1]),
+            Words::new("check-literal-emphasis-alone").with("marker", marker),
+            Words::new("check-literal-emphasis-alone-hint")
+                .with("marker", marker)
+                .with("char", &marker[..1]),
         ),
     };
     Found::new(At::Body(open.offset), message, hint)
@@ -171,8 +198,8 @@ pub(super) fn html_removed(s: &Subject<'_>, out: &mut Vec<Found>) {
             if !removed.is_empty() {
                 out.push(Found::new(
                     At::Body(range.start),
-                    format!("the sanitiser removes {}", removed.join(", ")),
-                    "mail keeps only safe markup: write it in Markdown, or drop what is removed",
+                    Words::new("check-html-removed").with("removed", removed.join(", ")),
+                    Words::new("check-html-removed-hint"),
                 ));
             }
         }
@@ -186,8 +213,8 @@ pub(super) fn image_alt(s: &Subject<'_>, out: &mut Vec<Found>) {
         {
             out.push(Found::new(
                 r.at,
-                format!("the image {} has no alt text", r.target),
-                "say what the image shows: ![what it shows](path); readers with images off or a screen reader get only this",
+                Words::new("check-image-alt").with("target", &r.target),
+                Words::new("check-image-alt-hint"),
             ));
         }
     }
@@ -201,11 +228,10 @@ pub(super) fn heading_skip(s: &Subject<'_>, out: &mut Vec<Found>) {
             if level > previous + 1 {
                 out.push(Found::new(
                     At::Body(range.start),
-                    format!("a level-{level} heading follows level {previous}, skipping a level"),
-                    format!(
-                        "use {} (the issue's title is level 1)",
-                        "#".repeat(previous + 1)
-                    ),
+                    Words::new("check-heading-skip")
+                        .number("level", level)
+                        .number("previous", previous),
+                    Words::new("check-heading-skip-hint").with("marks", "#".repeat(previous + 1)),
                 ));
             }
             previous = level;
@@ -245,8 +271,8 @@ pub(super) fn link_text(s: &Subject<'_>, out: &mut Vec<Found>) {
         if VAGUE_LINK_TEXT.contains(&plain.as_str()) {
             out.push(Found::new(
                 r.at,
-                format!("the link text {:?} says nothing about where it leads", text.trim()),
-                "name the destination in the link text: [the release notes](…) rather than [click here](…)",
+                Words::new("check-link-text").with("text", format!("{:?}", text.trim())),
+                Words::new("check-link-text-hint"),
             ));
         }
     }
@@ -263,8 +289,8 @@ pub(super) fn bare_url(s: &Subject<'_>, out: &mut Vec<Found>) {
         if is_link && looks_like_url {
             out.push(Found::new(
                 r.at,
-                format!("a bare URL as link text: {text}"),
-                "give the link words that say where it leads: [the project page](URL)",
+                Words::new("check-link-bare-url").with("text", text),
+                Words::new("check-link-bare-url-hint"),
             ));
         }
     }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use pulldown_cmark::{Event, LinkType, Tag, TagEnd};
 use url::Url;
 
-use super::{At, Found, Subject};
+use super::{At, Found, Subject, Words};
 use crate::render::{raw_html_tokens, RawToken};
 
 /// What a reference is.
@@ -208,25 +208,45 @@ pub(crate) fn bare_urls(text: &str) -> Vec<(usize, &str)> {
     out
 }
 
+/// Why a reference's target cannot be an absolute URL.
+enum Unresolvable {
+    Empty,
+    NotUrl(url::ParseError),
+    Scheme(String),
+}
+
+impl Unresolvable {
+    /// The finding's message about the link to `target`.
+    fn words(&self, target: &str) -> Words {
+        let target = format!("{target:?}");
+        match self {
+            Self::Empty => Words::new("check-link-unresolvable-empty").with("target", target),
+            Self::NotUrl(e) => Words::new("check-link-unresolvable-not-url")
+                .with("target", target)
+                .with("error", e),
+            Self::Scheme(scheme) => Words::new("check-link-unresolvable-scheme")
+                .with("target", target)
+                .with("scheme", scheme),
+        }
+    }
+}
+
 /// The absolute URL of a reference's target as the renderer resolves it, or why it cannot
 /// be one.
-fn resolve(base: &Url, target: &str) -> Result<Url, String> {
+fn resolve(base: &Url, target: &str) -> Result<Url, Unresolvable> {
     let target = target.trim();
     if target.is_empty() {
-        return Err("an empty target".into());
+        return Err(Unresolvable::Empty);
     }
     let url = match Url::parse(target) {
         Ok(url) => url,
-        Err(url::ParseError::RelativeUrlWithoutBase) => base
-            .join(target)
-            .map_err(|e| format!("{target:?} is not a URL ({e})"))?,
-        Err(e) => return Err(format!("{target:?} is not a URL ({e})")),
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            base.join(target).map_err(Unresolvable::NotUrl)?
+        }
+        Err(e) => return Err(Unresolvable::NotUrl(e)),
     };
     if !matches!(url.scheme(), "http" | "https" | "mailto") {
-        return Err(format!(
-            "its scheme {}: is not one a mail may link to (http, https, mailto)",
-            url.scheme()
-        ));
+        return Err(Unresolvable::Scheme(url.scheme().to_string()));
     }
     Ok(url)
 }
@@ -261,11 +281,8 @@ pub(super) fn unresolvable(s: &Subject<'_>, out: &mut Vec<Found>) {
         match resolve(s.base, &r.target) {
             Err(why) => out.push(Found::new(
                 r.at,
-                format!(
-                    "the link to {:?} leads nowhere: {why}; the mail drops it",
-                    r.target
-                ),
-                "write an absolute http(s) URL, or a path relative to base_url",
+                why.words(&r.target),
+                Words::new("check-link-unresolvable-hint"),
             )),
             Ok(url) if !r.kind.is_image() && is_relative(&r.target) => {
                 let Some(path) = site_path(s.base, &url) else {
@@ -277,13 +294,11 @@ pub(super) fn unresolvable(s: &Subject<'_>, out: &mut Vec<Found>) {
                 }
                 out.push(Found::new(
                     r.at,
-                    format!(
-                        "the relative link {:?} resolves to {url}, which herald does not serve \
-                         (no page, and no file {} in assets_dir)",
-                        r.target,
-                        s.newsletter.assets_dir.join(&decoded).display()
-                    ),
-                    "link to the absolute URL of the page, or put the file in assets_dir",
+                    Words::new("check-link-unresolvable-relative")
+                        .with("target", format!("{:?}", r.target))
+                        .with("url", &url)
+                        .with("file", s.newsletter.assets_dir.join(&decoded).display()),
+                    Words::new("check-link-unresolvable-relative-hint"),
                 ));
             }
             Ok(_) => {}
@@ -306,12 +321,10 @@ pub(super) fn asset_missing(s: &Subject<'_>, out: &mut Vec<Found>) {
         if !file.is_file() {
             out.push(Found::new(
                 r.at,
-                format!(
-                    "the image {:?} is not in assets_dir: no file {}",
-                    r.target,
-                    file.display()
-                ),
-                "add the file to newsletter.assets_dir, or fix the path (relative to base_url)",
+                Words::new("check-asset-missing")
+                    .with("target", format!("{:?}", r.target))
+                    .with("file", file.display()),
+                Words::new("check-asset-missing-hint"),
             ));
         }
     }
@@ -331,16 +344,14 @@ pub(super) fn local(s: &Subject<'_>, out: &mut Vec<Found>) {
         if is_local_host(host) || is_example_host(host) {
             out.push(Found::new(
                 r.at,
-                format!(
-                    "{} {} points at {host}, which readers cannot reach",
-                    if r.kind.is_image() {
-                        "the image"
-                    } else {
-                        "the link"
-                    },
-                    url
-                ),
-                "use the public URL (base_url is a public host, so this mail goes to real readers)",
+                Words::new(if r.kind.is_image() {
+                    "check-link-local-image"
+                } else {
+                    "check-link-local-link"
+                })
+                .with("url", &url)
+                .with("host", host),
+                Words::new("check-link-local-hint"),
             ));
         }
     }

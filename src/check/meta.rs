@@ -3,7 +3,7 @@
 
 use unicode_width::UnicodeWidthStr;
 
-use super::{At, Found, Subject};
+use super::{At, Found, Subject, Words};
 
 /// Inboxes show about this many columns of a subject (a CJK character takes two).
 pub const SUBJECT_COLUMNS: usize = 60;
@@ -27,12 +27,10 @@ pub(super) fn slug_duplicate(s: &Subject<'_>, out: &mut Vec<Found>) {
         };
         out.push(Found::new(
             at,
-            format!(
-                "the slug {} is also the slug of {}: the ledger, the archive and the API would mix them up",
-                issue.slug,
-                others.join(", ")
-            ),
-            "give each issue its own slug (front matter `slug:`, else the file name)",
+            Words::new("check-slug-duplicate")
+                .with("slug", &issue.slug)
+                .with("others", others.join(", ")),
+            Words::new("check-slug-duplicate-hint"),
         ));
     }
 }
@@ -47,10 +45,10 @@ pub(super) fn subject_long(s: &Subject<'_>, out: &mut Vec<Found>) {
         };
         out.push(Found::new(
             at,
-            format!(
-                "the subject is {width} columns long; inboxes show about {SUBJECT_COLUMNS} (a CJK character takes two)"
-            ),
-            "put the point first, or set a shorter `subject:` in the front matter",
+            Words::new("check-subject-long")
+                .number("width", width)
+                .number("limit", SUBJECT_COLUMNS),
+            Words::new("check-subject-long-hint"),
         ));
     }
 }
@@ -59,8 +57,8 @@ pub(super) fn description_missing(s: &Subject<'_>, out: &mut Vec<Found>) {
     if s.issue.preheader.is_none() {
         out.push(Found::new(
             At::File,
-            "no description: the inbox preview shows whatever text the mail starts with",
-            "add `description:` (or `preheader:`) to the front matter: one sentence that makes readers open it",
+            Words::new("check-description-missing"),
+            Words::new("check-description-missing-hint"),
         ));
     }
 }
@@ -78,8 +76,11 @@ pub(super) fn description_long(s: &Subject<'_>, out: &mut Vec<Found>) {
         };
         out.push(Found::new(
             At::Field(field),
-            format!("the inbox preview ({field}) is {width} columns long; inboxes show about {PREVIEW_COLUMNS}"),
-            "shorten it to one sentence, or set a short `preheader:` beside the description",
+            Words::new("check-description-long")
+                .with("field", field)
+                .number("width", width)
+                .number("limit", PREVIEW_COLUMNS),
+            Words::new("check-description-long-hint"),
         ));
     }
 }
@@ -92,18 +93,17 @@ pub(super) fn not_scheduled(s: &Subject<'_>, out: &mut Vec<Found>) {
     match (issue.date, &s.around.last_sent) {
         (None, _) => out.push(Found::new(
             At::File,
-            "the issue has no date, so the scheduler will never send it on its own",
-            "add `date:` to the front matter, or send it by hand (herald send, the API or the dashboard)",
+            Words::new("check-not-scheduled-undated"),
+            Words::new("check-not-scheduled-undated-hint"),
         )),
         (Some(date), Some((last, last_date))) if date.to_utc() <= *last_date => {
             out.push(Found::new(
                 At::Field("date"),
-                format!(
-                    "dated {}, not after {last} ({}), the last issue sent: the scheduler will never send it on its own",
-                    date.format("%Y-%m-%d"),
-                    last_date.format("%Y-%m-%d")
-                ),
-                "date it after the last issue sent, or send it by hand",
+                Words::new("check-not-scheduled-early")
+                    .with("date", date.format("%Y-%m-%d"))
+                    .with("last", last)
+                    .with("last_date", last_date.format("%Y-%m-%d")),
+                Words::new("check-not-scheduled-early-hint"),
             ));
         }
         _ => {}
@@ -114,8 +114,8 @@ pub(super) fn draft(s: &Subject<'_>, out: &mut Vec<Found>) {
     if s.issue.draft {
         out.push(Found::new(
             At::Field("draft"),
-            "the issue is a draft: no send takes it, and the scheduler skips it",
-            "remove `draft: true` when it is ready",
+            Words::new("check-draft"),
+            Words::new("check-draft-hint"),
         ));
     }
 }

@@ -22,6 +22,7 @@ mod links;
 mod meta;
 mod size;
 mod spam;
+mod words;
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -37,6 +38,8 @@ use crate::domain::IssueSlug;
 use crate::issue::{self, Issue};
 use crate::links::Links;
 use crate::render::{self, Recipient, RenderedIssue, Templates};
+
+pub use words::Words;
 
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -142,9 +145,13 @@ pub struct Finding {
     pub column: usize,
     pub rule: &'static str,
     pub severity: Severity,
+    /// What was found, in English.
     pub message: String,
-    /// How to fix it.
+    /// How to fix it, in English.
     pub hint: String,
+    /// The message and the hint as catalog messages, for any other locale.
+    #[serde(skip)]
+    pub words: (Words, Words),
 }
 
 impl std::fmt::Display for Finding {
@@ -160,8 +167,43 @@ impl std::fmt::Display for Finding {
 }
 
 impl Finding {
+    fn new(
+        file: String,
+        (line, column): (usize, usize),
+        rule: &'static Rule,
+        found: Found,
+    ) -> Self {
+        Self {
+            file,
+            line,
+            column,
+            rule: rule.id,
+            severity: rule.severity,
+            message: found.message.in_english(),
+            hint: found.hint.in_english(),
+            words: (found.message, found.hint),
+        }
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+
+    /// The message and the hint in `catalog`'s language.
+    pub fn in_locale(&self, catalog: &crate::i18n::Catalog) -> (String, String) {
+        (
+            self.words.0.in_locale(catalog),
+            self.words.1.in_locale(catalog),
+        )
+    }
+
+    /// What `Display` shows, with the message in `catalog`'s language.
+    pub fn line_in(&self, catalog: &crate::i18n::Catalog) -> String {
+        let message = self.words.0.in_locale(catalog);
+        format!(
+            "{}:{}:{}: {}: {message}",
+            self.file, self.line, self.column, self.rule
+        )
     }
 }
 
@@ -174,17 +216,13 @@ pub fn refusal(findings: &[Finding]) -> Option<&Finding> {
 #[derive(Debug, Clone)]
 pub(crate) struct Found {
     pub at: At,
-    pub message: String,
-    pub hint: String,
+    pub message: Words,
+    pub hint: Words,
 }
 
 impl Found {
-    fn new(at: At, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self {
-            at,
-            message: message.into(),
-            hint: hint.into(),
-        }
+    fn new(at: At, message: Words, hint: Words) -> Self {
+        Self { at, message, hint }
     }
 }
 
@@ -277,32 +315,31 @@ pub fn check_file(
     let issue = match issue::load(path, &settings.newsletter.issue_limits()) {
         Ok(issue) => issue,
         Err(e) => {
-            return vec![Finding {
-                file,
-                line: e.line.unwrap_or(1),
-                column: 1,
-                rule: ISSUE_INVALID,
-                severity: Severity::Error,
-                message: e.kind.to_string(),
-                hint: "fix the file: no send can use it as it is".into(),
-            }];
+            let found = Found::new(
+                At::File,
+                Words::new("check-issue-invalid").with("reason", &e.kind),
+                Words::new("check-issue-invalid-hint"),
+            );
+            let rule = rule_by_id(ISSUE_INVALID).expect("a rule of the table");
+            return vec![Finding::new(file, (e.line.unwrap_or(1), 1), rule, found)];
         }
     };
     match render::issue(&issue, templates, &settings.newsletter, links) {
         Ok(rendered) => check_rendered(&issue, &rendered, settings, links, around),
-        Err(e) => vec![Finding {
-            file,
-            line: 1,
-            column: 1,
-            rule: RENDER_FAILED,
-            severity: Severity::Error,
-            message: e.to_string(),
-            hint: if e.is_content() {
-                "simplify the body: it nests too deeply to be laid out".into()
+        Err(e) => {
+            let hint = if e.is_content() {
+                "check-render-failed-content-hint"
             } else {
-                "fix the templates or settings named above".into()
-            },
-        }],
+                "check-render-failed-hint"
+            };
+            let found = Found::new(
+                At::File,
+                Words::new("check-render-failed").with("reason", &e),
+                Words::new(hint),
+            );
+            let rule = rule_by_id(RENDER_FAILED).expect("a rule of the table");
+            vec![Finding::new(file, (1, 1), rule, found)]
+        }
     }
 }
 
@@ -347,19 +384,11 @@ pub fn check_rendered(
         let mut found = Vec::new();
         (rule.find)(&subject, &mut found);
         for f in found {
-            let (line, column) = subject.place(f.at);
-            if allowed.allows(line, rule.id) {
+            let place = subject.place(f.at);
+            if allowed.allows(place.0, rule.id) {
                 continue;
             }
-            findings.push(Finding {
-                file: file.clone(),
-                line,
-                column,
-                rule: rule.id,
-                severity: rule.severity,
-                message: f.message,
-                hint: f.hint,
-            });
+            findings.push(Finding::new(file.clone(), place, rule, f));
         }
     }
     findings.sort_by_key(|f| (f.line, f.column));

@@ -3,7 +3,7 @@
 use pulldown_cmark::Event;
 
 use super::links::Kind;
-use super::{At, Found, Subject};
+use super::{At, Found, Subject, Words};
 
 /// Gmail shows "[Message clipped]" and hides the rest (the unsubscribe link included) once
 /// the HTML reaches 102 KB. Gmail counts the decoded HTML, not the encoded message.
@@ -18,11 +18,8 @@ pub(super) fn gmail_clipping(s: &Subject<'_>, out: &mut Vec<Found>) {
     if size >= GMAIL_CLIP_BYTES {
         out.push(Found::new(
             At::File,
-            format!(
-                "the HTML part is {} KB; Gmail clips a message at 102 KB and hides the rest, the unsubscribe link included",
-                size.div_ceil(1024)
-            ),
-            "split the issue, or move long parts (logs, tables) to the web and link to them",
+            Words::new("check-gmail-clipping").number("kb", size.div_ceil(1024)),
+            Words::new("check-gmail-clipping-hint"),
         ));
     }
 }
@@ -47,10 +44,10 @@ pub(super) fn images_over_text(s: &Subject<'_>, out: &mut Vec<Found>) {
     if text < images * TEXT_PER_IMAGE {
         out.push(Found::new(
             At::File,
-            format!(
-                "{images} image(s) and {text} characters of text: most of this mail is in images, which readers with images off do not see and spam filters distrust"
-            ),
-            format!("write the message as text, with at least {TEXT_PER_IMAGE} characters per image"),
+            Words::new("check-images-over-text")
+                .number("images", images)
+                .number("characters", text),
+            Words::new("check-images-over-text-hint").number("per_image", TEXT_PER_IMAGE),
         ));
     }
 }

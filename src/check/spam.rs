@@ -8,7 +8,7 @@ use pulldown_cmark::Event;
 use url::Url;
 
 use super::links::Kind;
-use super::{At, Found, Subject};
+use super::{At, Found, Subject, Words};
 
 pub(super) fn subject_caps(s: &Subject<'_>, out: &mut Vec<Found>) {
     let subject = &s.issue.subject;
@@ -19,8 +19,8 @@ pub(super) fn subject_caps(s: &Subject<'_>, out: &mut Vec<Found>) {
     if letters.len() >= 8 && letters.iter().all(char::is_ascii_uppercase) {
         out.push(Found::new(
             subject_at(s),
-            "the subject is in capitals, which spam filters score (SUBJ_ALL_CAPS)",
-            "write the subject in sentence case",
+            Words::new("check-spam-subject-caps"),
+            Words::new("check-spam-subject-caps-hint"),
         ));
     }
 }
@@ -31,10 +31,8 @@ pub(super) fn subject_punctuation(s: &Subject<'_>, out: &mut Vec<Found>) {
     if let Some(found) = shouts.iter().find(|p| subject.contains(*p)) {
         out.push(Found::new(
             subject_at(s),
-            format!(
-                "the subject has {found:?}, which spam filters score (PLING_QUERY and friends)"
-            ),
-            "one mark at most",
+            Words::new("check-spam-subject-punctuation").with("found", format!("{found:?}")),
+            Words::new("check-spam-subject-punctuation-hint"),
         ));
     }
 }
@@ -72,8 +70,8 @@ pub(super) fn phrases(s: &Subject<'_>, out: &mut Vec<Found>) {
     for phrase in PHRASES.iter().filter(|p| subject.contains(*p)) {
         out.push(Found::new(
             subject_at(s),
-            format!("the subject says {phrase:?}, a phrase spam filters score"),
-            "say it another way",
+            Words::new("check-spam-phrase-subject").with("phrase", format!("{phrase:?}")),
+            Words::new("check-spam-phrase-hint"),
         ));
     }
     for (event, range) in &s.events {
@@ -82,8 +80,8 @@ pub(super) fn phrases(s: &Subject<'_>, out: &mut Vec<Found>) {
             for phrase in PHRASES.iter().filter(|p| lower.contains(*p)) {
                 out.push(Found::new(
                     At::Body(range.start),
-                    format!("the text says {phrase:?}, a phrase spam filters score"),
-                    "say it another way",
+                    Words::new("check-spam-phrase-text").with("phrase", format!("{phrase:?}")),
+                    Words::new("check-spam-phrase-hint"),
                 ));
             }
         }
@@ -125,10 +123,8 @@ pub(super) fn shortener(s: &Subject<'_>, out: &mut Vec<Found>) {
         if SHORTENERS.contains(&host.as_str()) {
             out.push(Found::new(
                 r.at,
-                format!(
-                    "the link goes through the URL shortener {host}, which spam filters distrust"
-                ),
-                "link to the destination itself",
+                Words::new("check-spam-shortener").with("host", host),
+                Words::new("check-spam-shortener-hint"),
             ));
         }
     }
@@ -144,10 +140,8 @@ pub(super) fn ip_link(s: &Subject<'_>, out: &mut Vec<Found>) {
         if bare.parse::<IpAddr>().is_ok() && !super::links::is_local_host(host) {
             out.push(Found::new(
                 r.at,
-                format!(
-                    "{url} names a numeric address, which spam filters score (NUMERIC_HTTP_ADDR)"
-                ),
-                "use the host name",
+                Words::new("check-spam-ip-link").with("url", url),
+                Words::new("check-spam-ip-link-hint"),
             ));
         }
     }
@@ -178,12 +172,10 @@ pub(super) fn link_mismatch(s: &Subject<'_>, out: &mut Vec<Found>) {
         if host(&shown) != host(&target) {
             out.push(Found::new(
                 r.at,
-                format!(
-                    "the link text shows {} but the link goes to {}: filters read this as phishing",
-                    host(&shown).unwrap_or_default(),
-                    host(&target).unwrap_or_default()
-                ),
-                "make the text and the target agree, or use words as the link text",
+                Words::new("check-spam-link-mismatch")
+                    .with("shown", host(&shown).unwrap_or_default())
+                    .with("target", host(&target).unwrap_or_default()),
+                Words::new("check-spam-link-mismatch-hint"),
             ));
         }
     }

@@ -45,6 +45,11 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
         include_str!("../../locales/en/dashboard.ftl"),
     ),
     (
+        "en",
+        "check.ftl",
+        include_str!("../../locales/en/check.ftl"),
+    ),
+    (
         "zh-CN",
         "herald.ftl",
         include_str!("../../locales/zh-CN/herald.ftl"),
@@ -53,6 +58,11 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
         "zh-CN",
         "dashboard.ftl",
         include_str!("../../locales/zh-CN/dashboard.ftl"),
+    ),
+    (
+        "zh-CN",
+        "check.ftl",
+        include_str!("../../locales/zh-CN/check.ftl"),
     ),
 ];
 

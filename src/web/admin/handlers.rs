@@ -375,7 +375,14 @@ pub async fn issue(
         let report = state.issue_report(&slug).await?;
         let chart = (!report.hourly.is_empty())
             .then(|| minijinja::Value::from_safe_string(chart(&state, &report)));
-        let findings = editor::issue_findings(state.app(), &slug).await?;
+        let findings: Vec<_> = editor::issue_findings(state.app(), &slug)
+            .await?
+            .into_iter()
+            .map(|mut f| {
+                (f.message, f.hint) = f.in_locale(catalog(&state));
+                f
+            })
+            .collect();
         let errors = findings.iter().filter(|f| f.is_error()).count();
         page(
             &state,
@@ -601,9 +608,15 @@ pub async fn send_now(
                         ("line", "draft: true".into()),
                     ],
                 ),
-                editor::EditorError::Refused(finding) => AdminError::Refused(
+                editor::EditorError::Refused { reason, first } => AdminError::Refused(
                     "dashboard-error-check",
-                    vec![("slug", slug.as_str().to_string()), ("finding", finding)],
+                    vec![
+                        ("slug", slug.as_str().to_string()),
+                        (
+                            "finding",
+                            first.map_or(reason, |f| f.line_in(catalog(&state))),
+                        ),
+                    ],
                 ),
                 e => e.into(),
             })?;

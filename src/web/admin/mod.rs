@@ -130,7 +130,7 @@ impl From<crate::editor::EditorError> for AdminError {
             EditorError::BadInput(m)
             | EditorError::Conflict(m)
             | EditorError::Draft(m)
-            | EditorError::Refused(m) => Self::BadRequest(m),
+            | EditorError::Refused { reason: m, .. } => Self::BadRequest(m),
             other => Self::Internal(Box::new(other)),
         }
     }

@@ -53,7 +53,7 @@ impl From<EditorError> for ApiError {
             EditorError::BadInput(m) => Self::BadRequest(m),
             EditorError::Conflict(m) => Self::Conflict(m),
             EditorError::Draft(m) => Self::Draft(m),
-            EditorError::Refused(m) => Self::CheckFailed(m),
+            EditorError::Refused { reason, .. } => Self::CheckFailed(reason),
             e @ EditorError::KeyReused(_) => Self::KeyReused(e.to_string()),
             e @ EditorError::Relay(_) => Self::BadGateway(e.to_string()),
             other => Self::Internal(Box::new(other)),
