@@ -17,6 +17,7 @@
 #   SEPARATE=1        after each measurement of several nodes, its control: the same nodes each
 #                     send their own share of the messages from a database of their own, so
 #                     the same processes share the machine but no rows
+#   SQLITE=0          leaves out the SQLite node (only PostgreSQL's node counts are measured)
 #   CLAIMERS=3        concurrent claimers for the claim rate; CLAIM_ROWS=100000; BATCH=500
 #   PG_URL=...        a PostgreSQL server whose user may create databases (default: a private
 #                     cluster started in the work folder with PostgreSQL's default durability,
@@ -257,7 +258,9 @@ PY
 
 for run in $(seq "$runs"); do
     rm -f herald.db herald.db-wal herald.db-shm
-    measure "run $run sqlite 1 node" "sqlite://$work/herald.db" 1
+    if [ "${SQLITE:-1}" = 1 ]; then
+        measure "run $run sqlite 1 node" "sqlite://$work/herald.db" 1
+    fi
     for nodes in $node_counts; do
         measure "run $run postgres $nodes node(s)" "$(new_pg_database "send_$nodes")" "$nodes"
         if [ "${SEPARATE:-0}" = 1 ] && [ "$nodes" -gt 1 ]; then
