@@ -44,7 +44,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use governor::Quota;
 use rand::Rng;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
@@ -206,7 +205,7 @@ impl Dispatcher {
         settings: SendingSettings,
     ) -> Self {
         let limiter = std::num::NonZeroU32::new(settings.rate_per_second)
-            .map(|rate| Arc::new(RateLimit::new(Quota::per_second(rate))));
+            .map(|rate| Arc::new(RateLimit::per_second(rate)));
         let in_flight_limit = match transport.max_in_flight() {
             Some(cap) => settings.concurrency.min(cap),
             None => settings.concurrency,

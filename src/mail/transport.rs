@@ -35,7 +35,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use governor::Quota;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::TlsParameters;
 use secrecy::{ExposeSecret, SecretString};
@@ -368,7 +367,7 @@ impl Relay {
         let rate = (input.rate_per_second > 0.0).then_some(input.rate_per_second);
         let limiter = rate.map(|rate| {
             let period = Duration::from_secs_f64(1.0 / rate).max(Duration::from_nanos(1));
-            RateLimit::new(Quota::with_period(period).expect("a positive period"))
+            RateLimit::new(period, 1)
         });
         let relay = |sink, description| Relay {
             name: input.name.to_string(),
